@@ -1,0 +1,56 @@
+# bucketscore: the commands people type. Every target uses the virtualenv in .venv/.
+# `make help` lists them.
+
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+DEMO_MODEL := models/digits
+DEMO_DATA  := demo_data/digits
+
+BUCKET ?=
+MODEL  ?= $(DEMO_MODEL)
+OUTPUT ?= results/
+LABELS ?= folder
+ARGS   ?=
+RUN    ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo score test download bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: BUCKET=URI MODEL=URI OUTPUT=URI LABELS=folder|regex:P|csv:URI|none"
+	@echo "             ARGS='extra bucketscore/Beam flags' RUN=<run uri> (download)"
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install bucketscore with its test tools
+
+demo: $(STAMP) ## train the demo model (if missing) and write the demo images
+	$(BIN)/bucketscore demo --model $(DEMO_MODEL) --data $(DEMO_DATA)
+
+score: $(STAMP) ## score the demo, or BUCKET=URI [MODEL=URI] [OUTPUT=URI] [LABELS=...] [ARGS=...]
+ifeq ($(strip $(BUCKET)),)
+	$(BIN)/bucketscore demo --model $(DEMO_MODEL) --data $(DEMO_DATA)
+	$(BIN)/bucketscore score --input $(DEMO_DATA)/ --model $(DEMO_MODEL) --output $(OUTPUT) $(ARGS)
+else
+	@if [ "$(MODEL)" = "$(DEMO_MODEL)" ]; then $(BIN)/bucketscore demo --model $(DEMO_MODEL) --data $(DEMO_DATA); fi
+	$(BIN)/bucketscore score --input $(BUCKET) --model $(MODEL) --output $(OUTPUT) --labels '$(LABELS)' $(ARGS)
+endif
+
+test: $(STAMP) ## run the whole test suite (starts its own S3 and GCS servers)
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+download: $(STAMP) ## copy a run's CSV/JSON results to ./results/: RUN=<run uri> [ARGS=...]
+	@if [ -z "$(RUN)" ]; then echo "usage: make download RUN=<output>/<run_id>/" >&2; exit 2; fi
+	$(BIN)/bucketscore download $(RUN) results $(ARGS)
+
+clean: ## remove the demo model, demo images and local results (keeps .venv)
+	rm -rf $(DEMO_MODEL) $(DEMO_DATA) results

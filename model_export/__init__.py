@@ -1,0 +1,1 @@
+"""Models bucketscore scores with: the bundle format, the demo model, export and training."""

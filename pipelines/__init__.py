@@ -1,0 +1,1 @@
+"""Whole pipelines (options, `build_pipeline`, `run`) and the `bucketscore` command line."""

@@ -1,0 +1,197 @@
+"""`bucketscore score` arguments: parsed into a validated ScoreConfig before any graph exists.
+
+Our own flags are parsed here; every other `--flag` is handed to Beam as a pipeline option
+(`--runner`, `--direct_num_workers`, `--s3_endpoint_url`, `--project`, ...). A flag that
+neither we nor Beam know is an error, never silently dropped.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+from storage import uris
+from transforms.decoding import DEFAULT_MAX_PIXELS
+from transforms.labels import LabelSource, LabelSourceError
+
+DEFAULT_MAX_ERROR_RATIO = 0.1
+SECRET_WORDS = ("secret", "password", "token", "credential", "access_key", "session_key",
+                "private_key", "api_key")
+
+
+class UsageError(ValueError):
+    """The command line is wrong: exit status 2."""
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Everything a scoring run needs, validated."""
+
+    inputs: tuple[str, ...]
+    output: str
+    model: str
+    labels: LabelSource = field(default_factory=lambda: LabelSource("folder"))
+    top_k: int = 5
+    min_confidence: float = 0.0
+    run_id: str = ""
+    embeddings: bool = False
+    allow_empty: bool = False
+    max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    backend: str = "auto"
+    batch_size: int = 64
+    beam_args: tuple[str, ...] = ()
+
+    @property
+    def run_uri(self) -> str:
+        return uris.as_prefix(uris.join(self.output, self.run_id))
+
+    def arguments(self) -> dict:
+        """The arguments as recorded in manifest.json, secrets redacted."""
+        return {
+            "input": list(self.inputs), "output": self.output, "model": self.model,
+            "labels": (self.labels.kind if not self.labels.argument
+                       else f"{self.labels.kind}:{self.labels.argument}"),
+            "top_k": self.top_k, "min_confidence": self.min_confidence, "run_id": self.run_id,
+            "embeddings": self.embeddings, "allow_empty": self.allow_empty,
+            "max_error_ratio": self.max_error_ratio, "max_pixels": self.max_pixels,
+            "backend": self.backend, "batch_size": self.batch_size,
+            "beam_options": redact_flags(self.beam_args),
+        }
+
+    def pipeline_options(self) -> PipelineOptions:
+        return PipelineOptions(list(self.beam_args))
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus a short random suffix."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def is_secret_flag(name: str) -> bool:
+    return any(word in name.lower() for word in SECRET_WORDS)
+
+
+def redact_flags(flags) -> list[str]:
+    """Beam flags with the values of secret-looking ones replaced by `***`."""
+    out, hide_next = [], False
+    for flag in flags:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        if flag.startswith("--") and is_secret_flag(flag.split("=", 1)[0]):
+            if "=" in flag:
+                out.append(flag.split("=", 1)[0] + "=***")
+            else:
+                out.append(flag)
+                hide_next = True
+            continue
+        out.append(flag)
+    return out
+
+
+def unknown_beam_flags(flags: list[str]) -> list[str]:
+    """The flags that no Beam PipelineOptions class defines."""
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    seen = set()
+    for cls in PipelineOptions.__subclasses__():
+        if str(cls) not in seen:
+            seen.add(str(cls))
+            cls._add_argparse_args(parser)  # noqa: SLF001 - the same parser Beam builds
+    _known, unknown = parser.parse_known_args(flags)
+    return [f for f in unknown if f.startswith("-")]
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def add_score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", nargs="+", required=True, metavar="URI",
+                        help="prefixes or globs to score: s3://bucket/prefix/, gs://..., a "
+                             "local folder; a prefix means every image below it "
+                             "(jpg jpeg png gif bmp webp tif tiff, any case)")
+    parser.add_argument("--output", required=True, metavar="URI",
+                        help="results prefix; the run writes to <output>/<run_id>/")
+    parser.add_argument("--model", required=True, metavar="URI",
+                        help="model bundle folder (model.json + saved_model/)")
+    parser.add_argument("--labels", default="folder", metavar="SOURCE",
+                        help="true labels: folder (parent folder name, default), "
+                             "regex:PATTERN (first group, searched in the file name), "
+                             "csv:URI (columns path,label; paths relative to the input or "
+                             "full URIs), none (score only)")
+    parser.add_argument("--top_k", type=_positive, default=5,
+                        help="labels and scores kept per image (default 5)")
+    parser.add_argument("--min_confidence", type=_ratio, default=0.0, metavar="P",
+                        help="below this top-1 probability the row is flagged below_threshold "
+                             "and predicted_label is left empty (default 0)")
+    parser.add_argument("--run_id", default=None,
+                        help="name of the run folder (default: UTC time + random suffix); "
+                             "re-using one replaces that run's results")
+    parser.add_argument("--embeddings", action="store_true",
+                        help="also write embeddings*.parquet (bundle must export embeddings)")
+    parser.add_argument("--allow_empty", action="store_true",
+                        help="complete (with zero counts) when no image matches, "
+                             "instead of failing")
+    parser.add_argument("--max_error_ratio", type=_ratio, default=DEFAULT_MAX_ERROR_RATIO,
+                        metavar="R",
+                        help="fail the run (exit 1, no _SUCCESS) when more than this share of "
+                             f"images cannot be scored (default {DEFAULT_MAX_ERROR_RATIO})")
+    parser.add_argument("--max_pixels", type=_positive, default=DEFAULT_MAX_PIXELS,
+                        help="images with more pixels are errors rows, not decoded "
+                             f"(default {DEFAULT_MAX_PIXELS:,})")
+    parser.add_argument("--backend", choices=("auto", "tf"), default="auto",
+                        help="inference backend (default auto)")
+    parser.add_argument("--batch_size", type=_positive, default=64,
+                        help="largest inference batch (default 64)")
+
+
+def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreConfig:
+    """Validate parsed arguments into a ScoreConfig; raises UsageError with a clear message."""
+    unknown = unknown_beam_flags(beam_args)
+    if unknown:
+        raise UsageError(f"unknown option(s): {' '.join(unknown)} (neither a bucketscore nor a "
+                         f"Beam pipeline option; see bucketscore score --help)")
+    try:
+        labels = LabelSource.parse(args.labels)
+    except LabelSourceError as e:
+        raise UsageError(str(e)) from None
+    run_id = args.run_id or new_run_id()
+    if "/" in run_id or run_id in (".", "..") or not run_id.strip():
+        raise UsageError(f"--run_id {run_id!r}: must be a plain folder name")
+    inputs = tuple(uris.normalize(u) for u in args.input)
+    output = uris.normalize(args.output)
+    config = ScoreConfig(
+        inputs=inputs, output=output, model=uris.normalize(args.model), labels=labels,
+        top_k=args.top_k, min_confidence=args.min_confidence, run_id=run_id,
+        embeddings=args.embeddings, allow_empty=args.allow_empty,
+        max_error_ratio=args.max_error_ratio, max_pixels=args.max_pixels,
+        backend=args.backend, batch_size=args.batch_size, beam_args=tuple(beam_args))
+    check_output_outside_inputs(config)
+    return config
+
+
+def check_output_outside_inputs(config: ScoreConfig) -> None:
+    """Results written below an input prefix would be scored by the next run: refuse."""
+    from transforms.listing import split_input
+
+    out = uris.as_prefix(config.output)
+    for uri in config.inputs:
+        base, _glob = split_input(uri)
+        if out.startswith(base):
+            raise UsageError(f"--output {config.output} is inside the input {uri}: results would "
+                             f"be scored as images next time; choose an output outside it")

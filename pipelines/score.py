@@ -1,0 +1,163 @@
+"""The scoring pipeline: wiring only. Each stage lives in its own module under transforms/.
+
+    list -> label -> read -> decode -> infer -> prediction rows -> sinks
+                       \\-------\\--------\\--> errors rows ------/
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.runners.runner import PipelineResult
+
+from model_export.bundle import BundleError, BundleMeta, read_meta
+from pipelines.options import ScoreConfig, UsageError
+from storage import uris
+from transforms.decoding import DecodeImages
+from transforms.inference import BundleModelHandler, Infer
+from transforms.labels import AttachLabels, read_labels_csv
+from transforms.listing import ListImages
+from transforms.metrics import SummaryFn
+from transforms.postprocess import ToPredictionRows, embedding_row
+from transforms.reading import ReadImageBytes
+from transforms.records import ERRORS_TAG
+from transforms.sinks import (SUCCESS, FinishRun, RunInfo, WriteEmbeddings, WriteErrors,
+                              WritePredictions, now_iso)
+
+log = logging.getLogger(__name__)
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when run from a checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("bucketscore")
+    except PackageNotFoundError:
+        v = "unknown"
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, text=True,
+                             capture_output=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{v}+{sha}" if sha else v
+
+
+def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
+                   info: RunInfo) -> None:
+    """Add the whole scoring graph for `config` to pipeline `p`."""
+    run_uri = config.run_uri
+    images = p | "ListImages" >> ListImages(list(config.inputs))
+    read = (images
+            | "AttachLabels" >> beam.ParDo(AttachLabels(config.labels))
+            | "ReadBytes" >> beam.ParDo(ReadImageBytes()).with_outputs(ERRORS_TAG, main="ok"))
+    decoded = read.ok | "Decode" >> beam.ParDo(
+        DecodeImages(meta.input, config.max_pixels)).with_outputs(ERRORS_TAG, main="ok")
+    handler = BundleModelHandler(config.model, backend=config.backend,
+                                 embeddings=config.embeddings,
+                                 max_batch_size=config.batch_size)
+    inferred = decoded.ok | "Infer" >> Infer(handler)
+    rows = inferred.outputs | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(
+        meta.labels, k=config.top_k, min_confidence=config.min_confidence,
+        model_version=meta.version, run_id=config.run_id))
+    errors = ((read[ERRORS_TAG], decoded[ERRORS_TAG], inferred[ERRORS_TAG])
+              | "AllErrors" >> beam.Flatten())
+
+    written = [rows | "WritePredictions" >> WritePredictions(run_uri),
+               errors | "WriteErrors" >> WriteErrors(run_uri)]
+    if config.embeddings:
+        dim = int(meta.extra.get("embedding_dim") or 0)
+        written.append(inferred.outputs
+                       | "ToEmbeddingRows" >> beam.Map(embedding_row)
+                       | "WriteEmbeddings" >> WriteEmbeddings(run_uri, dim))
+
+    scores = rows | "Summarise" >> beam.CombineGlobally(SummaryFn(meta.labels))
+    listed = images | "CountListed" >> beam.combiners.Count.Globally()
+    failed = errors | "CountFailed" >> beam.combiners.Count.Globally()
+    all_written = tuple(written) | "AllWrittenFiles" >> beam.Flatten()
+    (p
+     | "Once" >> beam.Create([None])
+     | "FinishRun" >> beam.ParDo(
+         FinishRun(info),
+         scores=beam.pvalue.AsSingleton(scores),
+         listed=beam.pvalue.AsSingleton(listed),
+         failed=beam.pvalue.AsSingleton(failed),
+         written=beam.pvalue.AsList(all_written)))
+
+
+@dataclass
+class ScoreRun:
+    """A started (and, with DirectRunner, finished) run."""
+
+    config: ScoreConfig
+    meta: BundleMeta
+    result: PipelineResult
+
+    def summary(self) -> Optional[dict]:
+        """summary.json as written by the run, or None if it has none."""
+        path = uris.join(self.config.run_uri, "summary.json")
+        if not uris.exists(path):
+            return None
+        return json.loads(uris.read_text(path))
+
+
+def prepare_run_folder(config: ScoreConfig) -> None:
+    """Empty `<output>/<run_id>/` if a previous run with this id left files there.
+
+    A re-run replaces a run completely (no mix of old and new files). A folder that does
+    not look like a bucketscore run is never deleted.
+    """
+    run = config.run_uri
+    found = uris.list_prefix(run) if (uris.is_remote(run) or os.path.isdir(run)) else []
+    if not found:
+        return
+    names = {uris.relative_to(m.path, run).split("/", 1)[0] for m in found}
+    ours = {"manifest.json", "summary.json", "errors.csv", SUCCESS}
+    looks_like_run = bool(names & ours) or any(n.startswith(("predictions", "beam-temp"))
+                                               for n in names)
+    if not looks_like_run:
+        raise UsageError(f"{run} exists and is not a bucketscore run folder; "
+                         f"refusing to overwrite it (choose another --run_id or --output)")
+    log.info("replacing the earlier results of run %s", config.run_id)
+    uris.delete_prefix(run)
+
+
+def validate_for_run(config: ScoreConfig) -> BundleMeta:
+    """Checks that need storage access, done before the graph is built: fail in a second."""
+    try:
+        meta = read_meta(config.model)
+    except BundleError as e:
+        raise UsageError(str(e)) from None
+    if config.embeddings and not meta.has_embeddings:
+        raise UsageError(f"--embeddings: the bundle {config.model} does not export embeddings")
+    if config.labels.kind == "csv":
+        try:
+            read_labels_csv(config.labels.argument)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    return meta
+
+
+def start(config: ScoreConfig) -> ScoreRun:
+    """Validate, build and run the pipeline; waits for it to finish. Returns the run."""
+    options = config.pipeline_options()
+    uris.set_options(options)
+    meta = validate_for_run(config)
+    prepare_run_folder(config)
+    info = RunInfo(
+        run_uri=config.run_uri, run_id=config.run_id, model_uri=config.model,
+        model_version=meta.version, model_name=meta.name, labels=list(meta.labels),
+        top_k=config.top_k, arguments=config.arguments(), code_version=code_version(),
+        started_at=now_iso(), allow_empty=config.allow_empty,
+        max_error_ratio=config.max_error_ratio)
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, config, meta, info)
+    result = p.run()
+    result.wait_until_finish()
+    return ScoreRun(config, meta, result)

@@ -1,0 +1,147 @@
+"""Read, write, list, copy and delete objects by URI (local path, s3://, gs://).
+
+Thin wrappers over `apache_beam.io.filesystems.FileSystems`; they add what the callers
+need everywhere: absolute local paths, "prefix" semantics (everything below a folder) and
+whole-tree copies.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator
+
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+REMOTE_SCHEMES = ("s3://", "gs://")
+GLOB_CHARS = "*?["
+
+
+def set_options(options: PipelineOptions | list[str] | None) -> None:
+    """Make Beam's filesystems (S3 endpoint and keys, GCS project) use these options."""
+    if options is None:
+        return
+    if not isinstance(options, PipelineOptions):
+        options = PipelineOptions(list(options))
+    FileSystems.set_options(options)
+
+
+def is_remote(uri: str) -> bool:
+    return uri.startswith(REMOTE_SCHEMES)
+
+
+def normalize(uri: str) -> str:
+    """Local paths become absolute (workers may run in another directory); URIs stay."""
+    if is_remote(uri) or "://" in uri:
+        return uri
+    trailing = uri.endswith(("/", os.sep))
+    path = os.path.abspath(os.path.expanduser(uri))
+    return path + os.sep if trailing and not path.endswith(os.sep) else path
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path parts, keeping one separator between them (works for URIs and paths)."""
+    out = base
+    for part in parts:
+        if not out.endswith("/"):
+            out += "/"
+        out += part.lstrip("/")
+    return out
+
+
+def as_prefix(uri: str) -> str:
+    """`uri` with exactly one trailing slash: the folder whose contents it names."""
+    return uri.rstrip("/") + "/"
+
+
+def has_glob(uri: str) -> bool:
+    return any(c in uri for c in GLOB_CHARS)
+
+
+def exists(uri: str) -> bool:
+    return FileSystems.exists(uri)
+
+
+def read_bytes(uri: str) -> bytes:
+    with FileSystems.open(uri, mime_type="application/octet-stream",
+                          compression_type="uncompressed") as f:
+        return f.read()
+
+
+def read_text(uri: str) -> str:
+    return read_bytes(uri).decode("utf-8")
+
+
+def write_bytes(uri: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
+    if not is_remote(uri):
+        os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
+    with FileSystems.create(uri, mime_type=mime_type, compression_type="uncompressed") as f:
+        f.write(data)
+
+
+def write_text(uri: str, text: str, mime_type: str = "text/plain") -> None:
+    write_bytes(uri, text.encode("utf-8"), mime_type=mime_type)
+
+
+def match(pattern: str) -> list[FileMetadata]:
+    """Every object matching one glob; an empty list (not an error) when none does."""
+    result = FileSystems.match([pattern])[0]
+    return list(result.metadata_list)
+
+
+def list_prefix(prefix: str) -> list[FileMetadata]:
+    """Every object below a folder/prefix, at any depth."""
+    prefix = as_prefix(prefix)
+    if not is_remote(prefix):
+        # Beam's local `**` does not match files directly in the folder on every version;
+        # walk the tree instead, which is also what a prefix means.
+        out = []
+        for root, _dirs, files in os.walk(prefix):
+            for name in files:
+                path = os.path.join(root, name)
+                st = os.stat(path)
+                out.append(FileMetadata(path, st.st_size, st.st_mtime))
+        return out
+    return match(prefix + "**")
+
+
+def delete_prefix(prefix: str) -> int:
+    """Delete every object below a prefix; returns how many were deleted."""
+    found = [m.path for m in list_prefix(prefix)]
+    if found:
+        FileSystems.delete(found)
+    if not is_remote(prefix) and os.path.isdir(prefix):
+        # Remove the now-empty folders too, so a re-run starts from a clean folder.
+        for root, dirs, _files in os.walk(prefix, topdown=False):
+            for d in dirs:
+                try:
+                    os.rmdir(os.path.join(root, d))
+                except OSError:
+                    pass
+    return len(found)
+
+
+def relative_to(uri: str, prefix: str) -> str:
+    prefix = as_prefix(prefix)
+    if not uri.startswith(prefix):
+        raise ValueError(f"{uri} is not below {prefix}")
+    return uri[len(prefix):]
+
+
+def copy_tree(src_prefix: str, dst_prefix: str, names: Iterable[str] | None = None) -> list[str]:
+    """Copy objects (all below `src_prefix`, or just `names`, relative) to `dst_prefix`."""
+    if names is None:
+        names = [relative_to(m.path, src_prefix) for m in list_prefix(src_prefix)]
+    copied = []
+    for name in names:
+        write_bytes(join(dst_prefix, name), read_bytes(join(src_prefix, name)))
+        copied.append(name)
+    return copied
+
+
+def iter_local_files(folder: str) -> Iterator[str]:
+    """Relative paths (with '/') of every file below a local folder, sorted."""
+    for root, _dirs, files in sorted(os.walk(folder)):
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            yield os.path.relpath(full, folder).replace(os.sep, "/")

@@ -1,0 +1,88 @@
+"""Batched inference through Beam's RunInference with our ModelHandler.
+
+The handler only loads the bundle (once per worker process: RunInference shares it) and
+calls it on batches. If a batch fails, its images are retried one by one, so only the
+image that breaks the model becomes an errors row.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
+
+from model_export.predictor import load_predictor
+from transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput, error_message
+
+
+class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
+    """ImageExample batches -> PredictionResult(example, ModelOutput) via a model bundle."""
+
+    def __init__(self, bundle_uri: str, *, backend: str = "auto", embeddings: bool = False,
+                 min_batch_size: int = 1, max_batch_size: int = 64):
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+        self._bundle_uri = bundle_uri
+        self._backend = backend
+        self._embeddings = embeddings
+
+    def load_model(self):
+        return load_predictor(self._bundle_uri, self._backend)
+
+    def run_inference(self, batch: Sequence[ImageExample], model,
+                      inference_args: Optional[dict[str, Any]] = None
+                      ) -> Iterable[PredictionResult]:
+        try:
+            pred = model.predict(np.stack([ex.pixels for ex in batch]), self._embeddings)
+        except Exception:  # noqa: BLE001 - find the culprit below
+            return [self._one(ex, model) for ex in batch]
+        return [
+            PredictionResult(ex, ModelOutput(
+                ex, pred.probabilities[i],
+                None if pred.embeddings is None else pred.embeddings[i]))
+            for i, ex in enumerate(batch)
+        ]
+
+    def _one(self, ex: ImageExample, model) -> PredictionResult:
+        try:
+            pred = model.predict(ex.pixels[None], self._embeddings)
+        except Exception as e:  # noqa: BLE001
+            return PredictionResult(ex, ModelOutput(ex, error=error_message(e)))
+        return PredictionResult(ex, ModelOutput(
+            ex, pred.probabilities[0], None if pred.embeddings is None else pred.embeddings[0]))
+
+    def get_num_bytes(self, batch: Sequence[ImageExample]) -> int:
+        return sum(ex.pixels.nbytes for ex in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "bucketscore"
+
+
+class _SplitFailures(beam.DoFn):
+    def __init__(self):
+        self._failed = beam.metrics.Metrics.counter("bucketscore", "failed")
+
+    def process(self, result: PredictionResult) -> Iterator:
+        out: ModelOutput = result.inference
+        if out.error is not None:
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG,
+                                           ErrorRow(out.example.uri, "inference", out.error))
+        else:
+            yield out
+
+
+class Infer(beam.PTransform):
+    """PCollection[ImageExample] -> ModelOutput (main) and ErrorRow (tag `errors`)."""
+
+    def __init__(self, handler: BundleModelHandler):
+        super().__init__()
+        self._handler = handler
+
+    def expand(self, examples):
+        return (
+            examples
+            | "RunInference" >> RunInference(self._handler)
+            | "SplitFailures" >> beam.ParDo(_SplitFailures()).with_outputs(
+                ERRORS_TAG, main="outputs")
+        )

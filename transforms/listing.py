@@ -1,0 +1,87 @@
+"""List the images to score under prefixes or globs, once, then spread them over workers.
+
+Listing happens in the pipeline (so a template or a scheduled job lists at run time), from
+one element per input pattern; the found objects are then deduplicated by URI, which is a
+shuffle, so the read/decode/inference work that follows is spread over all workers (Beam's
+MatchFiles would keep it on the worker that listed).
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+
+from storage import uris
+from transforms.records import ListedImage
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def is_image_name(uri: str) -> bool:
+    """True for the image extensions we score, in any case (IMG_0001.JPG counts)."""
+    return os.path.splitext(uri.rsplit("/", 1)[-1])[1].lower() in IMAGE_EXTENSIONS
+
+
+def split_input(uri: str) -> tuple[str, str | None]:
+    """An input URI -> (base prefix, glob or None).
+
+    A glob is taken as given, and its base is the folder before the first wildcard (used to
+    resolve relative paths in a labels CSV). Anything else is a prefix: every image below it.
+    """
+    uri = uris.normalize(uri)
+    if uris.has_glob(uri):
+        first = min(uri.index(c) for c in uris.GLOB_CHARS if c in uri)
+        base = uri[: uri.rfind("/", 0, first) + 1]
+        return base, uri
+    return uris.as_prefix(uri), None
+
+
+def list_input(uri: str) -> Iterator[ListedImage]:
+    """Every image object under one input URI (prefix or glob)."""
+    base, glob = split_input(uri)
+    found = uris.match(glob) if glob else uris.list_prefix(base)
+    for meta in found:
+        path = meta.path
+        if not uris.is_remote(path):
+            path = os.path.abspath(path)
+        if path.endswith("/") or not is_image_name(path):
+            continue
+        yield ListedImage(uri=path, base=base, size=meta.size_in_bytes,
+                          mtime=meta.last_updated_in_seconds or 0.0)
+
+
+class _ListInputFn(beam.DoFn):
+    def __init__(self):
+        self._listed = beam.metrics.Metrics.counter("bucketscore", "listed")
+        self._bytes = beam.metrics.Metrics.counter("bucketscore", "bytes_listed")
+
+    def process(self, uri: str) -> Iterator[ListedImage]:
+        for image in list_input(uri):
+            self._listed.inc()
+            self._bytes.inc(image.size)
+            yield image
+
+
+def _first(images: Iterable[ListedImage]) -> ListedImage:
+    return min(images, key=lambda i: i.base)
+
+
+class ListImages(beam.PTransform):
+    """PBegin -> PCollection[ListedImage]: each image once, even if two inputs overlap."""
+
+    def __init__(self, inputs: list[str]):
+        super().__init__()
+        self._inputs = [uris.normalize(u) for u in inputs]
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "CreateInputs" >> beam.Create(self._inputs)
+            | "ListObjects" >> beam.ParDo(_ListInputFn())
+            | "KeyByUri" >> beam.WithKeys(lambda image: image.uri)
+            # A shuffle: deduplicates and redistributes the listed objects over workers.
+            | "DeduplicateAndSpread" >> beam.CombinePerKey(_first)
+            | "DropKeys" >> beam.Values()
+        )
+

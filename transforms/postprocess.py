@@ -1,0 +1,69 @@
+"""Model probabilities -> prediction rows: top-k labels and scores, threshold, correctness."""
+from __future__ import annotations
+
+from typing import Iterator, Optional, Sequence
+
+import apache_beam as beam
+import numpy as np
+
+from transforms.records import ModelOutput
+
+PREDICTION_COLUMNS = ("uri", "true_label", "predicted_label", "confidence", "correct",
+                      "top_k_labels", "top_k_scores", "below_threshold", "width", "height",
+                      "model_version", "run_id")
+
+
+def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int
+          ) -> tuple[list[str], list[float]]:
+    """The k most probable labels, best first (ties broken by label order)."""
+    k = min(k, len(labels))
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [labels[i] for i in order], [float(probabilities[i]) for i in order]
+
+
+def prediction_row(out: ModelOutput, labels: Sequence[str], *, k: int, min_confidence: float,
+                   model_version: str, run_id: str) -> dict:
+    """One prediction row (the columns of PREDICTION_COLUMNS) for one model output."""
+    top_labels, top_scores = top_k(out.probabilities, labels, k)
+    confidence = top_scores[0]
+    below = confidence < min_confidence
+    predicted: Optional[str] = None if below else top_labels[0]
+    true = out.example.image.true_label
+    return {
+        "uri": out.example.uri,
+        "true_label": true,
+        "predicted_label": predicted,
+        "confidence": confidence,
+        "correct": None if true is None else (predicted == true),
+        "top_k_labels": top_labels,
+        "top_k_scores": top_scores,
+        "below_threshold": below,
+        "width": out.example.width,
+        "height": out.example.height,
+        "model_version": model_version,
+        "run_id": run_id,
+    }
+
+
+class ToPredictionRows(beam.DoFn):
+    """ModelOutput -> prediction row dict."""
+
+    def __init__(self, labels: Sequence[str], *, k: int, min_confidence: float,
+                 model_version: str, run_id: str):
+        self._labels = list(labels)
+        self._k = k
+        self._min_confidence = min_confidence
+        self._model_version = model_version
+        self._run_id = run_id
+        self._scored = beam.metrics.Metrics.counter("bucketscore", "scored")
+
+    def process(self, out: ModelOutput) -> Iterator[dict]:
+        self._scored.inc()
+        yield prediction_row(out, self._labels, k=self._k, min_confidence=self._min_confidence,
+                             model_version=self._model_version, run_id=self._run_id)
+
+
+def embedding_row(out: ModelOutput) -> dict:
+    """uri, true_label, embedding (float32 list) for `--embeddings`."""
+    return {"uri": out.example.uri, "true_label": out.example.image.true_label,
+            "embedding": np.asarray(out.embedding, dtype=np.float32).tolist()}

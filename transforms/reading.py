@@ -1,0 +1,47 @@
+"""Read each listed object's bytes; an object that cannot be read becomes an errors row."""
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import apache_beam as beam
+
+from storage import uris
+from transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage, error_message
+
+READ_ATTEMPTS = 4
+
+
+def read_with_retries(uri: str, attempts: int = READ_ATTEMPTS, first_wait: float = 0.5) -> bytes:
+    """Read an object, retrying with exponential backoff (a store may blip mid-run)."""
+    for attempt in range(attempts):
+        try:
+            return uris.read_bytes(uri)
+        except FileNotFoundError:
+            raise
+        except Exception:  # noqa: BLE001
+            if attempt == attempts - 1:
+                raise
+            time.sleep(first_wait * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+class ReadImageBytes(beam.DoFn):
+    """ListedImage -> ImageBytes; unreadable objects -> ErrorRow(stage="read") on `errors`."""
+
+    def __init__(self):
+        self._read = beam.metrics.Metrics.counter("bucketscore", "read")
+        self._bytes = beam.metrics.Metrics.counter("bucketscore", "bytes_read")
+        self._failed = beam.metrics.Metrics.counter("bucketscore", "failed")
+
+    def process(self, image: ListedImage) -> Iterator:
+        try:
+            data = read_with_retries(image.uri)
+        except Exception as e:  # noqa: BLE001 - the object's error, not the run's
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG,
+                                           ErrorRow(image.uri, "read", error_message(e)))
+            return
+        self._read.inc()
+        self._bytes.inc(len(data))
+        yield ImageBytes(image=image, data=data)

@@ -1,0 +1,78 @@
+"""Element types that travel between the stages.
+
+Plain dataclasses of built-in types and one uint8 numpy array: cheap to pickle, and the
+pixels stay uint8 (4x smaller than float32) all the way to the model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import numpy as np
+
+ERRORS_TAG = "errors"
+
+
+@dataclass(frozen=True)
+class ListedImage:
+    """One object found by listing. `base` is the input prefix it was found under."""
+
+    uri: str
+    base: str
+    size: int = 0
+    mtime: float = 0.0
+    true_label: Optional[str] = None
+
+    def with_label(self, label: Optional[str]) -> "ListedImage":
+        return replace(self, true_label=label)
+
+
+@dataclass(frozen=True)
+class ImageBytes:
+    image: ListedImage
+    data: bytes
+
+
+@dataclass(frozen=True, eq=False)
+class ImageExample:
+    """A decoded image, ready for the model: pixels uint8 [H, W, C] in the bundle's size."""
+
+    image: ListedImage
+    pixels: np.ndarray
+    width: int  # of the original image, after EXIF orientation
+    height: int
+
+    @property
+    def uri(self) -> str:
+        return self.image.uri
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    """An image that could not be scored, and why. `stage` names the step that failed."""
+
+    uri: str
+    stage: str
+    error: str
+
+    def as_dict(self) -> dict:
+        return {"uri": self.uri, "stage": self.stage, "error": self.error}
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What the model said of one image (or why it could not say anything)."""
+
+    example: ImageExample
+    probabilities: Optional[np.ndarray] = None
+    embedding: Optional[np.ndarray] = None
+    error: Optional[str] = None
+    extra: dict = field(default_factory=dict)
+
+
+def error_message(e: BaseException) -> str:
+    """One line a person can read: the exception's type and its first line, capped."""
+    text = str(e).strip().splitlines()
+    msg = text[0] if text else ""
+    msg = msg[:500]
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
