@@ -11,7 +11,17 @@ import sys
 import textwrap
 from typing import Optional
 
-from pipelines.options import UsageError
+# TensorFlow's C++ start-up chatter is noise on a command line; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pipelines.options import UsageError  # noqa: E402
+
+
+class _DropNoise(logging.Filter):
+    """Beam's RunInference warns on every run that it cannot read memory usage: not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Resource module is not available" not in record.getMessage()
 
 EPILOG_SCORE = textwrap.dedent("""\
     Any other --flag is passed to Beam as a pipeline option, for example:
@@ -85,6 +95,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args, rest = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_DropNoise())
     if args.command is None:
         parser.print_help()
         return 2

@@ -229,5 +229,8 @@ class FinishRun(beam.DoFn):
         manifest["status"] = "complete"
         uris.write_text(uris.join(run, "manifest.json"), json.dumps(manifest, indent=2) + "\n",
                         "application/json")
-        uris.write_text(uris.join(run, SUCCESS), "")
+        # Not empty: Beam's S3 writer cannot complete a zero-byte multipart upload.
+        uris.write_text(uris.join(run, SUCCESS),
+                        json.dumps({"run_id": info.run_id,
+                                    "finished_at": manifest["finished_at"]}) + "\n")
         yield summary
