@@ -15,6 +15,7 @@ OUTPUT ?= results/
 LABELS ?= folder
 ARGS   ?=
 RUN    ?=
+DOWNLOAD_DIR ?= results
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -48,9 +49,9 @@ endif
 test: $(STAMP) ## run the whole test suite (starts its own S3 and GCS servers)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
-download: $(STAMP) ## copy a run's CSV/JSON results to ./results/: RUN=<run uri> [ARGS=...]
+download: $(STAMP) ## copy a run's CSV/JSON results to ./results/<run_id>/: RUN=<run uri> [ARGS=...]
 	@if [ -z "$(RUN)" ]; then echo "usage: make download RUN=<output>/<run_id>/" >&2; exit 2; fi
-	$(BIN)/bucketscore download $(RUN) results $(ARGS)
+	$(BIN)/bucketscore download $(RUN) $(DOWNLOAD_DIR) $(ARGS)
 
 clean: ## remove the demo model, demo images and local results (keeps .venv)
 	rm -rf $(DEMO_MODEL) $(DEMO_DATA) results

@@ -1,0 +1,9 @@
+"""One module per `bucketscore` subcommand.
+
+Each module defines NAME, HELP, DESCRIPTION, EPILOG, `add_arguments(parser)` and
+`run(args, extra) -> int` (exit status). `extra` holds the flags argparse did not know:
+commands that accept Beam/storage options (`--s3_endpoint_url`, ...) validate them, the
+others refuse them. Adding a command = adding a module and its name to COMMANDS.
+"""
+
+COMMANDS = ["score", "demo", "download"]

@@ -1,0 +1,35 @@
+"""`bucketscore download`: copy a run's CSV and JSON results to a local folder."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+NAME = "download"
+HELP = "copy a run's CSV and JSON results to a local folder"
+DESCRIPTION = "Copy the CSV and JSON files of a run (any storage) to a local folder."
+EPILOG = ("example:\n  bucketscore download s3://my-results/20261124T101500Z-ab12cd/ results/"
+          "\nStorage options (--s3_endpoint_url, --s3_access_key_id, ...) are accepted as for "
+          "score.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN_URI", help="the run folder <output>/<run_id>/")
+    parser.add_argument("dest", nargs="?", default="results",
+                        help="local folder (default ./results); files go to DEST/<run_id>/")
+
+
+def run(args: argparse.Namespace, extra: list[str]) -> int:
+    from pipelines.download import download_run
+    from pipelines.options import UsageError, unknown_beam_flags
+
+    unknown = unknown_beam_flags(extra)
+    if unknown:
+        raise UsageError(f"unknown option(s): {' '.join(unknown)}")
+    copied, dest = download_run(args.run, args.dest, extra)
+    if not copied:
+        print(f"bucketscore download: no CSV or JSON files under {args.run}", file=sys.stderr)
+        return 1
+    for name in copied:
+        print(os.path.join(dest, name))
+    return 0
