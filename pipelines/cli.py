@@ -16,14 +16,41 @@ from typing import Optional
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pipelines.commands import COMMANDS  # noqa: E402
-from pipelines.options import UsageError  # noqa: E402
+from pipelines.options import UsageError, scrub, secret_values  # noqa: E402
 
 
-class _DropNoise(logging.Filter):
-    """Beam's RunInference warns on every run that it cannot read memory usage: not news."""
+class _LogFilter(logging.Filter):
+    """Keeps secrets out of every log line, and drops one warning that is not news.
+
+    (Beam's RunInference warns on every run that it cannot read memory usage.)
+    """
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self._secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Resource module is not available" not in record.getMessage()
+        message = record.getMessage()
+        if "Resource module is not available" in message:
+            return False
+        clean = scrub(message, self._secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+class _ScrubbingStream:
+    """A text stream that replaces secrets before writing (for stdout/stderr)."""
+
+    def __init__(self, stream, secrets: list[str]):
+        self._stream = stream
+        self._secrets = secrets
+
+    def write(self, text: str) -> int:
+        return self._stream.write(scrub(text, self._secrets))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _commands() -> dict:
@@ -57,18 +84,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     commands = _commands()
     parser = build_parser(commands)
     args, extra = parser.parse_known_args(argv)
+    secrets = secret_values(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    log_filter = _LogFilter(secrets)
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropNoise())
+        handler.addFilter(log_filter)
     if args.command is None:
         parser.print_help()
         return 2
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ScrubbingStream(out, secrets), _ScrubbingStream(err, secrets)
     try:
         return commands[args.command].run(args, extra)
     except UsageError as e:
         print(f"bucketscore {args.command}: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        sys.stdout, sys.stderr = out, err
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(log_filter)
 
 
 if __name__ == "__main__":

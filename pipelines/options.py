@@ -94,6 +94,37 @@ def redact_flags(flags) -> list[str]:
     return out
 
 
+SECRET_ENV_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN",
+                   "GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN")
+
+
+def secret_values(flags, environ=None) -> list[str]:
+    """The secret values a command line or the environment holds (keys, tokens)."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    found, take_next = [], False
+    for flag in flags:
+        if take_next:
+            found.append(flag)
+            take_next = False
+        elif flag.startswith("--") and is_secret_flag(flag.split("=", 1)[0]):
+            if "=" in flag:
+                found.append(flag.split("=", 1)[1])
+            else:
+                take_next = True
+    found += [environ[name] for name in SECRET_ENV_VARS if environ.get(name)]
+    # Very short values would blank out ordinary words; keys and tokens are long.
+    return sorted({v for v in found if len(v) >= 6}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced by ***."""
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
+
+
 def unknown_beam_flags(flags: list[str]) -> list[str]:
     """The flags that no Beam PipelineOptions class defines."""
     parser = _BeamArgumentParser(allow_abbrev=False)

@@ -15,13 +15,13 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.runners.runner import PipelineResult
 
-from model_export.bundle import BundleError, BundleMeta, read_meta
+from model_export.bundle import BundleError, BundleMeta, fetch_verified, read_meta
 from pipelines.options import ScoreConfig, UsageError
 from storage import uris
 from transforms.decoding import DecodeImages
 from transforms.inference import BundleModelHandler, Infer
-from transforms.labels import AttachLabels, read_labels_csv
-from transforms.listing import ListImages
+from transforms.labels import AttachLabels, FindCsvRowsWithoutImage, read_labels_csv
+from transforms.listing import ListImages, split_input
 from transforms.metrics import SummaryFn
 from transforms.postprocess import ToPredictionRows, embedding_row
 from transforms.reading import ReadImageBytes
@@ -66,8 +66,17 @@ def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
     rows = inferred.outputs | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(
         meta.labels, k=config.top_k, min_confidence=config.min_confidence,
         model_version=meta.version, run_id=config.run_id))
-    errors = ((read[ERRORS_TAG], decoded[ERRORS_TAG], inferred[ERRORS_TAG])
-              | "AllErrors" >> beam.Flatten())
+    # Images that could not be scored: each listed image is a prediction row or one of these.
+    failures = ((read[ERRORS_TAG], decoded[ERRORS_TAG], inferred[ERRORS_TAG])
+                | "ImageErrors" >> beam.Flatten())
+    # CSV rows naming no listed object: reported too, but they are not listed images.
+    if config.labels.kind == "csv":
+        bases = [split_input(uri)[0] for uri in config.inputs]
+        label_errors = images | "CsvRowsWithoutImage" >> FindCsvRowsWithoutImage(
+            config.labels.argument, bases)
+    else:
+        label_errors = p | "NoLabelErrors" >> beam.Create([])
+    errors = (failures, label_errors) | "AllErrors" >> beam.Flatten()
 
     written = [rows | "WritePredictions" >> WritePredictions(run_uri),
                errors | "WriteErrors" >> WriteErrors(run_uri)]
@@ -79,7 +88,8 @@ def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
 
     scores = rows | "Summarise" >> beam.CombineGlobally(SummaryFn(meta.labels))
     listed = images | "CountListed" >> beam.combiners.Count.Globally()
-    failed = errors | "CountFailed" >> beam.combiners.Count.Globally()
+    failed = failures | "CountFailed" >> beam.combiners.Count.Globally()
+    missing = label_errors | "CountMissing" >> beam.combiners.Count.Globally()
     all_written = tuple(written) | "AllWrittenFiles" >> beam.Flatten()
     (p
      | "Once" >> beam.Create([None])
@@ -88,6 +98,7 @@ def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
          scores=beam.pvalue.AsSingleton(scores),
          listed=beam.pvalue.AsSingleton(listed),
          failed=beam.pvalue.AsSingleton(failed),
+         missing=beam.pvalue.AsSingleton(missing),
          written=beam.pvalue.AsList(all_written)))
 
 
@@ -114,10 +125,13 @@ def prepare_run_folder(config: ScoreConfig) -> None:
     not look like a bucketscore run is never deleted.
     """
     run = config.run_uri
-    found = uris.list_prefix(run) if (uris.is_remote(run) or os.path.isdir(run)) else []
-    if not found:
+    if uris.is_remote(run):
+        names = {uris.relative_to(m.path, run).split("/", 1)[0] for m in uris.list_prefix(run)}
+    else:
+        # Local: top-level entries, so that empty temp folders of a killed run count too.
+        names = set(os.listdir(run)) if os.path.isdir(run) else set()
+    if not names:
         return
-    names = {uris.relative_to(m.path, run).split("/", 1)[0] for m in found}
     ours = {"manifest.json", "summary.json", "errors.csv", SUCCESS}
     looks_like_run = bool(names & ours) or any(n.startswith(("predictions", "beam-temp"))
                                                for n in names)
@@ -149,6 +163,9 @@ def start(config: ScoreConfig) -> ScoreRun:
     options = config.pipeline_options()
     uris.set_options(options)
     meta = validate_for_run(config)
+    # Verify every file of the bundle before anything runs: a tampered or half-copied bundle
+    # fails here, in seconds, with a clear message (workers verify again when they load it).
+    fetch_verified(config.model)
     prepare_run_folder(config)
     info = RunInfo(
         run_uri=config.run_uri, run_id=config.run_id, model_uri=config.model,

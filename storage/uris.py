@@ -7,13 +7,16 @@ whole-tree copies.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+import time
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+T = TypeVar("T")
 REMOTE_SCHEMES = ("s3://", "gs://")
+ATTEMPTS = 5  # 0.5 + 1 + 2 + 4 s of backoff: rides out a store restarting
 GLOB_CHARS = "*?["
 
 
@@ -72,11 +75,56 @@ def read_text(uri: str) -> str:
     return read_bytes(uri).decode("utf-8")
 
 
+def status_code(e: BaseException) -> int | None:
+    """The HTTP status behind a storage error (Beam's S3ClientError, google's), if any."""
+    for attr in ("code", "status_code"):
+        value = getattr(e, attr, None)
+        if isinstance(value, int):
+            return value
+    if isinstance(e, FileNotFoundError):
+        return 404
+    if isinstance(e, PermissionError):
+        return 403
+    return None
+
+
+def is_permanent(e: BaseException) -> bool:
+    """Errors that retrying cannot fix: missing, forbidden, unauthorised."""
+    return status_code(e) in (400, 401, 403, 404)
+
+
+def describe_error(e: BaseException) -> str:
+    """A storage error in words a person understands, with the original message after."""
+    from transforms.records import error_message
+
+    code = status_code(e)
+    prefix = {401: "not authorised (401)", 403: "permission denied (403)",
+              404: "not found (404; deleted after listing?)"}.get(code)
+    return f"{prefix}: {error_message(e)}" if prefix else error_message(e)
+
+
+def with_retries(fn: Callable[[], T], attempts: int = ATTEMPTS, first_wait: float = 0.5) -> T:
+    """Call `fn`, retrying with exponential backoff; permanent errors are not retried."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001 - storage clients raise many kinds
+            if is_permanent(e) or attempt == attempts - 1:
+                raise
+            time.sleep(first_wait * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
 def write_bytes(uri: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
+    """Write one object whole; remote writes are retried (the object is rewritten whole)."""
     if not is_remote(uri):
         os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
-    with FileSystems.create(uri, mime_type=mime_type, compression_type="uncompressed") as f:
-        f.write(data)
+
+    def write():
+        with FileSystems.create(uri, mime_type=mime_type, compression_type="uncompressed") as f:
+            f.write(data)
+
+    with_retries(write) if is_remote(uri) else write()
 
 
 def write_text(uri: str, text: str, mime_type: str = "text/plain") -> None:

@@ -277,6 +277,9 @@ class _ManagedServer:
 # --------------------------------------------------------------------------------------
 # S3: SeaweedFS `weed mini`
 # --------------------------------------------------------------------------------------
+LIMITED_BUCKET = "bucketscore-limited"
+
+
 class S3Server(_ManagedServer):
     """SeaweedFS all-in-one server with its S3 gateway on ``endpoint_url``."""
 
@@ -293,10 +296,20 @@ class S3Server(_ManagedServer):
         self._config_dir = self.workdir / "config"  # empty: ignore ~/.seaweedfs, /etc/seaweedfs
         self._config_dir.mkdir(exist_ok=True)
         self.s3_config_path = self.workdir / "s3.json"
+        # A second identity may list LIMITED_BUCKET but read only images/ok/ and models/ there:
+        # reading anything else there is "access denied", for tests of unreadable objects.
+        self.limited_access_key, self.limited_secret_key = "limited-test-key", "limited-secret"
         self.s3_config_path.write_text(json.dumps({"identities": [{
             "name": "bucketscore-test",
             "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }, {
+            "name": "limited",
+            "credentials": [{"accessKey": self.limited_access_key,
+                             "secretKey": self.limited_secret_key}],
+            "actions": [f"List:{LIMITED_BUCKET}", f"Read:{LIMITED_BUCKET}/images/ok/*",
+                        f"Read:{LIMITED_BUCKET}/models/*",
+                        f"Read:{LIMITED_BUCKET}/results/*", f"Write:{LIMITED_BUCKET}/results/*"],
         }]}, indent=2))
         names = ["master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc",
                  "s3", "s3_grpc"]

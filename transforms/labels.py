@@ -125,3 +125,64 @@ class AttachLabels(beam.DoFn):
 
     def process(self, image: ListedImage) -> Iterator[ListedImage]:
         yield image.with_label(self.label_of(image))
+
+
+def csv_candidates(path: str, bases: list[str]) -> list[str]:
+    """The URIs a CSV `path` may name: itself if it is a full URI, else below each input."""
+    if uris.is_remote(path) or path.startswith("/"):
+        return [path]
+    return [uris.join(base, path) for base in bases]
+
+
+class _CsvRowsFn(beam.DoFn):
+    """csv uri -> (candidate uri, row path) for every row of the labels CSV."""
+
+    def __init__(self, bases: list[str]):
+        self._bases = bases
+
+    def process(self, csv_uri: str):
+        for path in read_labels_csv(csv_uri):
+            for candidate in csv_candidates(path, self._bases):
+                yield candidate, path
+
+
+def _found_or_not(item):
+    _uri, grouped = item
+    found = bool(list(grouped["listed"]))
+    for path in grouped["csv"]:
+        yield path, found
+
+
+def _missing_error(item, csv_uri: str):
+    from transforms.records import ErrorRow
+
+    path, found = item
+    if not any(found):
+        yield ErrorRow(path, "label", f"named in the labels CSV {csv_uri} but not found under "
+                                      f"the input")
+
+
+class FindCsvRowsWithoutImage(beam.PTransform):
+    """PCollection[ListedImage] -> ErrorRow(stage="label") per CSV row naming no listed image.
+
+    Two shuffles (by URI, then by row), so neither the listing nor the CSV has to fit in
+    one worker's memory for this check.
+    """
+
+    def __init__(self, csv_uri: str, bases: list[str]):
+        super().__init__()
+        self._csv_uri = csv_uri
+        self._bases = bases
+
+    def expand(self, images):
+        rows = (images.pipeline
+                | "CreateCsvUri" >> beam.Create([self._csv_uri])
+                | "ReadCsvRows" >> beam.ParDo(_CsvRowsFn(self._bases)))
+        listed = images | "KeyListed" >> beam.Map(lambda image: (image.uri, True))
+        return (
+            {"csv": rows, "listed": listed}
+            | "JoinByUri" >> beam.CoGroupByKey()
+            | "FoundOrNot" >> beam.FlatMap(_found_or_not)
+            | "GroupByRow" >> beam.GroupByKey()
+            | "MissingRows" >> beam.FlatMap(_missing_error, self._csv_uri)
+        )

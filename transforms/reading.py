@@ -1,29 +1,18 @@
 """Read each listed object's bytes; an object that cannot be read becomes an errors row."""
 from __future__ import annotations
 
-import time
 from typing import Iterator
 
 import apache_beam as beam
 
 from storage import uris
-from transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage, error_message
-
-READ_ATTEMPTS = 4
+from transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
 
 
-def read_with_retries(uri: str, attempts: int = READ_ATTEMPTS, first_wait: float = 0.5) -> bytes:
+
+def read_with_retries(uri: str) -> bytes:
     """Read an object, retrying with exponential backoff (a store may blip mid-run)."""
-    for attempt in range(attempts):
-        try:
-            return uris.read_bytes(uri)
-        except FileNotFoundError:
-            raise
-        except Exception:  # noqa: BLE001
-            if attempt == attempts - 1:
-                raise
-            time.sleep(first_wait * 2 ** attempt)
-    raise AssertionError("unreachable")
+    return uris.with_retries(lambda: uris.read_bytes(uri))
 
 
 class ReadImageBytes(beam.DoFn):
@@ -40,7 +29,7 @@ class ReadImageBytes(beam.DoFn):
         except Exception as e:  # noqa: BLE001 - the object's error, not the run's
             self._failed.inc()
             yield beam.pvalue.TaggedOutput(ERRORS_TAG,
-                                           ErrorRow(image.uri, "read", error_message(e)))
+                                           ErrorRow(image.uri, "read", uris.describe_error(e)))
             return
         self._read.inc()
         self._bytes.inc(len(data))

@@ -164,9 +164,15 @@ def confusion_csv(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_summary(info: RunInfo, scores: dict, listed: int, failed: int) -> dict:
-    """The full summary.json document from the pipeline's metrics and counts."""
-    counts = {"listed": listed, "scored": scores["counts"]["scored"], "failed": failed}
+def build_summary(info: RunInfo, scores: dict, listed: int, failed: int,
+                  missing: int = 0) -> dict:
+    """The full summary.json document from the pipeline's metrics and counts.
+
+    `missing` counts labels-CSV rows that name no listed image (errors rows of stage
+    `label`); they are not listed images, so they are outside listed = scored + failed.
+    """
+    counts = {"listed": listed, "scored": scores["counts"]["scored"], "failed": failed,
+              "csv_rows_without_image": missing}
     counts.update({k: v for k, v in scores["counts"].items() if k != "scored"})
     doc = {"run_id": info.run_id, "counts": counts}
     doc.update({k: v for k, v in scores.items() if k != "counts"})
@@ -188,10 +194,10 @@ class FinishRun(beam.DoFn):
     def __init__(self, info: RunInfo):
         self._info = info
 
-    def process(self, _unused, scores: dict, listed: int, failed: int,
+    def process(self, _unused, scores: dict, listed: int, failed: int, missing: int,
                 written: list[str]) -> Iterator[dict]:
         info = self._info
-        summary = build_summary(info, scores, listed, failed)
+        summary = build_summary(info, scores, listed, failed, missing)
         counts = summary["counts"]
         if counts["listed"] != counts["scored"] + counts["failed"]:
             raise RunFailed(f"accounting mismatch: {counts['listed']} listed but "
