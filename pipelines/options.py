@@ -43,6 +43,7 @@ class ScoreConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str = "auto"
     batch_size: int = 64
+    incremental: bool = False
     beam_args: tuple[str, ...] = ()
 
     @property
@@ -59,6 +60,7 @@ class ScoreConfig:
             "embeddings": self.embeddings, "allow_empty": self.allow_empty,
             "max_error_ratio": self.max_error_ratio, "max_pixels": self.max_pixels,
             "backend": self.backend, "batch_size": self.batch_size,
+            "incremental": self.incremental,
             "beam_options": redact_flags(self.beam_args),
         }
 
@@ -185,6 +187,11 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_pixels", type=_positive, default=DEFAULT_MAX_PIXELS,
                         help="images with more pixels are errors rows, not decoded "
                              f"(default {DEFAULT_MAX_PIXELS:,})")
+    parser.add_argument("--incremental", action="store_true",
+                        help="score only images new or changed (size, modification time) since "
+                             "the last completed run with the same model version under "
+                             "--output; the others keep their earlier predictions, and the "
+                             "summary covers the whole current set")
     parser.add_argument("--backend", choices=("auto", "tf"), default="auto",
                         help="inference backend (default auto)")
     parser.add_argument("--batch_size", type=_positive, default=64,
@@ -211,7 +218,8 @@ def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreCon
         top_k=args.top_k, min_confidence=args.min_confidence, run_id=run_id,
         embeddings=args.embeddings, allow_empty=args.allow_empty,
         max_error_ratio=args.max_error_ratio, max_pixels=args.max_pixels,
-        backend=args.backend, batch_size=args.batch_size, beam_args=tuple(beam_args))
+        backend=args.backend, batch_size=args.batch_size, incremental=args.incremental,
+        beam_args=tuple(beam_args))
     check_output_outside_inputs(config)
     return config
 

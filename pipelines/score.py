@@ -19,6 +19,7 @@ from model_export.bundle import BundleError, BundleMeta, fetch_verified, read_me
 from pipelines.options import ScoreConfig, UsageError
 from storage import uris
 from transforms.decoding import DecodeImages
+from transforms.incremental import CarryOverUnchanged, WriteObjectIndex, last_completed_run
 from transforms.inference import BundleModelHandler, Infer
 from transforms.labels import AttachLabels, FindCsvRowsWithoutImage, read_labels_csv
 from transforms.listing import ListImages, split_input
@@ -50,22 +51,33 @@ def code_version() -> str:
 
 
 def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
-                   info: RunInfo) -> None:
-    """Add the whole scoring graph for `config` to pipeline `p`."""
+                   info: RunInfo, base_run: Optional[str] = None) -> None:
+    """Add the whole scoring graph for `config` to pipeline `p`.
+
+    With `base_run` (incremental), images unchanged since that completed run keep its
+    prediction rows and only the others are read, decoded and scored.
+    """
     run_uri = config.run_uri
     images = p | "ListImages" >> ListImages(list(config.inputs))
-    read = (images
-            | "AttachLabels" >> beam.ParDo(AttachLabels(config.labels))
-            | "ReadBytes" >> beam.ParDo(ReadImageBytes()).with_outputs(ERRORS_TAG, main="ok"))
+    labelled = images | "AttachLabels" >> beam.ParDo(AttachLabels(config.labels))
+    if base_run:
+        changed, carried, rescore = labelled | "CarryOverUnchanged" >> CarryOverUnchanged(
+            base_run)
+        to_score = (changed, rescore) | "ToScore" >> beam.Flatten()
+    else:
+        to_score, carried = labelled, p | "NothingCarried" >> beam.Create([])
+    read = to_score | "ReadBytes" >> beam.ParDo(ReadImageBytes()).with_outputs(
+        ERRORS_TAG, main="ok")
     decoded = read.ok | "Decode" >> beam.ParDo(
         DecodeImages(meta.input, config.max_pixels)).with_outputs(ERRORS_TAG, main="ok")
     handler = BundleModelHandler(config.model, backend=config.backend,
                                  embeddings=config.embeddings,
                                  max_batch_size=config.batch_size)
     inferred = decoded.ok | "Infer" >> Infer(handler)
-    rows = inferred.outputs | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(
+    scored = inferred.outputs | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(
         meta.labels, k=config.top_k, min_confidence=config.min_confidence,
         model_version=meta.version, run_id=config.run_id))
+    rows = (scored, carried) | "AllPredictionRows" >> beam.Flatten()
     # Images that could not be scored: each listed image is a prediction row or one of these.
     failures = ((read[ERRORS_TAG], decoded[ERRORS_TAG], inferred[ERRORS_TAG])
                 | "ImageErrors" >> beam.Flatten())
@@ -79,7 +91,8 @@ def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
     errors = (failures, label_errors) | "AllErrors" >> beam.Flatten()
 
     written = [rows | "WritePredictions" >> WritePredictions(run_uri),
-               errors | "WriteErrors" >> WriteErrors(run_uri)]
+               errors | "WriteErrors" >> WriteErrors(run_uri),
+               images | "WriteObjectIndex" >> WriteObjectIndex(run_uri)]
     if config.embeddings:
         dim = int(meta.extra.get("embedding_dim") or 0)
         written.append(inferred.outputs
@@ -90,6 +103,7 @@ def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
     listed = images | "CountListed" >> beam.combiners.Count.Globally()
     failed = failures | "CountFailed" >> beam.combiners.Count.Globally()
     missing = label_errors | "CountMissing" >> beam.combiners.Count.Globally()
+    carried_count = carried | "CountCarried" >> beam.combiners.Count.Globally()
     all_written = tuple(written) | "AllWrittenFiles" >> beam.Flatten()
     (p
      | "Once" >> beam.Create([None])
@@ -99,6 +113,7 @@ def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
          listed=beam.pvalue.AsSingleton(listed),
          failed=beam.pvalue.AsSingleton(failed),
          missing=beam.pvalue.AsSingleton(missing),
+         carried=beam.pvalue.AsSingleton(carried_count),
          written=beam.pvalue.AsList(all_written)))
 
 
@@ -150,6 +165,9 @@ def validate_for_run(config: ScoreConfig) -> BundleMeta:
         raise UsageError(str(e)) from None
     if config.embeddings and not meta.has_embeddings:
         raise UsageError(f"--embeddings: the bundle {config.model} does not export embeddings")
+    if config.embeddings and config.incremental:
+        raise UsageError("--embeddings cannot be combined with --incremental yet: unchanged "
+                         "images would have no embedding rows")
     if config.labels.kind == "csv":
         try:
             read_labels_csv(config.labels.argument)
@@ -158,7 +176,27 @@ def validate_for_run(config: ScoreConfig) -> BundleMeta:
     return meta
 
 
-def start(config: ScoreConfig) -> ScoreRun:
+def record_counters(config: ScoreConfig, result: PipelineResult) -> None:
+    """Add the run's final Beam counters (namespace bucketscore) to summary.json.
+
+    Only a launcher that waited for the run can read them; `_SUCCESS` is rewritten after,
+    so it stays the last file written.
+    """
+    from transforms.progress import beam_counters
+
+    counters = beam_counters(result)
+    summary_uri = uris.join(config.run_uri, "summary.json")
+    success_uri = uris.join(config.run_uri, SUCCESS)
+    if not counters or not uris.exists(success_uri):
+        return
+    success = uris.read_bytes(success_uri)
+    summary = json.loads(uris.read_text(summary_uri))
+    summary["beam_counters"] = dict(sorted(counters.items()))
+    uris.write_text(summary_uri, json.dumps(summary, indent=2) + "\n", "application/json")
+    uris.write_bytes(success_uri, success)
+
+
+def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
     """Validate, build and run the pipeline; waits for it to finish. Returns the run."""
     options = config.pipeline_options()
     uris.set_options(options)
@@ -166,15 +204,35 @@ def start(config: ScoreConfig) -> ScoreRun:
     # Verify every file of the bundle before anything runs: a tampered or half-copied bundle
     # fails here, in seconds, with a clear message (workers verify again when they load it).
     fetch_verified(config.model)
+    base_run = None
+    if config.incremental:
+        base_run = last_completed_run(config.output, meta.version)
+        if base_run == config.run_uri:
+            log.warning("--incremental: the base run is the run being replaced; scoring all")
+            base_run = None
+        if base_run:
+            print(f"bucketscore: incremental: building on {base_run}")
+        else:
+            print(f"bucketscore: incremental: no completed run with model version "
+                  f"{meta.version} under {config.output}; scoring everything")
     prepare_run_folder(config)
     info = RunInfo(
         run_uri=config.run_uri, run_id=config.run_id, model_uri=config.model,
         model_version=meta.version, model_name=meta.name, labels=list(meta.labels),
         top_k=config.top_k, arguments=config.arguments(), code_version=code_version(),
         started_at=now_iso(), allow_empty=config.allow_empty,
-        max_error_ratio=config.max_error_ratio)
+        max_error_ratio=config.max_error_ratio, output_uri=config.output,
+        base_run=base_run)
     p = beam.Pipeline(options=options)
-    build_pipeline(p, config, meta, info)
-    result = p.run()
-    result.wait_until_finish()
+    build_pipeline(p, config, meta, info, base_run)
+    if show_progress:
+        from pipelines.progress import ProgressPrinter
+
+        with ProgressPrinter():
+            result = p.run()
+            result.wait_until_finish()
+    else:
+        result = p.run()
+        result.wait_until_finish()
+    record_counters(config, result)
     return ScoreRun(config, meta, result)

@@ -13,6 +13,7 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from model_export.predictor import load_predictor
+from transforms import progress
 from transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput, error_message
 
 
@@ -60,7 +61,7 @@ class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
 
 class _SplitFailures(beam.DoFn):
     def __init__(self):
-        self._failed = beam.metrics.Metrics.counter("bucketscore", "failed")
+        self._failed = progress.counter("failed")
 
     def process(self, result: PredictionResult) -> Iterator:
         out: ModelOutput = result.inference

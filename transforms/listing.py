@@ -12,6 +12,7 @@ from typing import Iterable, Iterator
 
 import apache_beam as beam
 
+from transforms import progress
 from storage import uris
 from transforms.records import ListedImage
 
@@ -52,15 +53,21 @@ def list_input(uri: str) -> Iterator[ListedImage]:
 
 
 class _ListInputFn(beam.DoFn):
-    def __init__(self):
-        self._listed = beam.metrics.Metrics.counter("bucketscore", "listed")
-        self._bytes = beam.metrics.Metrics.counter("bucketscore", "bytes_listed")
-
     def process(self, uri: str) -> Iterator[ListedImage]:
-        for image in list_input(uri):
-            self._listed.inc()
-            self._bytes.inc(image.size)
-            yield image
+        yield from list_input(uri)
+
+
+class _CountListedFn(beam.DoFn):
+    """Counts after deduplication, so overlapping inputs are not counted twice."""
+
+    def __init__(self):
+        self._listed = progress.counter("listed")
+        self._bytes = progress.counter("bytes_listed")
+
+    def process(self, image: ListedImage) -> Iterator[ListedImage]:
+        self._listed.inc()
+        self._bytes.inc(image.size)
+        yield image
 
 
 def _first(images: Iterable[ListedImage]) -> ListedImage:
@@ -83,5 +90,6 @@ class ListImages(beam.PTransform):
             # A shuffle: deduplicates and redistributes the listed objects over workers.
             | "DeduplicateAndSpread" >> beam.CombinePerKey(_first)
             | "DropKeys" >> beam.Values()
+            | "CountListed" >> beam.ParDo(_CountListedFn())
         )
 

@@ -6,6 +6,7 @@ from typing import Iterator, Optional, Sequence
 import apache_beam as beam
 import numpy as np
 
+from transforms import progress
 from transforms.records import ModelOutput
 
 PREDICTION_COLUMNS = ("uri", "true_label", "predicted_label", "confidence", "correct",
@@ -55,7 +56,7 @@ class ToPredictionRows(beam.DoFn):
         self._min_confidence = min_confidence
         self._model_version = model_version
         self._run_id = run_id
-        self._scored = beam.metrics.Metrics.counter("bucketscore", "scored")
+        self._scored = progress.counter("scored")
 
     def process(self, out: ModelOutput) -> Iterator[dict]:
         self._scored.inc()

@@ -5,6 +5,7 @@ from typing import Iterator
 
 import apache_beam as beam
 
+from transforms import progress
 from storage import uris
 from transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
 
@@ -19,9 +20,9 @@ class ReadImageBytes(beam.DoFn):
     """ListedImage -> ImageBytes; unreadable objects -> ErrorRow(stage="read") on `errors`."""
 
     def __init__(self):
-        self._read = beam.metrics.Metrics.counter("bucketscore", "read")
-        self._bytes = beam.metrics.Metrics.counter("bucketscore", "bytes_read")
-        self._failed = beam.metrics.Metrics.counter("bucketscore", "failed")
+        self._read = progress.counter("read")
+        self._bytes = progress.counter("bytes_read")
+        self._failed = progress.counter("failed")
 
     def process(self, image: ListedImage) -> Iterator:
         try:

@@ -143,6 +143,8 @@ class RunInfo:
     started_at: str
     allow_empty: bool = False
     max_error_ratio: Optional[float] = None
+    output_uri: str = ""
+    base_run: Optional[str] = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -165,14 +167,14 @@ def confusion_csv(summary: dict) -> str:
 
 
 def build_summary(info: RunInfo, scores: dict, listed: int, failed: int,
-                  missing: int = 0) -> dict:
+                  missing: int = 0, carried: int = 0) -> dict:
     """The full summary.json document from the pipeline's metrics and counts.
 
     `missing` counts labels-CSV rows that name no listed image (errors rows of stage
     `label`); they are not listed images, so they are outside listed = scored + failed.
     """
     counts = {"listed": listed, "scored": scores["counts"]["scored"], "failed": failed,
-              "csv_rows_without_image": missing}
+              "csv_rows_without_image": missing, "carried_over": carried}
     counts.update({k: v for k, v in scores["counts"].items() if k != "scored"})
     doc = {"run_id": info.run_id, "counts": counts}
     doc.update({k: v for k, v in scores.items() if k != "counts"})
@@ -195,9 +197,12 @@ class FinishRun(beam.DoFn):
         self._info = info
 
     def process(self, _unused, scores: dict, listed: int, failed: int, missing: int,
-                written: list[str]) -> Iterator[dict]:
+                carried: int, written: list[str]) -> Iterator[dict]:
         info = self._info
-        summary = build_summary(info, scores, listed, failed, missing)
+        summary = build_summary(info, scores, listed, failed, missing, carried)
+        if info.base_run:
+            summary["incremental"] = {"base_run": info.base_run, "carried_over": carried,
+                                      "scored_now": summary["counts"]["scored"] - carried}
         counts = summary["counts"]
         if counts["listed"] != counts["scored"] + counts["failed"]:
             raise RunFailed(f"accounting mismatch: {counts['listed']} listed but "
@@ -217,6 +222,7 @@ class FinishRun(beam.DoFn):
             "finished_at": now_iso(),
             "counts": counts,
             "files": sorted(f.rsplit("/", 1)[-1] for f in written),
+            "base_run": info.base_run,
         }
         manifest.update(info.extra)
         uris.write_text(uris.join(run, "summary.json"), json.dumps(summary, indent=2) + "\n",
@@ -239,4 +245,10 @@ class FinishRun(beam.DoFn):
         uris.write_text(uris.join(run, SUCCESS),
                         json.dumps({"run_id": info.run_id,
                                     "finished_at": manifest["finished_at"]}) + "\n")
+        if info.output_uri:
+            # The next --incremental run with this model builds on this completed run.
+            from transforms.incremental import write_pointer
+
+            write_pointer(info.output_uri, info.model_version, info.run_id,
+                          manifest["finished_at"])
         yield summary

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from pipelines.options import add_score_arguments
 
     add_score_arguments(parser)
+    parser.add_argument("--no_progress", action="store_true",
+                        help="do not print progress (listed, scored, failed, rate, ETA) while "
+                             "a DirectRunner run goes on")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"bucketscore: scoring {' '.join(config.inputs)} with {config.model}")
     print(f"bucketscore: run {config.run_id} -> {config.run_uri}")
     try:
-        run_ = start(config)
+        run_ = start(config, show_progress=not args.no_progress and _is_direct(extra))
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - report any run failure in one clear message
@@ -58,6 +61,13 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         return 1
     print(headline(summary, config.run_uri))
     return 0
+
+
+def _is_direct(beam_args: list[str]) -> bool:
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    runner = PipelineOptions(beam_args).view_as(StandardOptions).runner
+    return runner in (None, "DirectRunner", "direct", "BundleBasedDirectRunner")
 
 
 def failure_reason(e: BaseException, mark: str) -> str:
