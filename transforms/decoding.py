@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from model_export.bundle import InputSpec
+from transforms import progress
 from transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ImageExample, error_message
 
 # Never decode a truncated file "as far as it goes": it would be scored on a grey half.
@@ -143,8 +144,8 @@ class DecodeImages(beam.DoFn):
     def __init__(self, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS):
         self._spec = spec
         self._max_pixels = max_pixels
-        self._decoded = beam.metrics.Metrics.counter("bucketscore", "decoded")
-        self._failed = beam.metrics.Metrics.counter("bucketscore", "failed")
+        self._decoded = progress.counter("decoded")
+        self._failed = progress.counter("failed")
 
     def process(self, item: ImageBytes) -> Iterator:
         try:
