@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
 from model_export.bundle import BundleError, BundleMeta, fetch_verified, read_meta
@@ -26,6 +27,7 @@ from transforms.listing import ListImages, split_input
 from transforms.metrics import SummaryFn
 from transforms.postprocess import ToPredictionRows, embedding_row
 from transforms.reading import ReadImageBytes
+from transforms.report import CollectReportItems
 from transforms.records import ERRORS_TAG
 from transforms.sinks import (SUCCESS, FinishRun, RunInfo, WriteEmbeddings, WriteErrors,
                               WritePredictions, now_iso)
@@ -105,6 +107,9 @@ def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
     missing = label_errors | "CountMissing" >> beam.combiners.Count.Globally()
     carried_count = carried | "CountCarried" >> beam.combiners.Count.Globally()
     all_written = tuple(written) | "AllWrittenFiles" >> beam.Flatten()
+    # The most confident mistakes and some failures, with thumbnails, for report.html.
+    report_items = (rows, failures) | "CollectReportItems" >> CollectReportItems(
+        24, meta.labels)
     (p
      | "Once" >> beam.Create([None])
      | "FinishRun" >> beam.ParDo(
@@ -114,7 +119,8 @@ def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
          failed=beam.pvalue.AsSingleton(failed),
          missing=beam.pvalue.AsSingleton(missing),
          carried=beam.pvalue.AsSingleton(carried_count),
-         written=beam.pvalue.AsList(all_written)))
+         written=beam.pvalue.AsList(all_written),
+         report_items=beam.pvalue.AsSingleton(report_items)))
 
 
 @dataclass
@@ -124,6 +130,7 @@ class ScoreRun:
     config: ScoreConfig
     meta: BundleMeta
     result: PipelineResult
+    submitted_only: bool = False  # --no_wait_until_finish: the job runs on after we return
 
     def summary(self) -> Optional[dict]:
         """summary.json as written by the run, or None if it has none."""
@@ -223,8 +230,16 @@ def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
         started_at=now_iso(), allow_empty=config.allow_empty,
         max_error_ratio=config.max_error_ratio, output_uri=config.output,
         base_run=base_run)
+    # The code is a package installed on workers by setup.py: nothing to pickle from __main__.
+    setup = options.view_as(SetupOptions)
+    if not any(f.startswith("--save_main_session") for f in config.beam_args):
+        setup.save_main_session = False
     p = beam.Pipeline(options=options)
     build_pipeline(p, config, meta, info, base_run)
+    if options.view_as(StandardOptions).no_wait_until_finish:
+        # A launcher (Flex Template, scheduler) that only submits: the job finishes on its own.
+        result = p.run()
+        return ScoreRun(config, meta, result, submitted_only=True)
     if show_progress:
         from pipelines.progress import ProgressPrinter
 

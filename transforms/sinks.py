@@ -3,7 +3,7 @@
 predictions*.csv / predictions*.parquet, errors.csv, embeddings*.parquet (optional) are
 Beam file sinks. The finishing step waits for all of them (their written file names are its
 side inputs), checks that every listed image was accounted for, then writes summary.json,
-per_class.csv, confusion_matrix.csv, manifest.json and finally `_SUCCESS`.
+per_class.csv, confusion_matrix.csv, report.html, manifest.json and finally `_SUCCESS`.
 """
 from __future__ import annotations
 
@@ -197,7 +197,8 @@ class FinishRun(beam.DoFn):
         self._info = info
 
     def process(self, _unused, scores: dict, listed: int, failed: int, missing: int,
-                carried: int, written: list[str]) -> Iterator[dict]:
+                carried: int, written: list[str],
+                report_items: Optional[dict] = None) -> Iterator[dict]:
         info = self._info
         summary = build_summary(info, scores, listed, failed, missing, carried)
         if info.base_run:
@@ -230,6 +231,12 @@ class FinishRun(beam.DoFn):
         uris.write_text(uris.join(run, "per_class.csv"), per_class_csv(summary), "text/csv")
         uris.write_text(uris.join(run, "confusion_matrix.csv"), confusion_csv(summary),
                         "text/csv")
+        # Before the error-ratio check: a failed run's report shows what failed.
+        from transforms.report import write_report
+
+        write_report(run, summary, report_items,
+                     dict(info.arguments, code_version=info.code_version,
+                          started_at=info.started_at))
         if (info.max_error_ratio is not None and listed
                 and failed / listed > info.max_error_ratio):
             manifest["status"] = "failed"

@@ -23,7 +23,9 @@ EPILOG = textwrap.dedent("""\
           --output gs://r/ --labels csv:gs://b/labels.csv --min_confidence 0.5
 
     Results go to <output>/<run_id>/: predictions*.csv, predictions*.parquet, errors.csv,
-    summary.json, per_class.csv, confusion_matrix.csv, manifest.json, and _SUCCESS last.
+    summary.json, per_class.csv, confusion_matrix.csv, report.html, manifest.json, and
+    _SUCCESS last. With --no_wait_until_finish (Dataflow) the command returns once the job
+    is submitted.
     Exit status: 0 completed, 1 the run failed, 2 the command was wrong.""")
 
 
@@ -54,6 +56,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"bucketscore score: no _SUCCESS was written under {config.run_uri}",
               file=sys.stderr)
         return 1
+    if run_.submitted_only:
+        print(f"bucketscore: submitted; the results will be under {config.run_uri} "
+              f"(_SUCCESS when complete)")
+        return 0
     summary = run_.summary()
     if summary is None:
         print(f"bucketscore score: the pipeline ended but wrote no summary under "
@@ -92,6 +98,7 @@ def headline(summary: dict, run_uri: str) -> str:
         + (f"{top:.4f}" if top is not None else "n/a") + ")",
         f"results: {run_uri}",
     ]
+    lines.append(f"report:  {run_uri.rstrip('/')}/report.html")
     if c["failed"]:
         lines.append(f"errors:  {run_uri.rstrip('/')}/errors.csv")
     return "\n".join(lines)

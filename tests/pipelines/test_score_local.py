@@ -13,7 +13,7 @@ from tests.helpers import (check_summary_against_sklearn, copy_demo_subset, dire
                            image_bytes, read_local_run, read_parquet_rows, write_file)
 
 RESULT_FILES = {"errors.csv", "summary.json", "per_class.csv", "confusion_matrix.csv",
-                "manifest.json", "_SUCCESS"}
+                "manifest.json", "_SUCCESS", "report.html"}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,172 @@
+"""report.html from a real run, opened in a real headless browser (Debian's chromium).
+
+The page must load with every image decoded (figures and thumbnails, all data: URIs), log
+nothing to the console, and a screenshot must show the figures: the header's colour, the
+heatmap's dark blue and the recall bars' orange, not a blank page.
+
+Chromium: `apt-get install -y chromium` (CI installs it). Without it the test is skipped,
+except when CI is set: then a missing browser is a failure.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.cli import main
+from tests.helpers import copy_demo_subset, parse_csv, parse_predictions_csv, write_file
+from transforms.report import (REPORT_NAME, is_mistake, mistake_key, render_report,
+                               thumbnail_of)
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+ODD_NAME = 'odd <i>name & "quoted".png'
+
+# Added to a copy of the page (the report itself has no script): records how many images
+# there are, how many decoded, and any load error, on <body> for --dump-dom to show.
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener("error", e => window.__errors.push(
+  (e.target && e.target.tagName ? e.target.tagName + " " : "") + (e.message || "load error")),
+  true);
+window.addEventListener("load", () => {
+  const imgs = Array.from(document.images);
+  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0);
+  document.body.setAttribute("data-images", String(imgs.length));
+  document.body.setAttribute("data-decoded", String(ok.length));
+  document.body.setAttribute("data-figures", String(
+    ok.filter(i => i.id === "confusion-matrix" || i.id === "per-class").length));
+  document.body.setAttribute("data-errors", String(window.__errors.length));
+});
+</script>"""
+
+
+def chromium() -> str:
+    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which(
+        "chromium-browser")
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail("chromium is not installed but CI is set: the report's browser test must "
+                    "run in CI (apt-get install -y chromium)")
+    pytest.skip("chromium is not installed (apt-get install -y chromium); "
+                "this test runs whenever it is, and always in CI")
+
+
+def _run_chromium(browser: str, tmp_path, page: str, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.iterdir()))}"
+    proc = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, f"file://{page}"],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def report_page(demo_bundle, tmp_path_factory):
+    """report.html of a real run: 2 digits per class, one mislabelled image, one broken file.
+
+    Uses the report.html the run wrote when the pipeline writes one; otherwise renders it
+    here from the run's own results (summary.json, predictions, errors.csv).
+    """
+    root = tmp_path_factory.mktemp("report-run")
+    images, out = str(root / "images"), str(root / "results")
+    copy_demo_subset(demo_bundle.data, images, per_class=2)
+    three = sorted(os.listdir(os.path.join(demo_bundle.data, "3")))[-1]
+    with open(os.path.join(demo_bundle.data, "3", three), "rb") as f:
+        write_file(os.path.join(images, "8", ODD_NAME), f.read())  # a 3 labelled 8
+    write_file(os.path.join(images, "7", "broken.png"), b"\x89PNG\r\n\x1a\n" + os.urandom(200))
+    assert main(["score", "--input", images, "--model", demo_bundle.model, "--output", out,
+                 "--run_id", "r1"]) == 0
+    run = os.path.join(out, "r1")
+    path = os.path.join(run, REPORT_NAME)
+    if not os.path.exists(path):
+        path = str(root / REPORT_NAME)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(_render_from_results(run))
+    with open(path, encoding="utf-8") as f:
+        return path, f.read()
+
+
+def _render_from_results(run: str) -> str:
+    import glob
+    import json
+
+    rows = []
+    for name in sorted(glob.glob(os.path.join(run, "predictions*.csv"))):
+        with open(name, encoding="utf-8") as f:
+            rows.extend(parse_predictions_csv([f.read()]))
+    with open(os.path.join(run, "errors.csv"), encoding="utf-8") as f:
+        errors = parse_csv(f.read())
+    with open(os.path.join(run, "summary.json"), encoding="utf-8") as f:
+        summary = json.load(f)
+    with open(os.path.join(run, "manifest.json"), encoding="utf-8") as f:
+        arguments = json.load(f)["arguments"]
+    labels = summary["model"]["labels"]
+    mistakes = sorted((r for r in rows if is_mistake(r, labels)), key=mistake_key,
+                      reverse=True)[:24]
+    failures = sorted(errors, key=lambda e: e["uri"])[:24]
+    return render_report(summary,
+                         [dict(m, thumbnail=thumbnail_of(m["uri"])) for m in mistakes],
+                         [dict(e, thumbnail=thumbnail_of(e["uri"])) for e in failures],
+                         arguments)
+
+
+def test_report_of_a_real_run_shows_the_mistake_and_the_failure(report_page):
+    _path, page = report_page
+    assert "odd &lt;i&gt;name &amp; &quot;quoted&quot;.png" in page
+    assert "<i>name" not in page
+    # The mislabelled image (a 3 in folder 8) is the mistake shown, predicted 3, true 8.
+    mistakes = page.split('id="mistakes"', 1)[1].split("</section>", 1)[0]
+    assert mistakes.count('class="item mistake"') >= 1
+    assert 'true <span class="lab t">8</span> predicted <span class="lab p">3</span>' in mistakes
+    assert "broken.png" in page and "decode" in page
+    assert 'id="confusion-matrix"' in page and 'id="per-class"' in page
+
+
+def test_report_loads_in_chromium_with_every_image_decoded(report_page, tmp_path):
+    browser = chromium()
+    path, page = report_page
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    proc = _run_chromium(browser, tmp_path, str(probe), "--enable-logging=stderr", "--v=0",
+                         "--dump-dom")
+    import re
+
+    body = re.search(r"<body([^>]*)>", proc.stdout)
+    assert body, proc.stdout[:2000]
+    attrs = dict(re.findall(r'data-(\w+)="(\d+)"', body.group(1)))
+    assert attrs.get("figures") == "2", attrs
+    # confusion matrix + bars + the mislabelled image's thumbnail at least
+    assert int(attrs["images"]) >= 3 and attrs["decoded"] == attrs["images"], attrs
+    assert attrs["errors"] == "0", attrs
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console
+    # The odd file name is text on the page, not markup.
+    assert "odd &lt;i&gt;name" in proc.stdout
+
+
+def test_report_screenshot_shows_the_figures(report_page, tmp_path):
+    browser = chromium()
+    path, _page = report_page
+    shot = tmp_path / "report.png"
+    _run_chromium(browser, tmp_path, path, f"--screenshot={shot}", "--window-size=1280,2600")
+    img = np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("RGB")).astype(int)
+    assert img.shape[:2] == (2600, 1280)
+    pixels = img.reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 200, "the screenshot is (nearly) blank"
+    assert (pixels.min(axis=1) < 240).mean() > 0.05, "the screenshot is (nearly) all white"
+
+    def share_near(rgb, tolerance=12):
+        return float((np.abs(pixels - np.array(rgb)).max(axis=1) <= tolerance).mean())
+
+    assert share_near((0x1D, 0x35, 0x57)) > 0.005, "no header: the page's CSS did not apply"
+    assert share_near((8, 48, 107)) > 0.002, "no dark-blue heatmap cells: no confusion matrix"
+    assert share_near((255, 127, 14)) > 0.002, "no orange recall bars: no per-class figure"
+    assert share_near((31, 119, 180)) > 0.002, "no blue precision bars: no per-class figure"
