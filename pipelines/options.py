@@ -192,8 +192,9 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
                              "the last completed run with the same model version under "
                              "--output; the others keep their earlier predictions, and the "
                              "summary covers the whole current set")
-    parser.add_argument("--backend", choices=("auto", "tf"), default="auto",
-                        help="inference backend (default auto)")
+    parser.add_argument("--backend", choices=("auto", "tf", "onnx"), default="auto",
+                        help="inference backend: auto (default) = ONNX Runtime when the bundle "
+                             "has model.onnx, else TensorFlow; tf or onnx to choose")
     parser.add_argument("--batch_size", type=_positive, default=64,
                         help="largest inference batch (default 64)")
 

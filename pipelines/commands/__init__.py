@@ -6,4 +6,7 @@ commands that accept Beam/storage options (`--s3_endpoint_url`, ...) validate th
 others refuse them. Adding a command = adding a module and its name to COMMANDS.
 """
 
-COMMANDS = ["score", "demo", "download"]
+COMMANDS = ["score", "demo", "download", "runs", "compare"]
+COMMANDS += ["export"]  # model_export.byom
+COMMANDS += ["train"]  # model_export.training
+COMMANDS += ["tune"]  # model_export.tuning

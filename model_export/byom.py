@@ -1,0 +1,276 @@
+"""`bucketscore export`: wrap a model trained elsewhere (Keras or SavedModel) into a bundle.
+
+* Keras (`.keras`, `.h5`): loaded with `safe_mode=True` (a Lambda layer's pickled code is
+  refused, not run). The input scaling the user names is put in front of it as Keras layers,
+  an optional softmax after it; the result is saved as `model.keras` (so `train --from`
+  can continue it) and exported like every other bundle, embeddings = penultimate layer.
+* SavedModel: one signature is wrapped behind a uint8 `serving_default` (the scaling and
+  softmax as TensorFlow ops); embeddings when `--embedding_output` names an output.
+
+Height, width and channels come from the model's input shape; `--height/--width/--channels`
+fill in dynamic dimensions (and must agree with fixed ones). The labels file has one label
+per line, in output order. The exported model is smoke-tested (shapes, label count, outputs
+that are probabilities) before anything is written, then loaded back from its destination.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from model_export.bundle import BundleError, InputSpec
+from model_export.exporting import BundleBuilder, ExportError, calibration_batch
+from model_export.preprocessing import Scaling
+from storage import uris
+
+KERAS_EXTENSIONS = (".keras", ".h5", ".hdf5")
+
+
+@dataclass
+class ExportRequest:
+    out: str
+    labels: str
+    keras: Optional[str] = None
+    saved_model: Optional[str] = None
+    name: Optional[str] = None
+    resize: Optional[str] = None  # default squash
+    interpolation: Optional[str] = None  # default bilinear
+    height: Optional[int] = None
+    width: Optional[int] = None
+    channels: Optional[int] = None
+    scaling: Scaling = Scaling()
+    softmax: bool = False
+    embedding_layer: Optional[str] = None
+    signature: str = "serving_default"
+    input_key: Optional[str] = None
+    output_key: Optional[str] = None
+    embedding_output: Optional[str] = None
+    calibration: Optional[str] = None
+    onnx: bool = True
+
+
+def read_labels_file(uri: str) -> list[str]:
+    """One label per line (index order); blank lines and surrounding spaces ignored."""
+    try:
+        text = uris.read_text(uris.normalize(uri))
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"cannot read the labels file {uri}: {type(e).__name__}: "
+                          f"{_first_line(e)}") from None
+    labels = [line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()]
+    if not labels:
+        raise ExportError(f"the labels file {uri} is empty (expected one label per line)")
+    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dupes:
+        raise ExportError(f"the labels file {uri} repeats {', '.join(dupes)}; labels must be "
+                          f"unique")
+    return labels
+
+
+def _local_file(uri: str, tmp: str) -> str:
+    if not uris.is_remote(uri):
+        path = os.path.abspath(os.path.expanduser(uri))
+        if not os.path.exists(path):
+            raise ExportError(f"{uri}: no such file or folder")
+        return path
+    target = os.path.join(tmp, uri.rstrip("/").rsplit("/", 1)[-1])
+    try:
+        with open(target, "wb") as f:
+            f.write(uris.read_bytes(uri))
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"cannot read {uri}: {type(e).__name__}: {_first_line(e)}") from None
+    return target
+
+
+def _local_tree(uri: str, tmp: str) -> str:
+    if not uris.is_remote(uri):
+        path = os.path.abspath(os.path.expanduser(uri))
+        if not os.path.isdir(path):
+            raise ExportError(f"{uri}: not a SavedModel folder")
+        return path
+    target = os.path.join(tmp, "saved_model_src")
+    try:
+        copied = uris.copy_tree(uris.as_prefix(uri), target)
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"cannot copy {uri}: {type(e).__name__}: {_first_line(e)}") from None
+    if not copied:
+        raise ExportError(f"{uri}: empty or missing SavedModel folder")
+    return target
+
+
+def load_user_keras(path: str):
+    """Load a user's Keras model with safe_mode=True; clear errors for the usual problems."""
+    import keras
+
+    if not path.endswith(KERAS_EXTENSIONS):
+        raise ExportError(f"--keras {path}: expected a .keras or .h5 file (for a SavedModel "
+                          f"folder use --saved_model)")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:  # noqa: BLE001
+        text = str(e)
+        if "safe_mode" in text or "Lambda" in text:
+            raise ExportError(
+                "the model contains a Lambda layer (Python code stored in the file); "
+                "bucketscore loads models with safe_mode=True and will not run stored code. "
+                "Rebuild the model without Lambda layers (use standard layers, or pass the "
+                "scaling with --scale/--mean/--std/--preprocess)") from None
+        if "Could not locate" in text or "Unknown layer" in text or "unknown" in text.lower():
+            raise ExportError(f"the model uses a custom layer or object Keras cannot find: "
+                              f"{_first_line(e)}") from None
+        raise ExportError(f"cannot load the Keras model {path}: {type(e).__name__}: "
+                          f"{_first_line(e)}") from None
+
+
+def resolve_size(shape: tuple, req: ExportRequest, what: str) -> tuple[int, int, int]:
+    """(height, width, channels) from the model's input shape and the override flags."""
+    if len(shape) != 4:
+        raise ExportError(f"{what} has shape {shape}: not an image batch [N, height, width, "
+                          f"channels]; bucketscore exports image classifiers")
+    out = []
+    for got, flag, value in zip(shape[1:], ("--height", "--width", "--channels"),
+                                (req.height, req.width, req.channels)):
+        if got is None:
+            if value is None:
+                raise ExportError(f"{what} has a dynamic {flag[2:]} ({shape}); give it with "
+                                  f"{flag}")
+            out.append(int(value))
+        else:
+            if value is not None and int(value) != int(got):
+                raise ExportError(f"{flag} {value}: the model's input has {flag[2:]} {got}")
+            out.append(int(got))
+    if out[2] not in (1, 3):
+        raise ExportError(f"{what} has {out[2]} channels; bucketscore feeds grey (1) or RGB "
+                          f"(3) images")
+    return out[0], out[1], out[2]
+
+
+def _wrap_keras(user, spec: InputSpec, req: ExportRequest):
+    """The user's model behind the scaling layers (and a softmax), taking 0..255 floats."""
+    import keras
+
+    if req.scaling.is_identity and not req.softmax:
+        return user
+    inputs = keras.Input((spec.height, spec.width, spec.channels), name="images")
+    x = req.scaling.apply(inputs, spec.channels)
+    y = user(x)
+    if req.softmax:
+        y = keras.layers.Activation("softmax", name="softmax")(y)
+    return keras.Model(inputs, y, name=f"{user.name}_bundle")
+
+
+def _calibration_images(uri: str, spec: InputSpec, n: int = 32):
+    import numpy as np
+
+    from transforms.decoding import decode_image
+    from transforms.listing import list_input
+
+    found = sorted(list_input(uri), key=lambda i: i.uri)[:n]
+    if not found:
+        raise ExportError(f"--calibration {uri}: no images there")
+    return np.stack([decode_image(uris.read_bytes(i.uri), spec)[0] for i in found])
+
+
+def export_model(req: ExportRequest, log: Callable[[str], None] = print):
+    """Export a user's model as a bundle at `req.out`; returns the BundleMeta."""
+    if bool(req.keras) == bool(req.saved_model):
+        raise ExportError("give exactly one of --keras PATH or --saved_model PATH")
+    labels = read_labels_file(req.labels)
+    with tempfile.TemporaryDirectory(prefix="bucketscore-export-") as tmp:
+        if req.keras:
+            src = _local_file(req.keras, tmp)
+            user = load_user_keras(src)
+            if len(user.inputs) != 1:
+                raise ExportError(f"the model takes {len(user.inputs)} inputs; an image "
+                                  f"classifier takes one image batch")
+            h, w, c = resolve_size(tuple(user.inputs[0].shape), req, "the model's input")
+            spec = _spec(h, w, c, req)
+            model = _wrap_keras(user, spec, req)
+            source = {"format": "keras", "uri": req.keras, "sha256": _sha256(src)}
+        else:
+            src = _local_tree(req.saved_model, tmp)
+            h, w, c = _saved_model_size(src, req)
+            spec = _spec(h, w, c, req)
+            source = {"format": "saved_model", "uri": req.saved_model}
+        name = req.name or _default_name(req)
+        with BundleBuilder(name=name, labels=labels, input_spec=spec) as bundle:
+            if req.keras:
+                dim = bundle.add_keras(model, embedding_layer=req.embedding_layer)
+            else:
+                info = bundle.add_wrapped_saved_model(
+                    src, signature=req.signature, input_key=req.input_key,
+                    output_key=req.output_key, embedding_key=req.embedding_output,
+                    scaling=req.scaling, softmax=req.softmax)
+                dim = info["embedding_dim"]
+                source.update({k: info[k] for k in ("input_key", "input_dtype", "output_key",
+                                                    "embedding_key")})
+                source["signature"] = req.signature
+                if not dim:
+                    log("NOTE: no --embedding_output given: this bundle exports probabilities "
+                        "only (score --embeddings will refuse it)")
+            log(f"{name}: input {h}x{w}x{c} ({spec.resize}), {len(labels)} labels, scaling "
+                f"{req.scaling.describe()}"
+                + (", softmax added" if req.softmax else "")
+                + (f", embeddings {dim}-d" if dim else ""))
+            if req.scaling.is_identity and not req.scaling.preprocess:
+                log("NOTE: no --scale, --mean/--std or --preprocess given: the model receives "
+                    "pixel values 0..255 as they are")
+            if req.onnx:
+                real = _calibration_images(req.calibration, spec) if req.calibration else None
+                report = bundle.add_onnx(calibration_batch(spec, real))
+                log(f"model.onnx: max |probability difference| to the SavedModel "
+                    f"{report['max_abs_diff']['probabilities']:.2g} on "
+                    f"{report['calibration_images']} calibration images "
+                    f"(tolerance {report['tolerance']:g})")
+            extra = {"architecture": "imported", "source": source,
+                     "scaling": req.scaling.to_json(), "softmax_added": req.softmax}
+            return bundle.seal(req.out, metrics={}, extra=extra)
+
+
+def _spec(h: int, w: int, c: int, req: ExportRequest) -> InputSpec:
+    try:
+        return InputSpec(height=h, width=w, channels=c, resize=req.resize or "squash",
+                         interpolation=req.interpolation or "bilinear")
+    except BundleError as e:
+        raise ExportError(str(e)) from None
+
+
+def _saved_model_size(path: str, req: ExportRequest) -> tuple[int, int, int]:
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"{req.saved_model} is not a loadable TensorFlow SavedModel: "
+                          f"{_first_line(e)}") from None
+    sigs = dict(loaded.signatures)
+    if req.signature not in sigs:
+        raise ExportError(f"the SavedModel has no signature {req.signature!r} (it has: "
+                          f"{', '.join(sorted(sigs)) or 'none'}); pass --signature")
+    inputs = sigs[req.signature].structured_input_signature[1]
+    key = req.input_key or (next(iter(inputs)) if len(inputs) == 1 else None)
+    if key is None or key not in inputs:
+        raise ExportError(f"signature {req.signature!r} takes inputs "
+                          f"{', '.join(sorted(inputs))}; an image classifier takes one image "
+                          f"batch (name it with --input_key)")
+    return resolve_size(tuple(inputs[key].shape), req, f"input {key!r}")
+
+
+def _default_name(req: ExportRequest) -> str:
+    src = (req.keras or req.saved_model or "model").rstrip("/")
+    base = src.rsplit("/", 1)[-1]
+    for ext in KERAS_EXTENSIONS:
+        if base.endswith(ext):
+            base = base[: -len(ext)]
+    return base or "model"
+
+
+def _sha256(path: str) -> str:
+    from model_export.bundle import sha256_file
+
+    return sha256_file(path)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line for line in str(e).strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(e).__name__
