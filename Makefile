@@ -15,11 +15,14 @@ OUTPUT ?= results/
 LABELS ?= folder
 ARGS   ?=
 RUN    ?=
+DATA   ?=
+OUT    ?=
+ARCH   ?= lenet
 DOWNLOAD_DIR ?= results
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo score test download bench clean
+.PHONY: help setup demo score test download train tune bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +55,14 @@ test: $(STAMP) ## run the whole test suite (starts its own S3 and GCS servers)
 download: $(STAMP) ## copy a run's CSV/JSON results to ./results/<run_id>/: RUN=<run uri> [ARGS=...]
 	@if [ -z "$(RUN)" ]; then echo "usage: make download RUN=<output>/<run_id>/" >&2; exit 2; fi
 	$(BIN)/bucketscore download $(RUN) $(DOWNLOAD_DIR) $(ARGS)
+
+train: $(STAMP) ## train a bundle: DATA=URI OUT=URI [ARCH=lenet|small_cnn|mobilenet_v2|...] [ARGS=...]
+	@if [ -z "$(DATA)" ] || [ -z "$(OUT)" ]; then echo "usage: make train DATA=<labelled prefix> OUT=<bundle uri> [ARCH=...] [ARGS=...]" >&2; exit 2; fi
+	$(BIN)/bucketscore train --data $(DATA) --out $(OUT) --architecture $(ARCH) $(ARGS)
+
+tune: $(STAMP) ## tune hyperparameters (KerasTuner): DATA=URI OUT=URI [ARCH=...] [ARGS='--trials 10 ...']
+	@if [ -z "$(DATA)" ] || [ -z "$(OUT)" ]; then echo "usage: make tune DATA=<labelled prefix> OUT=<bundle uri> [ARCH=...] [ARGS=...]" >&2; exit 2; fi
+	$(BIN)/bucketscore tune --data $(DATA) --out $(OUT) --architecture $(ARCH) $(ARGS)
 
 clean: ## remove the demo model, demo images and local results (keeps .venv)
 	rm -rf $(DEMO_MODEL) $(DEMO_DATA) results
