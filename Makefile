@@ -20,6 +20,7 @@ OUT    ?=
 ARCH   ?= lenet
 DOWNLOAD_DIR ?= results
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo score test download train tune bench clean
@@ -63,6 +64,9 @@ train: $(STAMP) ## train a bundle: DATA=URI OUT=URI [ARCH=lenet|small_cnn|mobile
 tune: $(STAMP) ## tune hyperparameters (KerasTuner): DATA=URI OUT=URI [ARCH=...] [ARGS='--trials 10 ...']
 	@if [ -z "$(DATA)" ] || [ -z "$(OUT)" ]; then echo "usage: make tune DATA=<labelled prefix> OUT=<bundle uri> [ARCH=...] [ARGS=...]" >&2; exit 2; fi
 	$(BIN)/bucketscore tune --data $(DATA) --out $(OUT) --architecture $(ARCH) $(ARGS)
+
+bench: $(STAMP) ## throughput and memory benchmark, never part of make test: [BENCH_ARGS='--n 4000']
+	$(BIN)/python -m benchmarks.run_bench $(BENCH_ARGS)
 
 clean: ## remove the demo model, demo images and local results (keeps .venv)
 	rm -rf $(DEMO_MODEL) $(DEMO_DATA) results

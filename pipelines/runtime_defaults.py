@@ -1,0 +1,248 @@
+"""How a run uses one machine when the user did not say: workers, threads, runner, device.
+
+Measured on the benchmark machine (2 cores, `make bench`): Beam's DirectRunner by default runs
+every bundle in ONE process (`direct_num_workers=1`, `in_memory`), where decoding and the
+Python parts of each stage take turns with inference; ONNX Runtime's default of 2 intra-op
+threads then spins on the second core while Python runs. One worker process per core, each
+with ONE inference thread, keeps both cores on decode + inference: that is the ceiling's
+arithmetic, cores / (decode + inference CPU time per image).
+
+`plan()` decides, `apply()` puts it into a ScoreConfig and the environment (before any model
+is loaded, so TensorFlow's and ONNX Runtime's thread pools and the worker processes, which
+inherit the environment, all see it), `make_runner()` gives the runner to build the
+pipeline with. Nothing is changed that the user set: a `--direct_num_workers`,
+`--direct_running_mode` or `--runner` on the command line, or a thread variable already in
+the environment, wins. Other runners (Dataflow, Flink, ...) are left alone entirely.
+
+Wiring (pipelines/score.py, `start`), once the backend is known and before the pipeline
+options are made for the run:
+
+    from model_export.predictor import choose_backend
+    from pipelines import runtime_defaults
+    ...
+    meta = validate_for_run(config)
+    config, plan = runtime_defaults.apply(config, choose_backend(meta, config.backend))
+    print(runtime_defaults.describe(plan))                # one line: what was chosen
+    options = config.pipeline_options()                  # again: now with the added flags
+    ...
+    p = beam.Pipeline(runner=runtime_defaults.make_runner(options), options=options)
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, MutableMapping, Optional, Sequence
+
+# Environment variables that size the inference engines' thread pools.
+THREAD_ENV = ("BUCKETSCORE_ONNX_THREADS",  # model_export.onnx_export.ort_threads
+              "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",  # TensorFlow
+              "OMP_NUM_THREADS")  # OpenMP users (oneDNN builds, numpy's BLAS)
+DIRECT_RUNNERS = ("directrunner", "switchingdirectrunner", "direct")
+MAX_DEFAULT_WORKERS = 16
+# Largest inference batch. Per image, MobileNetV2 on one CPU thread costs the same or less at
+# 1-8 images per call as at 64 (ONNX Runtime 8.0 ms at 1-4, 8.3 at 8, 8.9 at 64; TensorFlow
+# 14.7 ms at 4, 15.3 at 8, 17.5 at 64), while the engines keep memory for the largest batch
+# they have seen: one ONNX Runtime process holds 335 MB after batches of 8, 1.1 GB after 64;
+# TensorFlow 958 MB and 1.87 GB. Measured with `python -m benchmarks.ceiling`.
+DEFAULT_BATCH_SIZE = 8
+# Per backend: worker processes for ONNX Runtime (~0.4 GB each: 2 on 2 cores measured
+# 195 images/s against 145 for 2 threads in one process); worker threads in ONE process for
+# TensorFlow, whose runtime alone takes ~0.85 GB per process (2 processes: 2.2 GB peak).
+DEFAULT_RUNNING_MODE = {"onnx": "multi_processing", "tf": "multi_threading"}
+MEMORY_PER_WORKER = {"onnx": 0.6 * 2**30, "tf": 0.5 * 2**30}  # rounded up from measured peaks
+
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    """What `apply` decided; `added_args`/`env` are only what it added, never the user's."""
+
+    local: bool  # a DirectRunner run on this machine (else nothing is changed)
+    cores: int
+    workers: int
+    running_mode: str
+    threads_per_worker: int
+    added_args: tuple[str, ...] = ()
+    env: dict = field(default_factory=dict)
+
+
+def available_cores() -> int:
+    """CPUs this process may use: affinity mask, and the cgroup (container) CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:  # cgroup v2: "quota period" or "max period"
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def _memory_bytes() -> Optional[int]:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _flag_value(args: Sequence[str], name: str) -> Optional[str]:
+    """The value of --name (either `--name=V` or `--name V`), or None if not given."""
+    flag = f"--{name}"
+    value = None
+    for i, arg in enumerate(args):
+        if arg == flag:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int] = None,
+         environ: Optional[Mapping[str, str]] = None,
+         memory_bytes: Optional[int] = None) -> RuntimePlan:
+    """Decide workers, running mode and threads for these Beam flags on this machine.
+
+    `backend` is the inference backend the run will use (`tf` or `onnx`, as chosen by
+    model_export.predictor.choose_backend): it decides processes or threads."""
+    if backend not in DEFAULT_RUNNING_MODE:
+        raise ValueError(f"backend must be one of {sorted(DEFAULT_RUNNING_MODE)}, not {backend!r}")
+    environ = os.environ if environ is None else environ
+    cores = cores or available_cores()
+    runner = (_flag_value(beam_args, "runner") or "DirectRunner").strip()
+    local = runner.lower() in DIRECT_RUNNERS
+    if not local:
+        return RuntimePlan(local=False, cores=cores, workers=0, running_mode="",
+                           threads_per_worker=0)
+    given_workers = _flag_value(beam_args, "direct_num_workers")
+    given_mode = _flag_value(beam_args, "direct_running_mode")
+    added: list[str] = []
+    if given_workers is None and given_mode is None:
+        memory = memory_bytes if memory_bytes is not None else _memory_bytes()
+        by_memory = int(memory // MEMORY_PER_WORKER[backend]) if memory else cores
+        workers = max(1, min(cores, MAX_DEFAULT_WORKERS, by_memory))
+        mode = DEFAULT_RUNNING_MODE[backend] if workers > 1 else "in_memory"
+        if workers > 1:
+            added = [f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
+    else:
+        try:
+            workers = int(given_workers) if given_workers is not None else 1
+        except ValueError:
+            workers = 1
+        workers = cores if workers == 0 else max(1, workers)  # Beam: 0 means every core
+        mode = given_mode or "in_memory"
+    # Threads per inference engine: the cores shared out over the processes (or threads)
+    # that run inference at the same time. in_memory runs one bundle at a time.
+    concurrent = workers if mode in ("multi_processing", "multi_threading") else 1
+    threads = max(1, cores // concurrent)
+    # TensorFlow's pools belong to the process: with worker threads, let as many graphs run
+    # at once as there are workers (inter-op), each op on its share of the cores (intra-op).
+    inter = workers if mode == "multi_threading" else 1
+    env = {}
+    for name in THREAD_ENV:
+        if name not in environ:
+            env[name] = str(inter) if name == "TF_NUM_INTEROP_THREADS" else str(threads)
+    return RuntimePlan(local=True, cores=cores, workers=workers, running_mode=mode,
+                       threads_per_worker=threads, added_args=tuple(added), env=env)
+
+
+def apply(config, backend: str = "onnx", environ: Optional[MutableMapping[str, str]] = None,
+          **kwargs):
+    """(config with the planned Beam flags added, plan); sets the planned environment.
+
+    Call it before anything loads a model (thread pools are sized when an engine starts)."""
+    environ = os.environ if environ is None else environ
+    p = plan(config.beam_args, backend, environ=environ, **kwargs)
+    for name, value in p.env.items():
+        environ.setdefault(name, value)
+    if p.added_args:
+        config = dataclasses.replace(config, beam_args=tuple(config.beam_args) + p.added_args)
+    return config, p
+
+
+def describe(p: RuntimePlan) -> str:
+    """One line for the console: what the run will use."""
+    if not p.local:
+        return "bucketscore: runner-managed workers (no local defaults applied)"
+    how = {"multi_processing": "worker processes", "multi_threading": "worker threads",
+           "in_memory": "in-process worker"}.get(p.running_mode, p.running_mode)
+    chosen = "" if p.added_args or p.env else " (as given)"
+    return (f"bucketscore: DirectRunner, {p.workers} {how} x {p.threads_per_worker} inference "
+            f"thread(s) on {p.cores} core(s){chosen}")
+
+
+def make_runner(options):
+    """The runner for a local run: Beam's FnApiRunner, built exactly as DirectRunner builds it
+    (pipeline options handed to the worker processes, so --s3_* options reach them), or None
+    for any other runner (then `beam.Pipeline` creates the one named by --runner).
+
+    Why not DirectRunner itself: for a batch pipeline like ours it first tries the Prism
+    runner, which downloads a Go binary from GitHub on first use (offline, as in CI, that
+    attempt fails and it falls back to the FnApiRunner) and does not honour
+    --direct_num_workers / --direct_running_mode. Going straight to the FnApiRunner runs the
+    same engine online and offline, in CI and in production.
+    """
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = options.view_as(StandardOptions).runner
+    if runner is not None and str(runner).lower() not in DIRECT_RUNNERS:
+        return None
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    info = fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=info)
+
+
+# -- GPU ---------------------------------------------------------------------------------------
+def gpu_backends() -> dict:
+    """Which inference engines here can use a GPU: {"onnx": bool, "tf": bool}. Never imports
+    TensorFlow unless it is already imported (that alone costs seconds)."""
+    import sys
+
+    found = {"onnx": False, "tf": False}
+    try:
+        import onnxruntime as ort
+
+        found["onnx"] = "CUDAExecutionProvider" in ort.get_available_providers()
+    except Exception:  # noqa: BLE001 - not installed, or a broken CUDA install: no GPU
+        pass
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        try:
+            found["tf"] = bool(tf.config.list_physical_devices("GPU"))
+        except Exception:  # noqa: BLE001
+            pass
+    return found
+
+
+def ort_providers(device: str = "auto") -> list:
+    """ONNX Runtime execution providers for --device auto|cpu|gpu (gpu: an error if absent)."""
+    have = gpu_backends()["onnx"]
+    if device == "gpu" and not have:
+        raise RuntimeError("--device gpu: onnxruntime has no CUDAExecutionProvider here "
+                           "(install onnxruntime-gpu), or use --device cpu")
+    if device in ("gpu", "auto") and have:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def tf_gpu_memory_growth() -> int:
+    """Let TensorFlow take GPU memory as needed instead of all of it up front (several
+    worker processes can then share one GPU). Call before the first model is loaded.
+    Returns the number of GPUs seen."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised: nothing to do
+            pass
+    return len(gpus)

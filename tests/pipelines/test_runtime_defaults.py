@@ -1,0 +1,128 @@
+"""pipelines.runtime_defaults: what a local run uses when the user did not say."""
+import os
+
+import pytest
+
+from pipelines import runtime_defaults as rd
+from pipelines.options import ScoreConfig
+
+GB = 2**30
+
+
+def test_two_cores_no_flags_onnx_one_worker_process_per_core_one_thread_each():
+    p = rd.plan([], "onnx", cores=2, environ={}, memory_bytes=24 * GB)
+    assert p.local and p.workers == 2 and p.running_mode == "multi_processing"
+    assert p.added_args == ("--direct_num_workers=2", "--direct_running_mode=multi_processing")
+    assert p.threads_per_worker == 1
+    assert p.env["BUCKETSCORE_ONNX_THREADS"] == "1"
+    assert p.env["OMP_NUM_THREADS"] == "1"
+
+
+def test_two_cores_no_flags_tf_worker_threads_in_one_process():
+    p = rd.plan([], "tf", cores=2, environ={}, memory_bytes=24 * GB)
+    assert p.workers == 2 and p.running_mode == "multi_threading"
+    assert p.added_args == ("--direct_num_workers=2", "--direct_running_mode=multi_threading")
+    assert p.env["TF_NUM_INTRAOP_THREADS"] == "1" and p.env["TF_NUM_INTEROP_THREADS"] == "2"
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError):
+        rd.plan([], "torch", cores=2)
+
+
+def test_one_core_stays_in_process():
+    p = rd.plan([], cores=1, environ={}, memory_bytes=24 * GB)
+    assert (p.workers, p.running_mode, p.added_args) == (1, "in_memory", ())
+    assert p.env["BUCKETSCORE_ONNX_THREADS"] == "1"
+
+
+def test_workers_capped_by_memory_and_threads_share_the_cores():
+    p = rd.plan([], "onnx", cores=16, environ={}, memory_bytes=int(2.5 * GB))
+    assert p.workers == 4 and p.threads_per_worker == 4
+    assert f"--direct_num_workers=4" in p.added_args
+
+
+@pytest.mark.parametrize("flags", [["--direct_num_workers", "3"], ["--direct_num_workers=3"],
+                                   ["--direct_running_mode=multi_threading"]])
+def test_the_users_flags_win(flags):
+    p = rd.plan(flags, cores=4, environ={}, memory_bytes=24 * GB)
+    assert p.added_args == ()
+    assert p.local
+
+
+def test_users_workers_size_the_threads():
+    p = rd.plan(["--direct_num_workers=2", "--direct_running_mode=multi_processing"], cores=8,
+                environ={}, memory_bytes=24 * GB)
+    assert p.threads_per_worker == 4 and p.env["BUCKETSCORE_ONNX_THREADS"] == "4"
+
+
+def test_environment_already_set_is_kept():
+    p = rd.plan([], cores=2, environ={"BUCKETSCORE_ONNX_THREADS": "2", "OMP_NUM_THREADS": "7"},
+                memory_bytes=24 * GB)
+    assert "BUCKETSCORE_ONNX_THREADS" not in p.env and "OMP_NUM_THREADS" not in p.env
+
+
+@pytest.mark.parametrize("runner", ["DataflowRunner", "FlinkRunner", "PrismRunner"])
+def test_other_runners_are_left_alone(runner):
+    p = rd.plan(["--runner", runner], cores=8, environ={}, memory_bytes=24 * GB)
+    assert not p.local and p.added_args == () and p.env == {}
+    assert "no local defaults" in rd.describe(p)
+
+
+def test_apply_adds_flags_and_sets_environment(tmp_path):
+    config = ScoreConfig(inputs=(str(tmp_path),), output=str(tmp_path / "out"),
+                         model=str(tmp_path / "m"), beam_args=("--s3_region_name=x",))
+    env = {}
+    new, p = rd.apply(config, "onnx", environ=env, cores=2, memory_bytes=24 * GB)
+    assert new.beam_args[0] == "--s3_region_name=x"
+    assert new.beam_args[1:] == p.added_args
+    assert env["BUCKETSCORE_ONNX_THREADS"] == "1"
+    assert "2 worker" in rd.describe(p)
+    again, p2 = rd.apply(new, "onnx", environ=env, cores=2, memory_bytes=24 * GB)
+    assert again.beam_args == new.beam_args and p2.added_args == ()  # idempotent
+
+
+def test_make_runner_is_the_fn_api_runner_for_local_runs_only():
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    runner = rd.make_runner(PipelineOptions(["--s3_region_name=eu-west-1"]))
+    assert isinstance(runner, fn_runner.FnApiRunner)
+    assert isinstance(rd.make_runner(PipelineOptions(["--runner=DirectRunner"])),
+                      fn_runner.FnApiRunner)
+    assert rd.make_runner(PipelineOptions(["--runner=DataflowRunner"])) is None
+
+
+def test_make_runner_hands_options_to_worker_processes(tmp_path):
+    """The S3 options must reach multi_processing workers (they read the bucket)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    out = tmp_path / "seen.txt"
+
+    def endpoint(_):
+        from apache_beam.io.filesystems import FileSystems
+        from apache_beam.options.pipeline_options import S3Options
+
+        opts = FileSystems._pipeline_options  # noqa: SLF001 - what Beam's S3 filesystem uses
+        return opts.view_as(S3Options).s3_endpoint_url if opts else None
+
+    options = PipelineOptions(["--s3_endpoint_url=http://127.0.0.1:9", "--direct_num_workers=2",
+                               "--direct_running_mode=multi_processing"])
+    with beam.Pipeline(runner=rd.make_runner(options), options=options) as p:
+        (p | beam.Create([1, 2, 3, 4]) | beam.Reshuffle() | beam.Map(endpoint)
+         | beam.combiners.ToList()
+         | beam.Map(lambda seen, path=str(out): open(path, "w").write(repr(sorted(set(seen))))))
+    assert out.read_text() == repr(["http://127.0.0.1:9"])
+
+
+def test_available_cores_is_positive():
+    assert 1 <= rd.available_cores() <= (os.cpu_count() or 1)
+
+
+def test_cpu_only_host_uses_cpu_providers():
+    assert rd.ort_providers("cpu") == ["CPUExecutionProvider"]
+    if not rd.gpu_backends()["onnx"]:
+        assert rd.ort_providers("auto") == ["CPUExecutionProvider"]
+        with pytest.raises(RuntimeError, match="CUDAExecutionProvider"):
+            rd.ort_providers("gpu")
