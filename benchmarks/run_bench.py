@@ -104,27 +104,16 @@ def start_s3(work: str, sets: dict, n_values: list[int]):
 
 
 # -- commands ----------------------------------------------------------------------------
-def bucketscore_backends() -> set[str]:
-    """The --backend values this checkout's CLI accepts."""
-    out = subprocess.run([os.path.join(os.path.dirname(sys.executable), "bucketscore"),
-                          "score", "--help"], capture_output=True, text=True).stdout
-    return {b for b in ("auto", "tf", "onnx") if b in out.split("--backend", 1)[-1][:200]}
-
-
 def bucketscore_cmd(inp: str, bundle: str, out: str, run_id: str, backend: str,
-                    extra: list[str], as_is: bool = False) -> list[str]:
-    """`bucketscore score` with the issue-4 wiring (benchmarks.proposed_cli: a no-op once
-    pipelines/score.py has it), or exactly the installed CLI (`as_is`)."""
-    if as_is:
-        exe = [os.path.join(os.path.dirname(sys.executable), "bucketscore")]
-    else:
-        exe = [sys.executable, "-m", "benchmarks.proposed_cli"]
-    return exe + ["score", "--input", inp, "--model", bundle, "--output", out,
-                  "--run_id", run_id, "--backend", backend] + extra
+                    extra: list[str]) -> list[str]:
+    """The installed `bucketscore score`, exactly as a user runs it."""
+    exe = os.path.join(os.path.dirname(sys.executable), "bucketscore")
+    return [exe, "score", "--input", inp, "--model", bundle, "--output", out,
+            "--run_id", run_id, "--backend", backend] + extra
 
 
 def count_scored(m, variant: str, out: str) -> int:
-    if variant.startswith(("bucketscore", "asis")):
+    if variant.startswith("bucketscore"):
         for line in m.output_tail.splitlines():
             if line.startswith("images listed:"):
                 return int(line.split("scored:")[1].split()[0])
@@ -153,7 +142,7 @@ def process_cpu_s(pid: int | None) -> float:
 
 
 def run_one(variant: str, source: str, n: int, inp: str, args, env: dict, s3_flags: list[str],
-            onnx_flag: str, server_pid: int | None = None) -> dict:
+            server_pid: int | None = None) -> dict:
     py = sys.executable
     tag = f"{variant}_{source}_{n}"
     out_dir = os.path.join(args.work, "out", tag)
@@ -172,10 +161,9 @@ def run_one(variant: str, source: str, n: int, inp: str, args, env: dict, s3_fla
                os.path.join(args.bundle, "model.keras"), "--output", out] + flags
     else:
         backend = variant.split("-", 1)[1]
-        backend = onnx_flag if backend == "onnx" else backend
         out = out_dir
         cmd = bucketscore_cmd(inp, args.bundle, out_dir, "run", backend,
-                              flags + args.bucketscore_args, as_is=variant.startswith("asis"))
+                              flags + args.bucketscore_args)
     server0 = process_cpu_s(server_pid) if source == "s3" else 0.0
     m = measure(cmd, env=env, cwd=REPO, timeout=args.timeout,
                 log_path=os.path.join(args.work, "logs", f"{tag}.log"), limit_mb=args.limit_mb)
@@ -198,9 +186,8 @@ def run_one(variant: str, source: str, n: int, inp: str, args, env: dict, s3_fla
 def sizes_for(variant: str, source: str, args) -> tuple[int, int, int]:
     """(start-up, small, large) image counts for one program and source. Beam's stock
     pipeline reads each S3 object through a new boto3 client (~0.2 s of CPU per object
-    here), so on S3 it is timed on n_startup -> stock_s3_n images instead of n_small -> N;
-    so is bucketscore without the issue-4 wiring (asis-*), which reads the same way."""
-    if (variant == "stock" or variant.startswith("asis")) and source == "s3":
+    here), so on S3 it is timed on n_startup -> stock_s3_n images instead of n_small -> N."""
+    if variant == "stock" and source == "s3":
         return args.n_startup, args.n_startup, args.stock_s3_n
     return args.n_startup, args.n_small, args.n
 
@@ -266,7 +253,7 @@ def judge(rows: list[dict], ceiling: float | None, default_backend: str,
                               "met": bool(ok) if value is not None else None})
 
     for r in rows:
-        if not r["variant"].startswith(("bucketscore", "asis")):
+        if not r["variant"].startswith("bucketscore"):
             continue
         v, s = r["variant"], r["source"]
         rate = r.get("steady_images_per_s")
@@ -304,7 +291,7 @@ def print_table(rows: list[dict], ceiling: float | None, args) -> str:
              f"start-up s | peak RSS MB (N) | peak PSS MB (N) | peak RSS MB ({args.mem_factor}xN) "
              "| growth |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    order = {"plain": 0, "stock": 1, "asis": 2, "bucketscore": 3}
+    order = {"plain": 0, "stock": 1, "bucketscore": 2}
     for r in sorted(rows, key=lambda r: (order.get(r["variant"].split("-")[0], 9),
                                          r["variant"], r["source"])):
         lines.append(
@@ -337,8 +324,8 @@ def main(argv=None) -> int:
                     help="Beam's stock pipeline on S3 is timed on n_startup -> stock_s3_n images "
                          "(it spends ~0.2 s of CPU per object; default 500)")
     ap.add_argument("--variants", default="plain-onnx,plain-tf,stock,bucketscore-onnx,bucketscore-tf",
-                    help="comma-separated; also asis-onnx, asis-tf: the installed CLI exactly as it "
-                         "is, without the issue-4 wiring (before/after)")
+                    help="comma-separated, from: plain-onnx, plain-tf, stock, bucketscore-onnx, "
+                         "bucketscore-tf")
     ap.add_argument("--sources", default="local,s3")
     ap.add_argument("--bucketscore_args", default="",
                     help="extra flags for every bucketscore run (quoted), e.g. "
@@ -360,12 +347,16 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     variants = [v for v in args.variants.split(",") if v]
     sources = [s for s in args.sources.split(",") if s]
-    slow_s3 = any(v == "stock" or v.startswith("asis") for v in variants) and "s3" in sources
+    slow_s3 = "stock" in variants and "s3" in sources
     n_values = sorted({args.n_startup, args.n_small, args.n}
                       | ({args.stock_s3_n} if slow_s3 else set()))
     started = dt.datetime.now(dt.timezone.utc)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
 
+    load = os.getloadavg()[0]
+    if load > 1.5:
+        log(f"WARNING: load average {load:.2f} before starting: other work shares the cores and "
+            f"the rates will be low and noisy (the JSON records the load of every run)")
     log(f"corpus and sets under {args.work}")
     sets = make_sets(args.work, n_values, args.mem_factor * args.n if args.mem_factor else 0,
                      args.n)
@@ -373,8 +364,6 @@ def main(argv=None) -> int:
     from benchmarks.model import write_bench_bundle
     args.bundle = os.path.join(args.work, "bundle")
     meta = write_bench_bundle(args.bundle)
-    backends = bucketscore_backends()
-    onnx_flag = "onnx" if "onnx" in backends else "auto"
     default_backend = "onnx" if meta.has_onnx else "tf"
 
     server, s3_uris, s3_flags = None, {}, []
@@ -393,8 +382,8 @@ def main(argv=None) -> int:
         "params": {"n": args.n, "n_small": args.n_small, "n_startup": args.n_startup,
                    "mem_factor": args.mem_factor, "repeats": args.repeats,
                    "bucketscore_args": args.bucketscore_args, "variants": variants,
-                   "wiring": _wiring(),
-                   "sources": sources, "bucketscore_onnx_flag": onnx_flag,
+                   "code_version": _code_version(),
+                   "sources": sources,
                    "bundle_version": meta.version},
         "load_at_start": os.getloadavg(),
     }
@@ -417,12 +406,12 @@ def main(argv=None) -> int:
                     inp = sets[n] + "/" if source == "local" else s3_uris[n]
                     for _ in range(args.repeats if n != args.n_startup else 1):
                         runs.append(run_one(variant, source, n, inp, args, env, s3_flags,
-                                            onnx_flag, server.pid if server else None))
+                                            server.pid if server else None))
         if args.mem_factor:
             variant = f"bucketscore-{default_backend}"
             log(f"memory run: {variant} on {args.mem_factor} x {args.n} images")
             r = run_one(variant, "local", args.mem_factor * args.n, sets["mem"] + "/", args,
-                        env, s3_flags, onnx_flag)
+                        env, s3_flags)
             r["n_images"] = r["n"]
             r["n"] = "mem"
             runs.append(r)
@@ -470,11 +459,13 @@ def main(argv=None) -> int:
     return 0 if all(r["ok"] for r in runs) else 1
 
 
-def _wiring() -> str:
-    from benchmarks.proposed_cli import is_wired
+def _code_version() -> str:
+    from pipelines.score import code_version
 
-    return ("pipelines/score.py has the issue-4 wiring" if is_wired() else
-            "issue-4 wiring applied in-process by benchmarks/proposed_cli.py (score.py lacks it)")
+    version = code_version()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()
+    return version + (" (uncommitted changes)" if dirty else "")
 
 
 def _cpu_model() -> str:

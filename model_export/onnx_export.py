@@ -34,14 +34,18 @@ def ort_threads() -> int:
         return DEFAULT_THREADS
 
 
-def ort_session(path: str, threads: Optional[int] = None):
+def ort_session(path: str, threads: Optional[int] = None,
+                providers: Optional[list[str]] = None):
+    """An ONNX Runtime session: `threads` intra-op threads (default ort_threads()), on
+    `providers` (default: the CPU only)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or ort_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, sess_options=options,
+                                providers=providers or ["CPUExecutionProvider"])
 
 
 @contextlib.contextmanager

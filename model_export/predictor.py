@@ -31,13 +31,17 @@ class TFPredictor:
 
     backend = "tf"
 
-    def __init__(self, meta: BundleMeta, local_dir: str):
+    def __init__(self, meta: BundleMeta, local_dir: str, device: str = "auto"):
         import tensorflow as tf  # heavy: imported only where a model is loaded
 
+        from model_export.devices import tf_placement
+
         self.meta = meta
+        self._placement = tf_placement(device)
         path = os.path.join(local_dir, SAVED_MODEL_DIR)
         try:
-            loaded = tf.saved_model.load(path)
+            with tf.device(self._placement):
+                loaded = tf.saved_model.load(path)
         except Exception as e:  # noqa: BLE001
             raise BundleError(f"cannot load the SavedModel of {meta.name}: {e}") from None
         if "serving_default" not in loaded.signatures:
@@ -53,7 +57,9 @@ class TFPredictor:
 
     def predict(self, images: np.ndarray, with_embeddings: bool = False) -> Prediction:
         """uint8 [N, H, W, C] -> Prediction; N may be 1."""
-        out = self._fn(**{self._input_name: self._tf.constant(images, dtype=self._tf.uint8)})
+        with self._tf.device(self._placement):
+            out = self._fn(**{self._input_name: self._tf.constant(images,
+                                                                   dtype=self._tf.uint8)})
         probs = out["probabilities"].numpy().astype(np.float32, copy=False)
         emb = None
         if with_embeddings and "embeddings" in out:
@@ -62,11 +68,13 @@ class TFPredictor:
 
 
 class ONNXPredictor:
-    """The bundle's `model.onnx` on ONNX Runtime (CPU), same input and outputs."""
+    """The bundle's `model.onnx` on ONNX Runtime (CPU, or CUDA where installed), same input
+    and outputs."""
 
     backend = "onnx"
 
-    def __init__(self, meta: BundleMeta, local_dir: str):
+    def __init__(self, meta: BundleMeta, local_dir: str, device: str = "auto"):
+        from model_export.devices import ort_providers
         from model_export.onnx_export import ort_session
 
         self.meta = meta
@@ -74,7 +82,7 @@ class ONNXPredictor:
         if not os.path.isfile(path):
             raise BundleError(f"the bundle {meta.name} has no {ONNX_FILE}")
         try:
-            self._session = ort_session(path)
+            self._session = ort_session(path, providers=ort_providers(device))
         except Exception as e:  # noqa: BLE001
             raise BundleError(f"cannot load the {ONNX_FILE} of {meta.name}: {e}") from None
         inputs = self._session.get_inputs()
@@ -117,13 +125,16 @@ def choose_backend(meta: BundleMeta, backend: str = "auto") -> str:
     return backend
 
 
-def load_predictor(bundle_uri: str, backend: str = "auto") -> TFPredictor | ONNXPredictor:
-    """Fetch and verify a bundle, then load it with the chosen backend."""
+def load_predictor(bundle_uri: str, backend: str = "auto",
+                   device: str = "auto") -> TFPredictor | ONNXPredictor:
+    """Fetch and verify a bundle, then load it with the chosen backend on `device`
+    (auto|cpu|gpu, see model_export.devices)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     meta, local = fetch_verified(bundle_uri)
     chosen = choose_backend(meta, backend)
-    predictor = ONNXPredictor(meta, local) if chosen == "onnx" else TFPredictor(meta, local)
+    cls = ONNXPredictor if chosen == "onnx" else TFPredictor
+    predictor = cls(meta, local, device)
     k = len(meta.labels)
     probe = np.zeros((1, meta.input.height, meta.input.width, meta.input.channels), np.uint8)
     got = predictor.predict(probe).probabilities.shape

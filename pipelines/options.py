@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+from model_export.devices import DEVICES
+from pipelines.runtime_defaults import DEFAULT_BATCH_SIZE
 from storage import uris
 from transforms.decoding import DEFAULT_MAX_PIXELS
 from transforms.labels import LabelSource, LabelSourceError
@@ -42,7 +44,8 @@ class ScoreConfig:
     max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str = "auto"
-    batch_size: int = 64
+    device: str = "auto"
+    batch_size: int = DEFAULT_BATCH_SIZE
     incremental: bool = False
     beam_args: tuple[str, ...] = ()
 
@@ -59,7 +62,7 @@ class ScoreConfig:
             "top_k": self.top_k, "min_confidence": self.min_confidence, "run_id": self.run_id,
             "embeddings": self.embeddings, "allow_empty": self.allow_empty,
             "max_error_ratio": self.max_error_ratio, "max_pixels": self.max_pixels,
-            "backend": self.backend, "batch_size": self.batch_size,
+            "backend": self.backend, "device": self.device, "batch_size": self.batch_size,
             "incremental": self.incremental,
             "beam_options": redact_flags(self.beam_args),
         }
@@ -195,8 +198,14 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("auto", "tf", "onnx"), default="auto",
                         help="inference backend: auto (default) = ONNX Runtime when the bundle "
                              "has model.onnx, else TensorFlow; tf or onnx to choose")
-    parser.add_argument("--batch_size", type=_positive, default=64,
-                        help="largest inference batch (default 64)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where inference runs: auto (default) = a GPU when the backend "
+                             "has one (onnxruntime-gpu, TensorFlow with CUDA), else the CPU; "
+                             "gpu = fail at once without one; cpu = never a GPU")
+    parser.add_argument("--batch_size", type=_positive, default=DEFAULT_BATCH_SIZE,
+                        help=f"images per inference call (default {DEFAULT_BATCH_SIZE}: on a "
+                             f"CPU as fast per image as larger batches, with far less "
+                             f"memory; try 64-256 on a GPU)")
 
 
 def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreConfig:
@@ -219,7 +228,8 @@ def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreCon
         top_k=args.top_k, min_confidence=args.min_confidence, run_id=run_id,
         embeddings=args.embeddings, allow_empty=args.allow_empty,
         max_error_ratio=args.max_error_ratio, max_pixels=args.max_pixels,
-        backend=args.backend, batch_size=args.batch_size, incremental=args.incremental,
+        backend=args.backend, device=args.device, batch_size=args.batch_size,
+        incremental=args.incremental,
         beam_args=tuple(beam_args))
     check_output_outside_inputs(config)
     return config

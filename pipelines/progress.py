@@ -1,12 +1,16 @@
 """Live progress on the terminal for DirectRunner runs: listed, scored, failed, rate, ETA.
 
-Reads the in-process board of `transforms.progress` (fed by the same calls that increment
-the Beam counters) from a background thread. On a terminal the line is redrawn in place;
+Reads the board of `transforms.progress` (fed by the same calls that increment the Beam
+counters; worker processes share theirs through a temporary folder that the printer makes
+for the run) from a background thread. On a terminal the line is redrawn in place;
 in a log (scheduled jobs) a line is printed every `log_every` seconds.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from typing import Optional, TextIO
@@ -39,6 +43,10 @@ class ProgressPrinter:
 
     def __enter__(self):
         progress.reset()
+        # Worker processes started from now on inherit the folder and write their counts.
+        self._folder = tempfile.mkdtemp(prefix="bucketscore-progress-")
+        self._previous = os.environ.get(progress.DIR_ENV)
+        os.environ[progress.DIR_ENV] = self._folder
         self._started = time.monotonic()
         self._thread.start()
         return self
@@ -46,6 +54,11 @@ class ProgressPrinter:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=5)
+        if self._previous is None:
+            os.environ.pop(progress.DIR_ENV, None)
+        else:
+            os.environ[progress.DIR_ENV] = self._previous
+        shutil.rmtree(self._folder, ignore_errors=True)
         if self._tty and self._last_line:
             self._stream.write("\n")
             self._stream.flush()
@@ -62,7 +75,7 @@ class ProgressPrinter:
             if first_done_at is not None and now > first_done_at and done > first_done:
                 rate = (done - first_done) / (now - first_done_at)
             if not counts:
-                continue  # nothing visible in this process (e.g. multi_processing workers)
+                continue  # nothing counted yet
             line = format_progress(counts, now - self._started, rate)
             if self._tty:
                 self._stream.write("\r" + line.ljust(len(self._last_line)))

@@ -1,34 +1,24 @@
-"""How a run uses one machine when the user did not say: workers, threads, runner, device.
+"""How a run uses one machine when the user did not say: workers, threads, runner.
 
-Measured on the benchmark machine (2 cores, `make bench`): Beam's DirectRunner by default runs
-every bundle in ONE process (`direct_num_workers=1`, `in_memory`), where decoding and the
-Python parts of each stage take turns with inference; ONNX Runtime's default of 2 intra-op
-threads then spins on the second core while Python runs. One worker process per core, each
-with ONE inference thread, keeps both cores on decode + inference: that is the ceiling's
-arithmetic, cores / (decode + inference CPU time per image).
+Measured on the benchmark machine (2 cores, `make bench`, figures in the README): Beam's
+DirectRunner by default runs every bundle in ONE process (`direct_num_workers=1`,
+`in_memory`), where decoding and the Python parts of each stage take turns with inference;
+ONNX Runtime's default of 2 intra-op threads then spins on the second core while Python
+runs. One worker process per core, each with ONE inference thread, keeps both cores on
+decode + inference: that is the ceiling's arithmetic, cores / (decode + inference CPU time
+per image).
 
-`plan()` decides, `apply()` puts it into a ScoreConfig and the environment (before any model
-is loaded, so TensorFlow's and ONNX Runtime's thread pools and the worker processes, which
-inherit the environment, all see it), `make_runner()` gives the runner to build the
-pipeline with. Nothing is changed that the user set: a `--direct_num_workers`,
-`--direct_running_mode` or `--runner` on the command line, or a thread variable already in
-the environment, wins. Other runners (Dataflow, Flink, ...) are left alone entirely.
-
-Wiring (pipelines/score.py, `start`), once the backend is known and before the pipeline
-options are made for the run:
-
-    from model_export.predictor import choose_backend
-    from pipelines import runtime_defaults
-    ...
-    meta = validate_for_run(config)
-    config, plan = runtime_defaults.apply(config, choose_backend(meta, config.backend))
-    print(runtime_defaults.describe(plan))                # one line: what was chosen
-    options = config.pipeline_options()                  # again: now with the added flags
-    ...
-    p = beam.Pipeline(runner=runtime_defaults.make_runner(options), options=options)
+`plan()` decides, `apply()` adds its Beam flags to a ScoreConfig, `environment()` sets its
+thread variables around the run (worker processes inherit them; engines size their thread
+pools when they start), `make_runner()` gives the runner to build the pipeline with.
+`pipelines.score.start` does all four. Nothing is changed that the user set: a
+`--direct_num_workers`, `--direct_running_mode` or `--runner` on the command line, or a
+thread variable already in the environment, wins. Other runners (Dataflow, Flink, ...) are
+left alone entirely.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -40,12 +30,12 @@ THREAD_ENV = ("BUCKETSCORE_ONNX_THREADS",  # model_export.onnx_export.ort_thread
               "OMP_NUM_THREADS")  # OpenMP users (oneDNN builds, numpy's BLAS)
 DIRECT_RUNNERS = ("directrunner", "switchingdirectrunner", "direct")
 MAX_DEFAULT_WORKERS = 16
-# Largest inference batch. Per image, MobileNetV2 on one CPU thread costs the same or less at
-# 1-8 images per call as at 64 (ONNX Runtime 8.0 ms at 1-4, 8.3 at 8, 8.9 at 64; TensorFlow
-# 14.7 ms at 4, 15.3 at 8, 17.5 at 64), while the engines keep memory for the largest batch
-# they have seen: one ONNX Runtime process holds 335 MB after batches of 8, 1.1 GB after 64;
-# TensorFlow 958 MB and 1.87 GB. Measured with `python -m benchmarks.ceiling`.
-DEFAULT_BATCH_SIZE = 8
+# Inference batch. Per image, MobileNetV2 on one CPU thread costs the same or less at 1-4
+# images per call as at 8-64 (ONNX Runtime 7.1-7.3 ms at 1-4, 7.5 at 8, 7.8 at 64; TensorFlow
+# 12-14 ms at 1-8, 15-16 at 16-64), while the engines keep memory for the largest batch they
+# have seen: one ONNX Runtime process holds 282 MB after batches of 4, 335 MB after 8, 1.1 GB
+# after 64; TensorFlow 896 MB, 958 MB and 1.87 GB. Measured with `benchmarks/ceiling.py`.
+DEFAULT_BATCH_SIZE = 4
 # Per backend: worker processes for ONNX Runtime (~0.4 GB each: 2 on 2 cores measured
 # 195 images/s against 145 for 2 threads in one process); worker threads in ONE process for
 # TensorFlow, whose runtime alone takes ~0.85 GB per process (2 processes: 2.2 GB peak).
@@ -101,6 +91,12 @@ def _flag_value(args: Sequence[str], name: str) -> Optional[str]:
     return value
 
 
+def is_local(beam_args: Sequence[str]) -> bool:
+    """Whether these Beam flags run the pipeline on this machine (DirectRunner, the default)."""
+    runner = (_flag_value(beam_args, "runner") or "DirectRunner").strip()
+    return runner.lower() in DIRECT_RUNNERS
+
+
 def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int] = None,
          environ: Optional[Mapping[str, str]] = None,
          memory_bytes: Optional[int] = None) -> RuntimePlan:
@@ -112,9 +108,7 @@ def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int
         raise ValueError(f"backend must be one of {sorted(DEFAULT_RUNNING_MODE)}, not {backend!r}")
     environ = os.environ if environ is None else environ
     cores = cores or available_cores()
-    runner = (_flag_value(beam_args, "runner") or "DirectRunner").strip()
-    local = runner.lower() in DIRECT_RUNNERS
-    if not local:
+    if not is_local(beam_args):
         return RuntimePlan(local=False, cores=cores, workers=0, running_mode="",
                            threads_per_worker=0)
     given_workers = _flag_value(beam_args, "direct_num_workers")
@@ -151,16 +145,46 @@ def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int
 
 def apply(config, backend: str = "onnx", environ: Optional[MutableMapping[str, str]] = None,
           **kwargs):
-    """(config with the planned Beam flags added, plan); sets the planned environment.
-
-    Call it before anything loads a model (thread pools are sized when an engine starts)."""
+    """(config with the planned Beam flags added, plan). The plan's `env` is to be set with
+    `environment(plan.env)` around the run, before anything loads a model (thread pools
+    are sized when an engine starts)."""
     environ = os.environ if environ is None else environ
     p = plan(config.beam_args, backend, environ=environ, **kwargs)
-    for name, value in p.env.items():
-        environ.setdefault(name, value)
     if p.added_args:
+        quiet_worker_logs()
         config = dataclasses.replace(config, beam_args=tuple(config.beam_args) + p.added_args)
     return config, p
+
+
+@contextlib.contextmanager
+def environment(env: Mapping[str, str], environ: Optional[MutableMapping[str, str]] = None):
+    """Set `env` (variables not set yet) for the duration of a run, then put the environment
+    back as it was: worker processes started inside inherit it, and a program that calls
+    `pipelines.score.start` twice (tests, notebooks) does not keep one run's settings."""
+    environ = os.environ if environ is None else environ
+    added = [name for name in env if name not in environ]
+    for name in added:
+        environ[name] = env[name]
+    try:
+        yield
+    finally:
+        for name in added:
+            environ.pop(name, None)
+
+
+WORKER_LOG = "apache_beam.runners.portability.local_job_service"
+
+
+def quiet_worker_logs() -> None:
+    """Worker processes forward their log records to this logger; at the CLI's default level
+    (WARNING) every run would print two harmless worker warnings per process ("No
+    semi_persistent_directory found", "Discarding unparseable args"). Errors still show, and
+    so does everything when the user asked for more (a level below WARNING)."""
+    import logging
+
+    logger = logging.getLogger(WORKER_LOG)
+    if logger.getEffectiveLevel() >= logging.WARNING:
+        logger.setLevel(logging.ERROR)
 
 
 def describe(p: RuntimePlan) -> str:
@@ -198,51 +222,3 @@ def make_runner(options):
     info = fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
     return fn_runner.FnApiRunner(provision_info=info)
-
-
-# -- GPU ---------------------------------------------------------------------------------------
-def gpu_backends() -> dict:
-    """Which inference engines here can use a GPU: {"onnx": bool, "tf": bool}. Never imports
-    TensorFlow unless it is already imported (that alone costs seconds)."""
-    import sys
-
-    found = {"onnx": False, "tf": False}
-    try:
-        import onnxruntime as ort
-
-        found["onnx"] = "CUDAExecutionProvider" in ort.get_available_providers()
-    except Exception:  # noqa: BLE001 - not installed, or a broken CUDA install: no GPU
-        pass
-    tf = sys.modules.get("tensorflow")
-    if tf is not None:
-        try:
-            found["tf"] = bool(tf.config.list_physical_devices("GPU"))
-        except Exception:  # noqa: BLE001
-            pass
-    return found
-
-
-def ort_providers(device: str = "auto") -> list:
-    """ONNX Runtime execution providers for --device auto|cpu|gpu (gpu: an error if absent)."""
-    have = gpu_backends()["onnx"]
-    if device == "gpu" and not have:
-        raise RuntimeError("--device gpu: onnxruntime has no CUDAExecutionProvider here "
-                           "(install onnxruntime-gpu), or use --device cpu")
-    if device in ("gpu", "auto") and have:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def tf_gpu_memory_growth() -> int:
-    """Let TensorFlow take GPU memory as needed instead of all of it up front (several
-    worker processes can then share one GPU). Call before the first model is loaded.
-    Returns the number of GPUs seen."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised: nothing to do
-            pass
-    return len(gpus)

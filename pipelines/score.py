@@ -16,9 +16,13 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
+from model_export import devices
 from model_export.bundle import BundleError, BundleMeta, fetch_verified, read_meta
+from model_export.predictor import choose_backend
+from pipelines import runtime_defaults
 from pipelines.options import ScoreConfig, UsageError
 from storage import uris
+from transforms.concurrent_reading import ConcurrentReadImageBytes
 from transforms.decoding import DecodeImages
 from transforms.incremental import CarryOverUnchanged, WriteObjectIndex, last_completed_run
 from transforms.inference import BundleModelHandler, Infer
@@ -26,7 +30,6 @@ from transforms.labels import AttachLabels, FindCsvRowsWithoutImage, read_labels
 from transforms.listing import ListImages, split_input
 from transforms.metrics import SummaryFn
 from transforms.postprocess import ToPredictionRows, embedding_row
-from transforms.reading import ReadImageBytes
 from transforms.report import CollectReportItems
 from transforms.records import ERRORS_TAG
 from transforms.sinks import (SUCCESS, FinishRun, RunInfo, WriteEmbeddings, WriteErrors,
@@ -53,11 +56,13 @@ def code_version() -> str:
 
 
 def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
-                   info: RunInfo, base_run: Optional[str] = None) -> None:
+                   info: RunInfo, base_run: Optional[str] = None,
+                   backend: Optional[str] = None) -> None:
     """Add the whole scoring graph for `config` to pipeline `p`.
 
     With `base_run` (incremental), images unchanged since that completed run keep its
-    prediction rows and only the others are read, decoded and scored.
+    prediction rows and only the others are read, decoded and scored. `backend` is the
+    inference backend chosen for the run (default: config.backend, decided per worker).
     """
     run_uri = config.run_uri
     images = p | "ListImages" >> ListImages(list(config.inputs))
@@ -68,12 +73,16 @@ def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
         to_score = (changed, rescore) | "ToScore" >> beam.Flatten()
     else:
         to_score, carried = labelled, p | "NothingCarried" >> beam.Create([])
-    read = to_score | "ReadBytes" >> beam.ParDo(ReadImageBytes()).with_outputs(
+    # Many reads in flight (small objects are latency-bound), results in input order.
+    read = to_score | "ReadBytes" >> beam.ParDo(ConcurrentReadImageBytes()).with_outputs(
         ERRORS_TAG, main="ok")
     decoded = read.ok | "Decode" >> beam.ParDo(
         DecodeImages(meta.input, config.max_pixels)).with_outputs(ERRORS_TAG, main="ok")
-    handler = BundleModelHandler(config.model, backend=config.backend,
-                                 embeddings=config.embeddings,
+    # Fixed-size batches: Beam's adaptive batching fits a timing regression per batch and,
+    # for a fast model, settles on one or two images per call.
+    handler = BundleModelHandler(config.model, backend=backend or config.backend,
+                                 device=config.device, embeddings=config.embeddings,
+                                 min_batch_size=config.batch_size,
                                  max_batch_size=config.batch_size)
     inferred = decoded.ok | "Infer" >> Infer(handler)
     scored = inferred.outputs | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(
@@ -183,6 +192,29 @@ def validate_for_run(config: ScoreConfig) -> BundleMeta:
     return meta
 
 
+def choose_inference(config: ScoreConfig, meta: BundleMeta, local: bool) -> tuple[str, str]:
+    """(backend, device) for the run: `--backend auto` made concrete (onnx when the bundle has
+    model.onnx), and the device as far as this machine can tell. `--device gpu` without a
+    GPU is a usage error for local runs; remote workers (Dataflow GPU workers) decide for
+    themselves when they load the model."""
+    try:
+        backend = choose_backend(meta, config.backend)
+    except BundleError as e:
+        raise UsageError(str(e)) from None
+    if not local:
+        return backend, config.device
+    try:
+        return backend, devices.resolve(config.device, backend)
+    except devices.DeviceError as e:
+        raise UsageError(str(e)) from None
+
+
+def describe_inference(backend: str, device: str, batch_size: int) -> str:
+    engine = {"onnx": "ONNX Runtime (model.onnx)", "tf": "TensorFlow (saved_model/)"}[backend]
+    where = {"cpu": "CPU", "gpu": "GPU", "auto": "GPU if the worker has one, else CPU"}[device]
+    return f"bucketscore: inference: {engine} on {where}, batches of {batch_size}"
+
+
 def record_counters(config: ScoreConfig, result: PipelineResult) -> None:
     """Add the run's final Beam counters (namespace bucketscore) to summary.json.
 
@@ -222,6 +254,12 @@ def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
         else:
             print(f"bucketscore: incremental: no completed run with model version "
                   f"{meta.version} under {config.output}; scoring everything")
+    backend, device = choose_inference(config, meta, runtime_defaults.is_local(config.beam_args))
+    config, plan = runtime_defaults.apply(config, backend)
+    print(describe_inference(backend, device, config.batch_size))
+    print(runtime_defaults.describe(plan))
+    options = config.pipeline_options()  # again: with the flags the plan added
+    uris.set_options(options)
     prepare_run_folder(config)
     info = RunInfo(
         run_uri=config.run_uri, run_id=config.run_id, model_uri=config.model,
@@ -229,25 +267,33 @@ def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
         top_k=config.top_k, arguments=config.arguments(), code_version=code_version(),
         started_at=now_iso(), allow_empty=config.allow_empty,
         max_error_ratio=config.max_error_ratio, output_uri=config.output,
-        base_run=base_run)
+        base_run=base_run,
+        extra={"inference": {"backend": backend, "device": device,
+                             "batch_size": config.batch_size,
+                             "workers": plan.workers if plan.local else None,
+                             "running_mode": plan.running_mode if plan.local else None,
+                             "threads_per_worker": (plan.threads_per_worker if plan.local
+                                                    else None)}})
     # The code is a package installed on workers by setup.py: nothing to pickle from __main__.
     setup = options.view_as(SetupOptions)
     if not any(f.startswith("--save_main_session") for f in config.beam_args):
         setup.save_main_session = False
-    p = beam.Pipeline(options=options)
-    build_pipeline(p, config, meta, info, base_run)
-    if options.view_as(StandardOptions).no_wait_until_finish:
-        # A launcher (Flex Template, scheduler) that only submits: the job finishes on its own.
-        result = p.run()
-        return ScoreRun(config, meta, result, submitted_only=True)
-    if show_progress:
-        from pipelines.progress import ProgressPrinter
+    # Local runs: Beam's FnApiRunner directly (see runtime_defaults.make_runner).
+    p = beam.Pipeline(runner=runtime_defaults.make_runner(options), options=options)
+    build_pipeline(p, config, meta, info, base_run, backend)
+    with runtime_defaults.environment(plan.env):
+        if options.view_as(StandardOptions).no_wait_until_finish:
+            # A launcher (Flex Template, scheduler) that only submits: the job finishes alone.
+            result = p.run()
+            return ScoreRun(config, meta, result, submitted_only=True)
+        if show_progress:
+            from pipelines.progress import ProgressPrinter
 
-        with ProgressPrinter():
+            with ProgressPrinter():
+                result = p.run()
+                result.wait_until_finish()
+        else:
             result = p.run()
             result.wait_until_finish()
-    else:
-        result = p.run()
-        result.wait_until_finish()
     record_counters(config, result)
     return ScoreRun(config, meta, result)

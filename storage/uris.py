@@ -1,6 +1,7 @@
 """Read, write, list, copy and delete objects by URI (local path, s3://, gs://).
 
-Thin wrappers over `apache_beam.io.filesystems.FileSystems`; they add what the callers
+Thin wrappers over `apache_beam.io.filesystems.FileSystems` (s3:// reads: `storage.s3`,
+Beam's S3 reader costs ~0.2 s of CPU per object); they add what the callers
 need everywhere: absolute local paths, "prefix" semantics (everything below a folder) and
 whole-tree copies.
 """
@@ -65,10 +66,16 @@ def exists(uri: str) -> bool:
     return FileSystems.exists(uri)
 
 
-def read_bytes(uri: str) -> bytes:
+def read_bytes(uri: str, max_bytes: int | None = None) -> bytes:
+    """The object's bytes (at most `max_bytes`). s3:// goes through `storage.s3` (one
+    client per process, one GET), everything else through Beam's FileSystems."""
+    if uri.startswith("s3://"):
+        from storage import s3
+
+        return s3.read_object(uri, max_bytes)
     with FileSystems.open(uri, mime_type="application/octet-stream",
                           compression_type="uncompressed") as f:
-        return f.read()
+        return f.read(max_bytes) if max_bytes else f.read()
 
 
 def read_text(uri: str) -> str:

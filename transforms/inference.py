@@ -20,15 +20,16 @@ from transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput, 
 class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
     """ImageExample batches -> PredictionResult(example, ModelOutput) via a model bundle."""
 
-    def __init__(self, bundle_uri: str, *, backend: str = "auto", embeddings: bool = False,
-                 min_batch_size: int = 1, max_batch_size: int = 64):
+    def __init__(self, bundle_uri: str, *, backend: str = "auto", device: str = "auto",
+                 embeddings: bool = False, min_batch_size: int = 1, max_batch_size: int = 64):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self._bundle_uri = bundle_uri
         self._backend = backend
+        self._device = device
         self._embeddings = embeddings
 
     def load_model(self):
-        return load_predictor(self._bundle_uri, self._backend)
+        return load_predictor(self._bundle_uri, self._backend, self._device)
 
     def run_inference(self, batch: Sequence[ImageExample], model,
                       inference_args: Optional[dict[str, Any]] = None

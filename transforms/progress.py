@@ -1,20 +1,32 @@
 """Counters under the `bucketscore` Beam metrics namespace, mirrored for live progress.
 
 Every stage counts with `counter(name)`: a Beam metrics counter (what Dataflow's UI and
-`PipelineResult.metrics()` show) and, in the same process, a board that the command line
-reads while a DirectRunner run is going (Beam's own metrics are only final at the end).
+`PipelineResult.metrics()` show) and a board that the command line reads while a
+DirectRunner run is going (Beam's own metrics are only final at the end).
+
+Local runs use worker processes (pipelines.runtime_defaults), so each process keeps its own
+board and, when `$BUCKETSCORE_PROGRESS_DIR` is set (the progress printer sets it for the
+run; worker processes inherit it), writes it to `<dir>/<pid>.json` at most every
+`FLUSH_EVERY` seconds. `snapshot()` adds up this process's board and every other
+process's file.
 """
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from collections import Counter as _Tally
 
 import apache_beam as beam
 
 NAMESPACE = "bucketscore"
+DIR_ENV = "BUCKETSCORE_PROGRESS_DIR"
+FLUSH_EVERY = 0.5  # seconds
 
 _lock = threading.Lock()
 _board: _Tally = _Tally()
+_last_flush = 0.0
 
 
 class _Counter:
@@ -26,6 +38,7 @@ class _Counter:
         self._beam.inc(n)
         with _lock:
             _board[self._name] += n
+        _maybe_flush()
 
     def __reduce__(self):  # DoFns are pickled: rebuild from the name
         return (_Counter, (self._name,))
@@ -35,10 +48,50 @@ def counter(name: str) -> _Counter:
     return _Counter(name)
 
 
-def snapshot() -> dict[str, int]:
-    """The counts seen in this process since the last reset."""
+def _maybe_flush(force: bool = False) -> None:
+    """Write this process's board to the shared folder, if there is one and it is time."""
+    global _last_flush
+    folder = os.environ.get(DIR_ENV)
+    if not folder:
+        return
+    now = time.monotonic()
+    if not force and now - _last_flush < FLUSH_EVERY:
+        return
     with _lock:
-        return dict(_board)
+        _last_flush = now
+        data = json.dumps(dict(_board))
+    path = os.path.join(folder, f"{os.getpid()}.json")
+    tmp = f"{path}.{threading.get_ident()}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(data)
+        os.replace(tmp, path)  # readers never see half a file
+    except OSError:  # the folder is gone (run over): progress is best effort
+        pass
+
+
+def flush() -> None:
+    """Write this process's board now (when a shared folder is set)."""
+    _maybe_flush(force=True)
+
+
+def snapshot() -> dict[str, int]:
+    """The counts of this process since the last reset, plus those other processes of the
+    run (worker processes) have written to the shared folder."""
+    with _lock:
+        total = _Tally(_board)
+    folder = os.environ.get(DIR_ENV)
+    if folder and os.path.isdir(folder):
+        mine = f"{os.getpid()}.json"
+        for name in os.listdir(folder):
+            if not name.endswith(".json") or name == mine:
+                continue
+            try:
+                with open(os.path.join(folder, name)) as f:
+                    total.update(json.load(f))
+            except (OSError, ValueError):  # a worker that just ended: count it next time
+                continue
+    return dict(total)
 
 
 def reset() -> None:

@@ -1,4 +1,10 @@
-"""Read each listed object's bytes; an object that cannot be read becomes an errors row."""
+"""Read each listed object's bytes; an object that cannot be read becomes an errors row.
+
+`read_with_retries` is how every reader gets an object. `ReadImageBytes` reads one object
+at a time through Beam's FileSystems: the plain reference that the pipeline's reader,
+`transforms.concurrent_reading.ConcurrentReadImageBytes` (many reads in flight), is
+tested against.
+"""
 from __future__ import annotations
 
 from typing import Iterator
@@ -8,7 +14,6 @@ import apache_beam as beam
 from transforms import progress
 from storage import uris
 from transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
-
 
 
 def read_with_retries(uri: str) -> bytes:

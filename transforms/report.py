@@ -33,6 +33,7 @@ from typing import Any, Collection, Iterable, Iterator, Optional, Sequence
 
 import apache_beam as beam
 
+from storage import uris
 from transforms.records import ErrorRow
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,8 @@ def _to_rgb(img):
 
 def read_capped(uri: str, limit: int = THUMBNAIL_MAX_BYTES) -> Optional[bytes]:
     """The object's bytes, or None when it cannot be read or is larger than `limit`."""
-    from apache_beam.io.filesystems import FileSystems
-
     try:
-        with FileSystems.open(uri, mime_type="application/octet-stream",
-                              compression_type="uncompressed") as f:
-            data = f.read(limit + 1)
+        data = uris.read_bytes(uri, max_bytes=limit + 1)
     except Exception:  # noqa: BLE001 - the image may be gone or unreadable: no thumbnail
         return None
     return data if len(data) <= limit else None

@@ -109,6 +109,36 @@ def test_progress_lines_follow_the_counters():
     assert progress.snapshot()["scored"] == 60
 
 
+def test_progress_adds_up_worker_processes():
+    """Local runs score in worker processes (runtime_defaults): their counts must show."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.runtime_defaults import make_runner
+
+    class SlowInWorker(beam.DoFn):  # defined here: pickled by value into the workers
+        def process(self, x):
+            import time as t
+
+            from transforms import progress as board
+            t.sleep(0.03)
+            board.counter("scored").inc()
+            yield x
+
+    stream = io.StringIO()
+    options = PipelineOptions(["--direct_num_workers=2",
+                               "--direct_running_mode=multi_processing"])
+    with ProgressPrinter(stream=stream, log_every=0.2):
+        progress.counter("listed").inc(120)
+        with beam.Pipeline(runner=make_runner(options), options=options) as p:
+            _ = (p | beam.Create(list(range(120))) | beam.Reshuffle()
+                 | beam.ParDo(SlowInWorker()))
+    lines = [line for line in stream.getvalue().splitlines() if line.startswith("progress:")]
+    scored = [int(line.split("scored ")[1].split()[0]) for line in lines]
+    assert "scored" not in progress.snapshot()  # the counting happened in the workers...
+    assert max(scored) >= 60, lines  # ...and reached the printer while the run went on
+    assert progress.DIR_ENV not in os.environ  # the shared folder is cleaned up
+
+
 def test_format_progress():
     line = format_progress({"listed": 100, "scored": 40, "failed": 10}, 12.3, 25.0)
     assert line == "listed 100  scored 40  failed 10  25.0 img/s  ETA 2s  [12s]"

@@ -76,10 +76,26 @@ def test_apply_adds_flags_and_sets_environment(tmp_path):
     new, p = rd.apply(config, "onnx", environ=env, cores=2, memory_bytes=24 * GB)
     assert new.beam_args[0] == "--s3_region_name=x"
     assert new.beam_args[1:] == p.added_args
-    assert env["BUCKETSCORE_ONNX_THREADS"] == "1"
+    assert p.env["BUCKETSCORE_ONNX_THREADS"] == "1" and env == {}  # set around the run only
     assert "2 worker" in rd.describe(p)
     again, p2 = rd.apply(new, "onnx", environ=env, cores=2, memory_bytes=24 * GB)
     assert again.beam_args == new.beam_args and p2.added_args == ()  # idempotent
+
+
+def test_environment_is_set_for_the_run_and_put_back():
+    env = {"OMP_NUM_THREADS": "7"}
+    with rd.environment({"OMP_NUM_THREADS": "1", "BUCKETSCORE_ONNX_THREADS": "1"}, env):
+        assert env == {"OMP_NUM_THREADS": "7", "BUCKETSCORE_ONNX_THREADS": "1"}
+    assert env == {"OMP_NUM_THREADS": "7"}
+    with pytest.raises(KeyError):
+        with rd.environment({"A": "1"}, env):
+            raise KeyError("the run failed")
+    assert env == {"OMP_NUM_THREADS": "7"}
+
+
+def test_is_local():
+    assert rd.is_local([]) and rd.is_local(["--runner=DirectRunner"])
+    assert not rd.is_local(["--runner", "DataflowRunner"])
 
 
 def test_make_runner_is_the_fn_api_runner_for_local_runs_only():
@@ -118,11 +134,3 @@ def test_make_runner_hands_options_to_worker_processes(tmp_path):
 
 def test_available_cores_is_positive():
     assert 1 <= rd.available_cores() <= (os.cpu_count() or 1)
-
-
-def test_cpu_only_host_uses_cpu_providers():
-    assert rd.ort_providers("cpu") == ["CPUExecutionProvider"]
-    if not rd.gpu_backends()["onnx"]:
-        assert rd.ort_providers("auto") == ["CPUExecutionProvider"]
-        with pytest.raises(RuntimeError, match="CUDAExecutionProvider"):
-            rd.ort_providers("gpu")

@@ -99,6 +99,55 @@ def test_demo_folder_end_to_end(demo_bundle, bucket, tmp_path, capsys):
     assert manifest["counts"] == summary["counts"]
     assert manifest["arguments"]["top_k"] == 3 and manifest["status"] == "complete"
     assert "scored: 50" in printed and "failed: 3" in printed and "accuracy:" in printed
+    # The demo bundle has model.onnx: ONNX Runtime, chosen automatically and said so; on
+    # DirectRunner one worker process per core (pipelines.runtime_defaults).
+    assert "inference: ONNX Runtime (model.onnx) on CPU, batches of 4" in printed
+    inference = manifest["inference"]
+    assert (inference["backend"], inference["device"], inference["batch_size"]) == (
+        "onnx", "cpu", 4)
+    if (os.cpu_count() or 1) > 1:
+        assert inference["running_mode"] == "multi_processing" and inference["workers"] >= 2
+
+
+@pytest.mark.parametrize("flags", [["--backend", "tf", "--device", "cpu"],
+                                   ["--backend", "onnx", "--batch_size", "7",
+                                    "--direct_num_workers", "1"]], ids=["tf", "onnx-1-worker"])
+def test_each_backend_scores_like_the_saved_model(demo_bundle, tmp_path, capsys, flags):
+    images = str(tmp_path / "imgs")
+    copy_demo_subset(demo_bundle.data, images, per_class=3)
+    out = str(tmp_path / "out")
+    assert _run(["--input", images, "--model", demo_bundle.model, "--output", out,
+                 "--run_id", "be"] + flags) == 0
+    printed = capsys.readouterr().out
+    run = read_local_run(os.path.join(out, "be"))
+    rows = run["predictions"]
+    assert len(rows) == 30
+    files = {r["uri"]: open(r["uri"], "rb").read() for r in rows}
+    expected = direct_probabilities(demo_bundle.model, files)
+    labels = list(demo_bundle.meta.labels)
+    for r in rows:
+        assert r["predicted_label"] == labels[int(np.argmax(expected[r["uri"]]))]
+        np.testing.assert_allclose(r["confidence"], expected[r["uri"]].max(), rtol=1e-5,
+                                   atol=1e-6)
+    backend = flags[1]
+    assert run["manifest"]["inference"]["backend"] == backend
+    engine = {"tf": "TensorFlow", "onnx": "ONNX Runtime"}[backend]
+    assert f"inference: {engine}" in printed
+
+
+def test_device_gpu_without_a_gpu_fails_at_once(demo_bundle, tmp_path, capsys):
+    from model_export.devices import onnx_has_gpu
+
+    if onnx_has_gpu():
+        pytest.skip("this host has a GPU for ONNX Runtime")
+    images = str(tmp_path / "imgs")
+    copy_demo_subset(demo_bundle.data, images, per_class=1)
+    out = str(tmp_path / "out")
+    assert _run(["--input", images, "--model", demo_bundle.model, "--output", out,
+                 "--run_id", "g", "--device", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--device gpu" in err and "onnxruntime-gpu" in err and "--device cpu" in err
+    assert not os.path.exists(os.path.join(out, "g"))  # nothing started
 
 
 def test_success_marker_is_written_last(demo_bundle, bucket, tmp_path):

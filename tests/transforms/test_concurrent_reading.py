@@ -63,8 +63,7 @@ def test_local_files_and_a_missing_one(tmp_path):
     assert errors == reference
 
 
-@pytest.mark.parametrize("fast_s3", [True, False], ids=["presigned", "get_object"])
-def test_s3_many_objects_in_flight_same_as_reference(s3_server, fast_s3):
+def test_s3_many_objects_in_flight_same_as_reference(s3_server):
     client = s3_server.boto3_client()
     bucket = unique_bucket_name("concread")
     s3_server.create_bucket(bucket)
@@ -79,8 +78,7 @@ def test_s3_many_objects_in_flight_same_as_reference(s3_server, fast_s3):
     uris.set_options(flags)
     # Few slots and a small byte budget: the pending queue fills and drains many times.
     ok, errors = _run(images, ConcurrentReadImageBytes(threads=4, max_in_flight=5,
-                                                       max_bytes_in_flight=100,
-                                                       fast_s3=fast_s3), flags)
+                                                       max_bytes_in_flight=100), flags)
     assert ok == [(f"s3://{bucket}/{n}", f"object {i} ".encode() * (i + 1))
                   for i, n in enumerate(names)]  # all of them, in input order
     assert len(errors) == 1
@@ -93,8 +91,7 @@ def test_s3_many_objects_in_flight_same_as_reference(s3_server, fast_s3):
     assert ref_errors[0][2].startswith("not found (404")
 
 
-@pytest.mark.parametrize("fast_s3", [True, False], ids=["presigned", "get_object"])
-def test_s3_permission_denied_is_an_errors_row_and_not_retried(s3_server, fast_s3):
+def test_s3_permission_denied_is_an_errors_row_and_not_retried(s3_server):
     client = s3_server.boto3_client()
     s3_server.create_bucket(LIMITED_BUCKET)
     client.put_object(Bucket=LIMITED_BUCKET, Key="images/ok/a.jpg", Body=b"fine")
@@ -107,7 +104,7 @@ def test_s3_permission_denied_is_an_errors_row_and_not_retried(s3_server, fast_s
     base = f"s3://{LIMITED_BUCKET}/images/"
     images = [ListedImage(base + "ok/a.jpg", base), ListedImage(base + "locked/b.jpg", base)]
     try:
-        ok, errors = _run(images, ConcurrentReadImageBytes(fast_s3=fast_s3), flags)
+        ok, errors = _run(images, ConcurrentReadImageBytes(), flags)
     finally:
         uris.set_options(s3_server.beam_options())
     assert ok == [(base + "ok/a.jpg", b"fine")]
@@ -137,17 +134,6 @@ def test_in_a_pipeline_s3_and_local(s3_server, tmp_path):
                              + [(str(tmp_path / "local.png"), b"here")]), label="ok")
         assert_that(out[ERRORS_TAG] | "errs" >> beam.Map(lambda e: (e.uri, e.stage)),
                     equal_to([(f"s3://{bucket}/p/missing.jpg", "read")]), label="errors")
-
-
-def test_presigned_get_answers_none_unless_complete_200(s3_server):
-    from transforms.concurrent_reading import make_s3_client, presigned_get
-
-    bucket = unique_bucket_name("presign")
-    s3_server.create_bucket(bucket)
-    s3_server.boto3_client().put_object(Bucket=bucket, Key="a b/c#d%e.jpg", Body=b"\x00" * 1000)
-    client = make_s3_client(s3_server.beam_options())
-    assert presigned_get(client, bucket, "a b/c#d%e.jpg") == b"\x00" * 1000
-    assert presigned_get(client, bucket, "missing.jpg") is None
 
 
 def test_bad_arguments():
