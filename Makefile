@@ -21,9 +21,10 @@ ARCH   ?= lenet
 DOWNLOAD_DIR ?= results
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+TEMPLATE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo score test download train tune bench clean
+.PHONY: help setup demo score test download train tune template bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +65,10 @@ train: $(STAMP) ## train a bundle: DATA=URI OUT=URI [ARCH=lenet|small_cnn|mobile
 tune: $(STAMP) ## tune hyperparameters (KerasTuner): DATA=URI OUT=URI [ARCH=...] [ARGS='--trials 10 ...']
 	@if [ -z "$(DATA)" ] || [ -z "$(OUT)" ]; then echo "usage: make tune DATA=<labelled prefix> OUT=<bundle uri> [ARCH=...] [ARGS=...]" >&2; exit 2; fi
 	$(BIN)/bucketscore tune --data $(DATA) --out $(OUT) --architecture $(ARCH) $(ARGS)
+
+template: $(STAMP) ## build a classic Dataflow template: TEMPLATE=gs://... MODEL=URI ARGS='--project P --region R --temp_location gs://...'
+	@if [ -z "$(TEMPLATE)" ] || [ "$(MODEL)" = "$(DEMO_MODEL)" ]; then echo "usage: make template TEMPLATE=gs://<bucket>/templates/<name>.json MODEL=<bundle uri> ARGS='--project P --region R --temp_location gs://<bucket>/tmp [--staging_location ...] [--output gs://...]'" >&2; exit 2; fi
+	$(BIN)/bucketscore score --model $(MODEL) --template_location $(TEMPLATE) --runner DataflowRunner --setup_file ./setup.py --labels '$(LABELS)' $(ARGS)
 
 bench: $(STAMP) ## throughput and memory benchmark, never part of make test: [BENCH_ARGS='--n 4000']
 	$(BIN)/python -m benchmarks.run_bench $(BENCH_ARGS)

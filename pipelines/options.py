@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
 from model_export.devices import DEVICES
-from pipelines.runtime_defaults import DEFAULT_BATCH_SIZE
+from pipelines.runtime_defaults import DEFAULT_BATCH_SIZE, flag_value
 from storage import uris
 from transforms.decoding import DEFAULT_MAX_PIXELS
 from transforms.labels import LabelSource, LabelSourceError
@@ -157,12 +157,15 @@ def _positive(text: str) -> int:
 
 
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", nargs="+", required=True, metavar="URI",
-                        help="prefixes or globs to score: s3://bucket/prefix/, gs://..., a "
-                             "local folder; a prefix means every image below it "
-                             "(jpg jpeg png gif bmp webp tif tiff, any case)")
-    parser.add_argument("--output", required=True, metavar="URI",
-                        help="results prefix; the run writes to <output>/<run_id>/")
+    parser.add_argument("--input", nargs="+", metavar="URI",
+                        help="(required) prefixes or globs to score: s3://bucket/prefix/, "
+                             "gs://..., a local folder; a prefix means every image below it "
+                             "(jpg jpeg png gif bmp webp tif tiff, any case). With "
+                             "--template_location: the default of the launch parameter input")
+    parser.add_argument("--output", metavar="URI",
+                        help="(required) results prefix; the run writes to "
+                             "<output>/<run_id>/. With --template_location: the default of "
+                             "the launch parameter output")
     parser.add_argument("--model", required=True, metavar="URI",
                         help="model bundle folder (model.json + saved_model/)")
     parser.add_argument("--labels", default="folder", metavar="SOURCE",
@@ -177,7 +180,8 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
                              "and predicted_label is left empty (default 0)")
     parser.add_argument("--run_id", default=None,
                         help="name of the run folder (default: UTC time + random suffix); "
-                             "re-using one replaces that run's results")
+                             "re-using one replaces that run's results. A template takes it "
+                             "at launch (run_id=...)")
     parser.add_argument("--embeddings", action="store_true",
                         help="also write embeddings*.parquet (bundle must export embeddings)")
     parser.add_argument("--allow_empty", action="store_true",
@@ -218,11 +222,22 @@ def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreCon
         labels = LabelSource.parse(args.labels)
     except LabelSourceError as e:
         raise UsageError(str(e)) from None
-    run_id = args.run_id or new_run_id()
-    if "/" in run_id or run_id in (".", "..") or not run_id.strip():
+    # A classic template (--template_location) takes input, output and run id at launch:
+    # here they are optional defaults (pipelines/template.py checks the rest).
+    building_template = bool(flag_value(beam_args, "template_location"))
+    if not building_template:
+        missing = [f"--{name}" for name in ("input", "output") if not getattr(args, name)]
+        if missing:
+            raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+    if building_template:
+        run_id = args.run_id or ""
+    else:
+        run_id = args.run_id or new_run_id()
+    if args.run_id is not None and ("/" in run_id or run_id in (".", "..")
+                                    or not run_id.strip()):
         raise UsageError(f"--run_id {run_id!r}: must be a plain folder name")
-    inputs = tuple(uris.normalize(u) for u in args.input)
-    output = uris.normalize(args.output)
+    inputs = tuple(uris.normalize(u) for u in args.input or ())
+    output = uris.normalize(args.output) if args.output else ""
     config = ScoreConfig(
         inputs=inputs, output=output, model=uris.normalize(args.model), labels=labels,
         top_k=args.top_k, min_confidence=args.min_confidence, run_id=run_id,
@@ -239,6 +254,8 @@ def check_output_outside_inputs(config: ScoreConfig) -> None:
     """Results written below an input prefix would be scored by the next run: refuse."""
     from transforms.listing import split_input
 
+    if not config.output:
+        return
     out = uris.as_prefix(config.output)
     for uri in config.inputs:
         base, _glob = split_input(uri)

@@ -79,7 +79,7 @@ def _memory_bytes() -> Optional[int]:
         return None
 
 
-def _flag_value(args: Sequence[str], name: str) -> Optional[str]:
+def flag_value(args: Sequence[str], name: str) -> Optional[str]:
     """The value of --name (either `--name=V` or `--name V`), or None if not given."""
     flag = f"--{name}"
     value = None
@@ -93,7 +93,7 @@ def _flag_value(args: Sequence[str], name: str) -> Optional[str]:
 
 def is_local(beam_args: Sequence[str]) -> bool:
     """Whether these Beam flags run the pipeline on this machine (DirectRunner, the default)."""
-    runner = (_flag_value(beam_args, "runner") or "DirectRunner").strip()
+    runner = (flag_value(beam_args, "runner") or "DirectRunner").strip()
     return runner.lower() in DIRECT_RUNNERS
 
 
@@ -111,8 +111,8 @@ def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int
     if not is_local(beam_args):
         return RuntimePlan(local=False, cores=cores, workers=0, running_mode="",
                            threads_per_worker=0)
-    given_workers = _flag_value(beam_args, "direct_num_workers")
-    given_mode = _flag_value(beam_args, "direct_running_mode")
+    given_workers = flag_value(beam_args, "direct_num_workers")
+    given_mode = flag_value(beam_args, "direct_running_mode")
     added: list[str] = []
     if given_workers is None and given_mode is None:
         memory = memory_bytes if memory_bytes is not None else _memory_bytes()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
-POOL_CONNECTIONS = 32  # at least the reading threads of transforms.concurrent_reading
+POOL_CONNECTIONS = 16  # at least the reading threads of transforms.concurrent_reading
 
 _lock = threading.Lock()
 _clients: dict = {}
@@ -71,9 +71,24 @@ def make_client(options=None, max_pool_connections: int = POOL_CONNECTIONS):
         config=Config(max_pool_connections=max_pool_connections))
 
 
+_current: tuple = (None, ())  # (Beam's options object, its settings): see _current_settings
+
+
+def _current_settings() -> tuple:
+    """_settings of Beam's current options, computed once per options object: reading
+    PipelineOptions builds an argparse parser (~1 ms), too slow for every object read."""
+    global _current
+    options = _beam_s3_options()
+    seen, settings = _current
+    if options is None or options is not seen:
+        settings = _settings(options)
+        _current = (options, settings)
+    return settings
+
+
 def client(options=None):
     """This process's client for these options (default: Beam's current ones)."""
-    key = _settings(_beam_s3_options() if options is None else options)
+    key = _current_settings() if options is None else _settings(options)
     found = _clients.get(key)
     if found is None:
         with _lock:

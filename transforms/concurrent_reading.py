@@ -28,8 +28,8 @@ from transforms import progress
 from transforms.reading import read_with_retries
 from transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
 
-DEFAULT_THREADS = 16
-DEFAULT_MAX_IN_FLIGHT = 32
+DEFAULT_THREADS = 8
+DEFAULT_MAX_IN_FLIGHT = 16
 DEFAULT_MAX_BYTES_IN_FLIGHT = 64 << 20  # by listed size: big photos never pile up in memory
 
 

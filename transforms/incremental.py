@@ -21,6 +21,7 @@ import apache_beam as beam
 import pyarrow as pa
 
 from storage import uris
+from transforms.launch_values import Derived, join
 from transforms.records import ListedImage
 
 STATE_DIR = "_state"
@@ -63,9 +64,9 @@ def _object_record(image: ListedImage) -> dict:
 class WriteObjectIndex(beam.PTransform):
     """ListedImage -> `<run>/objects-*.parquet` (the state the next incremental run reads)."""
 
-    def __init__(self, run_uri: str):
+    def __init__(self, run_uri):
         super().__init__()
-        self._prefix = uris.join(run_uri, OBJECTS)
+        self._prefix = Derived(join, run_uri, OBJECTS)  # run_uri: str or ValueProvider
 
     def expand(self, images):
         return (images

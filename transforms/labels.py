@@ -14,6 +14,7 @@ from typing import Iterator, Optional
 import apache_beam as beam
 
 from storage import uris
+from transforms.launch_values import value_of
 from transforms.records import ListedImage
 
 LABEL_SOURCES = ("folder", "regex:PATTERN", "csv:URI", "none")
@@ -137,12 +138,13 @@ def csv_candidates(path: str, bases: list[str]) -> list[str]:
 class _CsvRowsFn(beam.DoFn):
     """csv uri -> (candidate uri, row path) for every row of the labels CSV."""
 
-    def __init__(self, bases: list[str]):
-        self._bases = bases
+    def __init__(self, bases):
+        self._bases = bases  # a list, or a ValueProvider of one (a template's inputs)
 
     def process(self, csv_uri: str):
+        bases = value_of(self._bases)
         for path in read_labels_csv(csv_uri):
-            for candidate in csv_candidates(path, self._bases):
+            for candidate in csv_candidates(path, bases):
                 yield candidate, path
 
 
@@ -169,7 +171,7 @@ class FindCsvRowsWithoutImage(beam.PTransform):
     one worker's memory for this check.
     """
 
-    def __init__(self, csv_uri: str, bases: list[str]):
+    def __init__(self, csv_uri: str, bases):
         super().__init__()
         self._csv_uri = csv_uri
         self._bases = bases

@@ -12,8 +12,9 @@ from typing import Iterable, Iterator
 
 import apache_beam as beam
 
-from transforms import progress
 from storage import uris
+from transforms import progress
+from transforms.launch_values import value_of
 from transforms.records import ListedImage
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
@@ -52,9 +53,16 @@ def list_input(uri: str) -> Iterator[ListedImage]:
                           mtime=meta.last_updated_in_seconds or 0.0)
 
 
-class _ListInputFn(beam.DoFn):
-    def process(self, uri: str) -> Iterator[ListedImage]:
-        yield from list_input(uri)
+class _ListInputsFn(beam.DoFn):
+    """None -> every image under each input (a list, or a ValueProvider of one, read when
+    the job runs: a template lists the inputs given at its launch)."""
+
+    def __init__(self, inputs):
+        self._inputs = inputs
+
+    def process(self, _unused, *_after) -> Iterator[ListedImage]:
+        for uri in value_of(self._inputs):
+            yield from list_input(uri)
 
 
 class _CountListedFn(beam.DoFn):
@@ -75,17 +83,26 @@ def _first(images: Iterable[ListedImage]) -> ListedImage:
 
 
 class ListImages(beam.PTransform):
-    """PBegin -> PCollection[ListedImage]: each image once, even if two inputs overlap."""
+    """PBegin -> PCollection[ListedImage]: each image once, even if two inputs overlap.
 
-    def __init__(self, inputs: list[str]):
+    `inputs`: URIs, or a ValueProvider of a list of URIs (transforms.launch_values).
+    `after`: an optional PCollection that must be complete before anything is listed
+    (a template's run folder preparation: every stage that writes comes after listing).
+    """
+
+    def __init__(self, inputs, after=None):
         super().__init__()
-        self._inputs = [uris.normalize(u) for u in inputs]
+        if isinstance(inputs, (list, tuple)):
+            inputs = [uris.normalize(u) for u in inputs]
+        self._inputs = inputs
+        self._after = after
 
     def expand(self, pbegin):
+        after = [] if self._after is None else [beam.pvalue.AsList(self._after)]
         return (
             pbegin
-            | "CreateInputs" >> beam.Create(self._inputs)
-            | "ListObjects" >> beam.ParDo(_ListInputFn())
+            | "Once" >> beam.Create([None])
+            | "ListObjects" >> beam.ParDo(_ListInputsFn(self._inputs), *after)
             | "KeyByUri" >> beam.WithKeys(lambda image: image.uri)
             # A shuffle: deduplicates and redistributes the listed objects over workers.
             | "DeduplicateAndSpread" >> beam.CombinePerKey(_first)

@@ -7,6 +7,7 @@ import apache_beam as beam
 import numpy as np
 
 from transforms import progress
+from transforms.launch_values import value_of
 from transforms.records import ModelOutput
 
 PREDICTION_COLUMNS = ("uri", "true_label", "predicted_label", "confidence", "correct",
@@ -55,13 +56,14 @@ class ToPredictionRows(beam.DoFn):
         self._k = k
         self._min_confidence = min_confidence
         self._model_version = model_version
-        self._run_id = run_id
+        self._run_id = run_id  # a str or a ValueProvider (transforms.launch_values)
         self._scored = progress.counter("scored")
 
     def process(self, out: ModelOutput) -> Iterator[dict]:
         self._scored.inc()
         yield prediction_row(out, self._labels, k=self._k, min_confidence=self._min_confidence,
-                             model_version=self._model_version, run_id=self._run_id)
+                             model_version=self._model_version,
+                             run_id=value_of(self._run_id))
 
 
 def embedding_row(out: ModelOutput) -> dict:

@@ -8,6 +8,7 @@ per_class.csv, confusion_matrix.csv, report.html, manifest.json and finally `_SU
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -18,6 +19,7 @@ import apache_beam as beam
 import pyarrow as pa
 
 from storage import uris
+from transforms.launch_values import Derived, join, value_of
 from transforms.postprocess import PREDICTION_COLUMNS
 from transforms.records import ErrorRow
 
@@ -82,11 +84,14 @@ def error_csv_line(row: ErrorRow) -> str:
 
 
 class WritePredictions(beam.PTransform):
-    """prediction rows -> predictions-*.csv and predictions-*.parquet; returns file names."""
+    """prediction rows -> predictions-*.csv and predictions-*.parquet; returns file names.
 
-    def __init__(self, run_uri: str):
+    `run_uri` (here and in the other sinks): the run folder, a str or a ValueProvider
+    (transforms.launch_values), read when the job runs."""
+
+    def __init__(self, run_uri):
         super().__init__()
-        self._prefix = uris.join(run_uri, "predictions")
+        self._prefix = Derived(join, run_uri, "predictions")
 
     def expand(self, rows):
         csv_files = (rows
@@ -102,9 +107,9 @@ class WritePredictions(beam.PTransform):
 class WriteErrors(beam.PTransform):
     """ErrorRow -> errors.csv (one file, header always present); returns its name."""
 
-    def __init__(self, run_uri: str):
+    def __init__(self, run_uri):
         super().__init__()
-        self._path = uris.join(run_uri, "errors")
+        self._path = Derived(join, run_uri, "errors")
 
     def expand(self, errors):
         return (errors
@@ -117,9 +122,9 @@ class WriteErrors(beam.PTransform):
 class WriteEmbeddings(beam.PTransform):
     """embedding rows -> embeddings-*.parquet (`uri, true_label, embedding` float32[dim])."""
 
-    def __init__(self, run_uri: str, dim: int):
+    def __init__(self, run_uri, dim: int):
         super().__init__()
-        self._prefix = uris.join(run_uri, "embeddings")
+        self._prefix = Derived(join, run_uri, "embeddings")
         self._dim = dim
 
     def expand(self, rows):
@@ -129,10 +134,12 @@ class WriteEmbeddings(beam.PTransform):
 
 @dataclass
 class RunInfo:
-    """What the finishing step needs to know about the run (all picklable)."""
+    """What the finishing step needs to know about the run (all picklable). `run_uri`,
+    `run_id`, `output_uri` and the `input`/`output`/`run_id` arguments may be
+    ValueProviders (a template's launch parameters): `resolved()` reads them."""
 
-    run_uri: str
-    run_id: str
+    run_uri: Any
+    run_id: Any
     model_uri: str
     model_version: str
     model_name: str
@@ -143,9 +150,16 @@ class RunInfo:
     started_at: str
     allow_empty: bool = False
     max_error_ratio: Optional[float] = None
-    output_uri: str = ""
+    output_uri: Any = ""
     base_run: Optional[str] = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolved(self) -> "RunInfo":
+        """This info with every ValueProvider replaced by its value (call when running)."""
+        return dataclasses.replace(
+            self, run_uri=value_of(self.run_uri), run_id=value_of(self.run_id),
+            output_uri=value_of(self.output_uri),
+            arguments={k: value_of(v) for k, v in self.arguments.items()})
 
 
 def now_iso() -> str:
@@ -198,8 +212,11 @@ class FinishRun(beam.DoFn):
 
     def process(self, _unused, scores: dict, listed: int, failed: int, missing: int,
                 carried: int, written: list[str],
-                report_items: Optional[dict] = None) -> Iterator[dict]:
-        info = self._info
+                report_items: Optional[dict] = None,
+                started_at: Optional[str] = None) -> Iterator[dict]:
+        info = self._info.resolved()
+        if started_at:  # a template: the run started when the job prepared its folder
+            info = dataclasses.replace(info, started_at=started_at)
         summary = build_summary(info, scores, listed, failed, missing, carried)
         if info.base_run:
             summary["incremental"] = {"base_run": info.base_run, "carried_over": carried,

@@ -21,6 +21,10 @@ EPILOG = textwrap.dedent("""\
           --output s3://my-results/ --labels 'regex:(.+)_pic_\\d+' --top_k 3
       bucketscore score --input gs://b/a/ gs://b/b/*.png --model gs://m/v2 \\
           --output gs://r/ --labels csv:gs://b/labels.csv --min_confidence 0.5
+      bucketscore score --model gs://m/v2 --output gs://r/ --runner DataflowRunner \\
+          --project P --region R --temp_location gs://t/tmp \\
+          --template_location gs://t/templates/v2.json      # a classic template: input,
+                                                            # output, run_id at launch
 
     Results go to <output>/<run_id>/: predictions*.csv, predictions*.parquet, errors.csv,
     summary.json, per_class.csv, confusion_matrix.csv, report.html, manifest.json, and
@@ -44,18 +48,28 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     from transforms.sinks import FAILURE_MARK
 
     config = config_from_args(args, extra)
-    print(f"bucketscore: scoring {' '.join(config.inputs)} with {config.model}")
-    print(f"bucketscore: run {config.run_id} -> {config.run_uri}")
+    building_template = not config.run_id  # --template_location: the run id comes at launch
+    if building_template:
+        print(f"bucketscore: building a classic template scoring with {config.model}")
+    else:
+        print(f"bucketscore: scoring {' '.join(config.inputs)} with {config.model}")
+        print(f"bucketscore: run {config.run_id} -> {config.run_uri}")
     try:
         run_ = start(config, show_progress=not args.no_progress and _is_direct(extra))
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - report any run failure in one clear message
+        if building_template:
+            print(f"bucketscore score: building the template failed: "
+                  f"{failure_reason(e, FAILURE_MARK)}", file=sys.stderr)
+            return 1
         print(f"bucketscore score: the run failed: {failure_reason(e, FAILURE_MARK)}",
               file=sys.stderr)
         print(f"bucketscore score: no _SUCCESS was written under {config.run_uri}",
               file=sys.stderr)
         return 1
+    if run_.template:
+        return 0  # built and staged; start() printed where and how to launch it
     if run_.submitted_only:
         print(f"bucketscore: submitted; the results will be under {config.run_uri} "
               f"(_SUCCESS when complete)")
