@@ -10,16 +10,20 @@ import argparse
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
+from typing import Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
 from model_export.devices import DEVICES
-from pipelines.runtime_defaults import DEFAULT_BATCH_SIZE, flag_value
+from pipelines.runtime_defaults import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, flag_value
 from storage import uris
 from transforms.decoding import DEFAULT_MAX_PIXELS
 from transforms.labels import LabelSource, LabelSourceError
 
 DEFAULT_MAX_ERROR_RATIO = 0.1
+# Required for every run; only building a classic template (--template_location) may leave
+# them to the launch (argparse cannot say "required unless", config_from_args does).
+REQUIRED_FOR_A_RUN = ("input", "output")
 SECRET_WORDS = ("secret", "password", "token", "credential", "access_key", "session_key",
                 "private_key", "api_key")
 
@@ -45,7 +49,7 @@ class ScoreConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str = "auto"
     device: str = "auto"
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: Optional[int] = None  # None: runtime_defaults.batch_size_for(device)
     incremental: bool = False
     beam_args: tuple[str, ...] = ()
 
@@ -206,10 +210,10 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where inference runs: auto (default) = a GPU when the backend "
                              "has one (onnxruntime-gpu, TensorFlow with CUDA), else the CPU; "
                              "gpu = fail at once without one; cpu = never a GPU")
-    parser.add_argument("--batch_size", type=_positive, default=DEFAULT_BATCH_SIZE,
-                        help=f"images per inference call (default {DEFAULT_BATCH_SIZE}: on a "
-                             f"CPU as fast per image as larger batches, with far less "
-                             f"memory; try 64-256 on a GPU)")
+    parser.add_argument("--batch_size", type=_positive, default=None,
+                        help=f"images per inference call (default {DEFAULT_BATCH_SIZE} on a CPU: "
+                             f"as fast per image as larger batches, with far less memory; "
+                             f"{GPU_BATCH_SIZE} on a GPU)")
 
 
 def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreConfig:
@@ -226,7 +230,7 @@ def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreCon
     # here they are optional defaults (pipelines/template.py checks the rest).
     building_template = bool(flag_value(beam_args, "template_location"))
     if not building_template:
-        missing = [f"--{name}" for name in ("input", "output") if not getattr(args, name)]
+        missing = [f"--{name}" for name in REQUIRED_FOR_A_RUN if not getattr(args, name)]
         if missing:
             raise UsageError(f"the following arguments are required: {', '.join(missing)}")
     if building_template:

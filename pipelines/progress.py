@@ -46,7 +46,7 @@ class ProgressPrinter:
         # Worker processes started from now on inherit the folder and write their counts.
         self._folder = tempfile.mkdtemp(prefix="bucketscore-progress-")
         self._previous = os.environ.get(progress.DIR_ENV)
-        os.environ[progress.DIR_ENV] = self._folder
+        progress.set_folder(self._folder)
         self._started = time.monotonic()
         self._thread.start()
         return self
@@ -54,10 +54,7 @@ class ProgressPrinter:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=5)
-        if self._previous is None:
-            os.environ.pop(progress.DIR_ENV, None)
-        else:
-            os.environ[progress.DIR_ENV] = self._previous
+        progress.set_folder(self._previous)
         shutil.rmtree(self._folder, ignore_errors=True)
         if self._tty and self._last_line:
             self._stream.write("\n")

@@ -36,6 +36,9 @@ MAX_DEFAULT_WORKERS = 16
 # have seen: one ONNX Runtime process holds 282 MB after batches of 4, 335 MB after 8, 1.1 GB
 # after 64; TensorFlow 896 MB, 958 MB and 1.87 GB. Measured with `benchmarks/ceiling.py`.
 DEFAULT_BATCH_SIZE = 4
+# On a GPU the per-call cost dominates small batches; 64 keeps it busy with modest memory
+# (not measured here: no GPU on the benchmark machine).
+GPU_BATCH_SIZE = 64
 # Per backend: worker processes for ONNX Runtime (~0.4 GB each: 2 on 2 cores measured
 # 195 images/s against 145 for 2 threads in one process); worker threads in ONE process for
 # TensorFlow, whose runtime alone takes ~0.85 GB per process (2 processes: 2.2 GB peak).
@@ -89,6 +92,14 @@ def flag_value(args: Sequence[str], name: str) -> Optional[str]:
         elif arg.startswith(flag + "="):
             value = arg.split("=", 1)[1]
     return value
+
+
+def batch_size_for(device: str, given: Optional[int] = None) -> int:
+    """The inference batch: the user's, else DEFAULT_BATCH_SIZE on a CPU and GPU_BATCH_SIZE
+    where inference runs on a GPU."""
+    if given:
+        return given
+    return GPU_BATCH_SIZE if device == "gpu" else DEFAULT_BATCH_SIZE
 
 
 def is_local(beam_args: Sequence[str]) -> bool:

@@ -270,6 +270,8 @@ def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
             print(f"bucketscore: incremental: no completed run with model version "
                   f"{meta.version} under {config.output}; scoring everything")
     backend, device = choose_inference(config, meta, runtime_defaults.is_local(config.beam_args))
+    config = dataclasses.replace(
+        config, batch_size=runtime_defaults.batch_size_for(device, config.batch_size))
     config, plan = runtime_defaults.apply(config, backend)
     print(describe_inference(backend, device, config.batch_size))
     print(runtime_defaults.describe(plan))
@@ -325,6 +327,8 @@ def build_template(config: ScoreConfig, location: str) -> ScoreRun:
     meta = validate_for_run(config)
     fetch_verified(config.model)
     backend, device = choose_inference(config, meta, local=False)
+    config = dataclasses.replace(
+        config, batch_size=runtime_defaults.batch_size_for(device, config.batch_size))
     print(describe_inference(backend, device, config.batch_size))
     target = RunTarget.at_launch(job_name, " ".join(config.inputs), config.output)
     arguments = dict(config.arguments(), input=target.inputs, output=target.output,

@@ -1,13 +1,15 @@
 """List the images to score under prefixes or globs, once, then spread them over workers.
 
-Listing happens in the pipeline (so a template or a scheduled job lists at run time), from
-one element per input pattern; the found objects are then deduplicated by URI, which is a
-shuffle, so the read/decode/inference work that follows is spread over all workers (Beam's
+Listing happens in the pipeline (so a template or a scheduled job lists at run time), in
+one place, deduplicated by URI there; the found objects then go through a shuffle in
+chunks, so the read/decode/inference work that follows is spread over all workers (Beam's
 MatchFiles would keep it on the worker that listed).
 """
 from __future__ import annotations
 
 import os
+import pickle
+import zlib
 from typing import Iterable, Iterator
 
 import apache_beam as beam
@@ -53,37 +55,70 @@ def list_input(uri: str) -> Iterator[ListedImage]:
                           mtime=meta.last_updated_in_seconds or 0.0)
 
 
+MAX_CHUNK = 256  # listed images per shuffled element
+MIN_CHUNKS = 64  # ...but at least this many elements when there are enough images
+
+
+def chunk_size(n: int) -> int:
+    """Images per chunk for `n` listed images: few elements to shuffle (each costs the
+    runner far more than its bytes), yet enough of them to spread over every worker."""
+    return max(1, min(MAX_CHUNK, -(-n // MIN_CHUNKS)))
+
+
+def list_inputs(inputs: Iterable[str]) -> list[ListedImage]:
+    """Every image under the inputs, once: an object under two overlapping inputs is kept
+    with the input whose base sorts first (the same choice whatever the input order)."""
+    inputs = list(inputs)
+    if len(inputs) == 1:
+        return list(list_input(inputs[0]))
+    found: dict[str, ListedImage] = {}
+    for uri in inputs:
+        for image in list_input(uri):
+            kept = found.get(image.uri)
+            if kept is None or image.base < kept.base:
+                found[image.uri] = image
+    return list(found.values())
+
+
+def pack_chunk(images: list[ListedImage]) -> bytes:
+    """Listed images -> one compressed blob: the shuffle (and Beam's local runner, which
+    decodes what it shuffles) sees a single bytes object, not thousands of Python objects."""
+    rows = [(i.uri, i.base, int(i.size or 0), float(i.mtime or 0.0)) for i in images]
+    return zlib.compress(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def unpack_chunk(blob: bytes) -> Iterator[ListedImage]:
+    for uri, base, size, mtime in pickle.loads(zlib.decompress(blob)):
+        yield ListedImage(uri=uri, base=base, size=size, mtime=mtime)
+
+
 class _ListInputsFn(beam.DoFn):
-    """None -> every image under each input (a list, or a ValueProvider of one, read when
-    the job runs: a template lists the inputs given at its launch)."""
+    """None -> chunks (`pack_chunk` blobs) of every image under the inputs, counted.
+
+    `inputs`: a list, or a ValueProvider of one, read when the job runs (a template lists
+    the inputs given at its launch)."""
 
     def __init__(self, inputs):
         self._inputs = inputs
-
-    def process(self, _unused, *_after) -> Iterator[ListedImage]:
-        for uri in value_of(self._inputs):
-            yield from list_input(uri)
-
-
-class _CountListedFn(beam.DoFn):
-    """Counts after deduplication, so overlapping inputs are not counted twice."""
-
-    def __init__(self):
         self._listed = progress.counter("listed")
         self._bytes = progress.counter("bytes_listed")
 
-    def process(self, image: ListedImage) -> Iterator[ListedImage]:
-        self._listed.inc()
-        self._bytes.inc(image.size)
-        yield image
-
-
-def _first(images: Iterable[ListedImage]) -> ListedImage:
-    return min(images, key=lambda i: i.base)
+    def process(self, _unused, *_after) -> Iterator[bytes]:
+        images = list_inputs(value_of(self._inputs))
+        self._listed.inc(len(images))
+        self._bytes.inc(sum(int(i.size or 0) for i in images))
+        size = chunk_size(len(images))
+        for start in range(0, len(images), size):
+            yield pack_chunk(images[start:start + size])
 
 
 class ListImages(beam.PTransform):
     """PBegin -> PCollection[ListedImage]: each image once, even if two inputs overlap.
+
+    The listing happens in the pipeline, in one place; the images then go through a
+    shuffle, in chunks, so that reading, decoding and inference spread over all workers.
+    Chunks, not single images: Beam's local runner holds a shuffle in memory, several KB
+    per element (measured: +200 MB at 40,000 images shuffled one by one, ~10 MB chunked).
 
     `inputs`: URIs, or a ValueProvider of a list of URIs (transforms.launch_values).
     `after`: an optional PCollection that must be complete before anything is listed
@@ -103,10 +138,6 @@ class ListImages(beam.PTransform):
             pbegin
             | "Once" >> beam.Create([None])
             | "ListObjects" >> beam.ParDo(_ListInputsFn(self._inputs), *after)
-            | "KeyByUri" >> beam.WithKeys(lambda image: image.uri)
-            # A shuffle: deduplicates and redistributes the listed objects over workers.
-            | "DeduplicateAndSpread" >> beam.CombinePerKey(_first)
-            | "DropKeys" >> beam.Values()
-            | "CountListed" >> beam.ParDo(_CountListedFn())
+            | "Spread" >> beam.Reshuffle()
+            | "Unchunk" >> beam.FlatMap(unpack_chunk)
         )
-

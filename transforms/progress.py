@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections import Counter as _Tally
+from typing import Optional
 
 import apache_beam as beam
 
@@ -27,6 +28,8 @@ FLUSH_EVERY = 0.5  # seconds
 _lock = threading.Lock()
 _board: _Tally = _Tally()
 _last_flush = 0.0
+_UNSET = object()
+_folder = _UNSET  # $BUCKETSCORE_PROGRESS_DIR, read once per process (and after reset())
 
 
 class _Counter:
@@ -50,8 +53,10 @@ def counter(name: str) -> _Counter:
 
 def _maybe_flush(force: bool = False) -> None:
     """Write this process's board to the shared folder, if there is one and it is time."""
-    global _last_flush
-    folder = os.environ.get(DIR_ENV)
+    global _last_flush, _folder
+    if _folder is _UNSET:
+        _folder = os.environ.get(DIR_ENV) or None
+    folder = _folder
     if not folder:
         return
     now = time.monotonic()
@@ -95,8 +100,20 @@ def snapshot() -> dict[str, int]:
 
 
 def reset() -> None:
+    """Forget this process's counts."""
     with _lock:
         _board.clear()
+
+
+def set_folder(folder: Optional[str]) -> None:
+    """Share counts through `folder` from now on (None: stop), in this process and in the
+    processes it starts (they inherit $BUCKETSCORE_PROGRESS_DIR)."""
+    global _folder
+    if folder:
+        os.environ[DIR_ENV] = folder
+    else:
+        os.environ.pop(DIR_ENV, None)
+    _folder = folder or None
 
 
 def beam_counters(result) -> dict[str, int]:

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pipelines.cli import _commands, build_parser
-from pipelines.options import config_from_args, unknown_beam_flags
+from pipelines.options import REQUIRED_FOR_A_RUN, config_from_args, unknown_beam_flags
 from tests.helpers import REPO
 
 INFRA = os.path.join(REPO, "infra")
@@ -144,7 +144,8 @@ def test_metadata_names_every_score_parameter(metadata):
         assert unknown_beam_flags([f"--{name}=1"]) == [], name
     for name, p in params.items():
         assert p["label"] and p["helpText"], name
-        required = name in options and options[name].required
+        required = name in options and (options[name].required
+                                         or name in REQUIRED_FOR_A_RUN)
         assert p.get("isOptional", False) is (not required), name
         for pattern in p.get("regexes", []):
             re.compile(pattern)

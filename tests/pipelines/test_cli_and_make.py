@@ -59,3 +59,21 @@ def test_make_score_bucket(demo_bundle, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "scored: 10" in done.stdout
     assert json.loads((out / "b1" / "manifest.json").read_text())["arguments"]["top_k"] == 2
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(REPO, ".venv", "bin", "bucketscore")),
+                    reason="make targets need the repo's .venv (make setup)")
+def test_make_template_says_what_it_needs_and_builds_with_score(tmp_path):
+    """`make template` runs the command tests/pipelines/test_template.py builds offline."""
+    done = _run(["make", "--no-print-directory", "template"])
+    assert done.returncode != 0 and "usage: make template TEMPLATE=gs://" in done.stderr
+    dry = _run(["make", "--no-print-directory", "-n", "template",
+                "TEMPLATE=gs://b/templates/t.json", "MODEL=gs://b/models/m",
+                "ARGS=--project p --region r --temp_location gs://b/tmp"])
+    assert dry.returncode == 0, dry.stderr
+    command = dry.stdout.strip().splitlines()[-1]
+    for part in ("bucketscore score --model gs://b/models/m",
+                 "--template_location gs://b/templates/t.json", "--runner DataflowRunner",
+                 "--setup_file ./setup.py", "--project p --region r --temp_location gs://b/tmp"):
+        assert part in command
+    assert "template" in _run(["make", "--no-print-directory", "help"]).stdout

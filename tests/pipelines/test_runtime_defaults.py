@@ -134,3 +134,10 @@ def test_make_runner_hands_options_to_worker_processes(tmp_path):
 
 def test_available_cores_is_positive():
     assert 1 <= rd.available_cores() <= (os.cpu_count() or 1)
+
+
+def test_batch_size_suits_the_device_unless_given():
+    assert rd.batch_size_for("cpu") == rd.DEFAULT_BATCH_SIZE == 4
+    assert rd.batch_size_for("auto") == rd.DEFAULT_BATCH_SIZE  # remote workers: the CPU size
+    assert rd.batch_size_for("gpu") == rd.GPU_BATCH_SIZE
+    assert rd.batch_size_for("gpu", given=8) == 8

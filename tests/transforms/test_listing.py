@@ -7,6 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.helpers import write_file
 from transforms.listing import ListImages, is_image_name, split_input
+from transforms.records import ListedImage
 
 
 def _tree(root):
@@ -55,3 +56,36 @@ def test_overlapping_inputs_list_each_object_once(tmp_path):
 def test_nothing_found_is_an_empty_collection(tmp_path):
     with TestPipeline() as p:
         assert_that(p | ListImages([str(tmp_path / "missing")]), equal_to([]))
+
+
+def test_chunks_are_few_but_enough_to_spread():
+    from transforms.listing import MAX_CHUNK, MIN_CHUNKS, chunk_size
+
+    assert chunk_size(0) == chunk_size(1) == chunk_size(MIN_CHUNKS) == 1
+    assert chunk_size(100) == 2 and -(-100 // chunk_size(100)) >= MIN_CHUNKS // 2
+    assert chunk_size(4000) == 63  # 64 chunks: every worker of a machine gets several
+    assert chunk_size(10_000_000) == MAX_CHUNK
+
+
+def test_a_chunk_round_trips_and_is_one_small_blob():
+    import pickle
+
+    from transforms.listing import pack_chunk, unpack_chunk
+
+    images = [ListedImage(f"s3://bucket/photos/2026/{i:06d}.jpg", "s3://bucket/photos/", i * 7,
+                          1.5e9 + i) for i in range(256)]
+    blob = pack_chunk(images)
+    assert isinstance(blob, bytes) and list(unpack_chunk(blob)) == images
+    assert len(blob) < len(pickle.dumps(images)) / 4  # what the shuffle holds per image
+
+
+def test_overlapping_inputs_keep_the_base_that_sorts_first(tmp_path):
+    from transforms.listing import list_inputs
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.png").write_bytes(b"x")
+    for inputs in ([str(tmp_path / "a" / "b"), str(tmp_path / "a")],
+                   [str(tmp_path / "a"), str(tmp_path / "a" / "b")]):
+        found = list_inputs(inputs)
+        assert [(i.uri, i.base) for i in found] == [(str(tmp_path / "a" / "b" / "x.png"),
+                                                    str(tmp_path / "a") + "/")]
