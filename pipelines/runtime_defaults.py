@@ -39,9 +39,10 @@ DEFAULT_BATCH_SIZE = 4
 # On a GPU the per-call cost dominates small batches; 64 keeps it busy with modest memory
 # (not measured here: no GPU on the benchmark machine).
 GPU_BATCH_SIZE = 64
-# Per backend: worker processes for ONNX Runtime (~0.4 GB each: 2 on 2 cores measured
-# 195 images/s against 145 for 2 threads in one process); worker threads in ONE process for
-# TensorFlow, whose runtime alone takes ~0.85 GB per process (2 processes: 2.2 GB peak).
+# Per backend: worker processes for ONNX Runtime (~0.3 GB each; `make bench` on 2 cores:
+# 169 images/s against 156 for one process with 2 threads, at the price of ~5 s start-up);
+# worker threads in ONE process for TensorFlow, whose runtime alone takes ~0.85 GB per
+# process (2 processes: 2.2 GB peak).
 DEFAULT_RUNNING_MODE = {"onnx": "multi_processing", "tf": "multi_threading"}
 MEMORY_PER_WORKER = {"onnx": 0.6 * 2**30, "tf": 0.5 * 2**30}  # rounded up from measured peaks
 
