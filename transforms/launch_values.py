@@ -18,10 +18,6 @@ from apache_beam.options.value_provider import RuntimeValueProvider, ValueProvid
 
 from storage import uris
 
-# Launch parameters of a classic template (see pipelines/template.py).
-PARAMETERS = ("input", "output", "run_id")
-
-
 class LaunchValueError(ValueError):
     """A launch parameter is missing or wrong (the job fails with this message)."""
 
