@@ -165,15 +165,27 @@ def delete_prefix(prefix: str) -> int:
     found = [m.path for m in list_prefix(prefix)]
     if found:
         FileSystems.delete(found)
-    if not is_remote(prefix) and os.path.isdir(prefix):
+    if not is_remote(prefix):
         # Remove the now-empty folders too, so a re-run starts from a clean folder.
-        for root, dirs, _files in os.walk(prefix, topdown=False):
-            for d in dirs:
-                try:
-                    os.rmdir(os.path.join(root, d))
-                except OSError:
-                    pass
+        remove_empty_dirs(prefix)
     return len(found)
+
+
+def remove_empty_dirs(folder: str, include_self: bool = False) -> None:
+    """Delete the empty local folders below `folder` (and `folder` itself, if asked)."""
+    if not os.path.isdir(folder):
+        return
+    for root, dirs, _files in os.walk(folder, topdown=False):
+        for d in dirs:
+            try:
+                os.rmdir(os.path.join(root, d))
+            except OSError:  # not empty
+                pass
+    if include_self:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def relative_to(uri: str, prefix: str) -> str:

@@ -73,23 +73,8 @@ def clear_run_folder(run: str, keep_temp: bool = False) -> int:
     if not uris.is_remote(run):
         for name in names:  # the now-empty local folders too
             if not (keep_temp and name.startswith(TEMP_PREFIX)):
-                _remove_empty_dirs(os.path.join(run, name))
+                uris.remove_empty_dirs(os.path.join(run, name), include_self=True)
     return deleted + len(doomed)
-
-
-def _remove_empty_dirs(path: str) -> None:
-    if not os.path.isdir(path):
-        return
-    for root, dirs, _files in os.walk(path, topdown=False):
-        for d in dirs:
-            try:
-                os.rmdir(os.path.join(root, d))
-            except OSError:
-                pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
 
 
 class _ClearFn(beam.DoFn):
