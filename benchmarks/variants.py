@@ -113,8 +113,8 @@ def main(argv=None) -> None:
     b.add_argument("--model", required=True)
     b.add_argument("--output", required=True)
     b.add_argument("--max_batch_size", type=int, default=64,
-                   help="RunInference's largest batch (default 64, as bucketscore's "
-                        "--batch_size; 0: Beam's default of 10,000, whose batches grow "
+                   help="RunInference's largest batch (default 64, bucketscore's former "
+                        "--batch_size default; 0: Beam's default of 10,000, whose batches grow "
                         "towards 10 s of work and take many GB with this model)")
     args, rest = ap.parse_known_args(argv)
     if args.which == "plain":

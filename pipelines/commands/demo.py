@@ -9,7 +9,8 @@ HELP = "train the demo model (digits) and write the demo images"
 DESCRIPTION = ("Train a LeNet-style CNN on scikit-learn's handwritten digits and write the "
                "held-out test split as PNG files, one folder per class. Skips what already "
                "exists.")
-EPILOG = "example:\n  bucketscore demo --model models/digits --data demo_data/digits"
+EPILOG = ("examples:\n  bucketscore demo --model models/digits --data demo_data/digits\n"
+          "  bucketscore demo --force      # retrain the demo model")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,8 @@ import sys
 NAME = "download"
 HELP = "copy a run's CSV and JSON results to a local folder"
 DESCRIPTION = "Copy the CSV and JSON files of a run (any storage) to a local folder."
-EPILOG = ("example:\n  bucketscore download s3://my-results/20261124T101500Z-ab12cd/ results/"
+EPILOG = ("examples:\n  bucketscore download s3://my-results/20261124T101500Z-ab12cd/ results/"
+          "\n  bucketscore download gs://my-results/nightly/nightly-20261201/   # to ./results/"
           "\nStorage options (--s3_endpoint_url, --s3_access_key_id, ...) are accepted as for "
           "score.")
 

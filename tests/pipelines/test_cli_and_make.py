@@ -27,6 +27,25 @@ def test_help_has_examples():
     assert _run([os.path.join(BIN, "bucketscore")]).returncode == 2
 
 
+def test_every_subcommand_help_has_examples():
+    from pipelines.cli import _commands
+
+    for name in _commands():
+        done = _run([os.path.join(BIN, "bucketscore"), name, "--help"])
+        assert done.returncode == 0 and "examples:" in done.stdout, name
+
+
+def test_make_help_lists_every_target_with_one_line():
+    import re
+
+    with open(os.path.join(REPO, "Makefile")) as f:
+        phony = re.search(r"^\.PHONY:(.*)$", f.read(), re.M).group(1).split()
+    listed = _run(["make", "--no-print-directory", "help"]).stdout.splitlines()
+    for target in phony:
+        lines = [line for line in listed if line.split()[:2] == ["make", target]]
+        assert len(lines) == 1 and len(lines[0].split()) > 2, target  # name and what it does
+
+
 @pytest.mark.skipif(not os.path.exists(os.path.join(REPO, ".venv", "bin", "bucketscore")),
                     reason="make targets need the repo's .venv (make setup)")
 def test_make_score_demo_and_download(demo_bundle, tmp_path):
