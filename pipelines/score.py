@@ -219,6 +219,26 @@ def choose_inference(config: ScoreConfig, meta: BundleMeta, local: bool) -> tupl
         raise UsageError(str(e)) from None
 
 
+def settle_inference(config: ScoreConfig, meta: BundleMeta,
+                     local: bool) -> tuple[ScoreConfig, str, str]:
+    """(config with its batch size settled, backend, device), printed in one line."""
+    backend, device = choose_inference(config, meta, local)
+    config = dataclasses.replace(
+        config, batch_size=runtime_defaults.batch_size_for(device, config.batch_size))
+    print(describe_inference(backend, device, config.batch_size))
+    return config, backend, device
+
+
+def run_info(config: ScoreConfig, meta: BundleMeta, *, inference: dict, **where) -> RunInfo:
+    """The finishing step's RunInfo: the model and options from config and meta; `where`
+    (run_uri, run_id, arguments, started_at, output_uri, base_run) as values or launch
+    values; `inference` goes into the manifest."""
+    return RunInfo(model_uri=config.model, model_version=meta.version, model_name=meta.name,
+                   labels=list(meta.labels), top_k=config.top_k, code_version=code_version(),
+                   allow_empty=config.allow_empty, max_error_ratio=config.max_error_ratio,
+                   extra={"inference": inference}, **where)
+
+
 def describe_inference(backend: str, device: str, batch_size: int) -> str:
     engine = {"onnx": "ONNX Runtime (model.onnx)", "tf": "TensorFlow (saved_model/)"}[backend]
     where = {"cpu": "CPU", "gpu": "GPU", "auto": "GPU if the worker has one, else CPU"}[device]
@@ -270,28 +290,21 @@ def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
         else:
             print(f"bucketscore: incremental: no completed run with model version "
                   f"{meta.version} under {config.output}; scoring everything")
-    backend, device = choose_inference(config, meta, runtime_defaults.is_local(config.beam_args))
-    config = dataclasses.replace(
-        config, batch_size=runtime_defaults.batch_size_for(device, config.batch_size))
+    config, backend, device = settle_inference(
+        config, meta, runtime_defaults.is_local(config.beam_args))
     config, plan = runtime_defaults.apply(config, backend)
-    print(describe_inference(backend, device, config.batch_size))
     print(runtime_defaults.describe(plan))
     options = config.pipeline_options()  # again: with the flags the plan added
     uris.set_options(options)
     prepare_run_folder(config)
-    info = RunInfo(
-        run_uri=config.run_uri, run_id=config.run_id, model_uri=config.model,
-        model_version=meta.version, model_name=meta.name, labels=list(meta.labels),
-        top_k=config.top_k, arguments=config.arguments(), code_version=code_version(),
-        started_at=now_iso(), allow_empty=config.allow_empty,
-        max_error_ratio=config.max_error_ratio, output_uri=config.output,
+    info = run_info(
+        config, meta, run_uri=config.run_uri, run_id=config.run_id,
+        arguments=config.arguments(), started_at=now_iso(), output_uri=config.output,
         base_run=base_run,
-        extra={"inference": {"backend": backend, "device": device,
-                             "batch_size": config.batch_size,
-                             "workers": plan.workers if plan.local else None,
-                             "running_mode": plan.running_mode if plan.local else None,
-                             "threads_per_worker": (plan.threads_per_worker if plan.local
-                                                    else None)}})
+        inference={"backend": backend, "device": device, "batch_size": config.batch_size,
+                   "workers": plan.workers if plan.local else None,
+                   "running_mode": plan.running_mode if plan.local else None,
+                   "threads_per_worker": plan.threads_per_worker if plan.local else None})
     # The code is a package installed on workers by setup.py: nothing to pickle from __main__.
     setup = options.view_as(SetupOptions)
     if not any(f.startswith("--save_main_session") for f in config.beam_args):
@@ -327,21 +340,14 @@ def build_template(config: ScoreConfig, location: str) -> ScoreRun:
     uris.set_options(options)
     meta = validate_for_run(config)
     fetch_verified(config.model)
-    backend, device = choose_inference(config, meta, local=False)
-    config = dataclasses.replace(
-        config, batch_size=runtime_defaults.batch_size_for(device, config.batch_size))
-    print(describe_inference(backend, device, config.batch_size))
+    config, backend, device = settle_inference(config, meta, local=False)
     target = RunTarget.at_launch(job_name, " ".join(config.inputs), config.output)
     arguments = dict(config.arguments(), input=target.inputs, output=target.output,
                      run_id=target.run_id, template=location)
-    info = RunInfo(
-        run_uri=target.run_uri, run_id=target.run_id, model_uri=config.model,
-        model_version=meta.version, model_name=meta.name, labels=list(meta.labels),
-        top_k=config.top_k, arguments=arguments, code_version=code_version(),
-        started_at="", allow_empty=config.allow_empty,
-        max_error_ratio=config.max_error_ratio, output_uri=target.output,
-        extra={"inference": {"backend": backend, "device": device,
-                             "batch_size": config.batch_size}})
+    info = run_info(
+        config, meta, run_uri=target.run_uri, run_id=target.run_id, arguments=arguments,
+        started_at="", output_uri=target.output,
+        inference={"backend": backend, "device": device, "batch_size": config.batch_size})
     options.view_as(SetupOptions).save_main_session = False
     p = beam.Pipeline(options=options)
     build_pipeline(p, config, meta, info, backend=backend, target=target)
