@@ -34,7 +34,7 @@ help: ## list the targets
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[train,test]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install bucketscore with its test tools

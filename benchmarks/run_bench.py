@@ -86,9 +86,9 @@ def _complete(folder: str, k: int) -> bool:
 
 
 def start_s3(work: str, sets: dict, n_values: list[int]):
-    sys.path.insert(0, REPO)
-    from tests.storage_servers import start_seaweedfs
+    from benchmarks.servers import storage_servers
 
+    start_seaweedfs = storage_servers().start_seaweedfs
     where = os.path.join(work, "seaweedfs")
     shutil.rmtree(where, ignore_errors=True)
     server = start_seaweedfs(where)
@@ -468,7 +468,7 @@ def main(argv=None) -> int:
 
 
 def _code_version() -> str:
-    from pipelines.score import code_version
+    from bucketscore.pipelines.launcher import code_version
 
     version = code_version()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,

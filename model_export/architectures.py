@@ -129,7 +129,7 @@ def transfer(backbone: str, height: int, width: int, channels: int, num_classes:
     import keras
     from keras import layers
 
-    from model_export.preprocessing import Scaling
+    from bucketscore.model_export.scaling import Scaling
 
     spec = BACKBONES[backbone]
     inputs = keras.Input((height, width, channels), name="images")

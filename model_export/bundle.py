@@ -18,13 +18,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage import uris
+from bucketscore.errors import described, first_line
+from bucketscore.storage import uris
 
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
 SAVED_MODEL_DIR = "saved_model"
 RESIZE_MODES = ("squash", "crop", "fill")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+# Larger images are errors rows, not decoded (model_export.images; --max_pixels).
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 20 MP photo passes, a decompression bomb does not
 
 
 class BundleError(Exception):
@@ -180,7 +183,7 @@ def read_meta(bundle_uri: str) -> BundleMeta:
         text = uris.read_text(uri)
     except Exception as e:  # noqa: BLE001 - every storage error means the same here
         raise BundleError(f"no model bundle at {bundle_uri}: cannot read {MODEL_JSON} "
-                          f"({type(e).__name__}: {_first_line(e)})") from None
+                          f"({described(e)})") from None
     return BundleMeta.from_json(text, where=uri)
 
 
@@ -214,11 +217,9 @@ def fetch_verified(bundle_uri: str, dest: str | None = None) -> tuple[BundleMeta
                 shutil.copyfile(src_file, target)
             else:
                 try:
-                    data = uris.read_bytes(src_file)
+                    uris.download(src_file, target)
                 except Exception as e:  # noqa: BLE001
-                    raise BundleError(f"{bundle_uri}: cannot read {rel}: {_first_line(e)}") from None
-                with open(target, "wb") as f:
-                    f.write(data)
+                    raise BundleError(f"{bundle_uri}: cannot read {rel}: {first_line(e)}") from None
             actual = sha256_file(target)
             if actual != digest:
                 raise BundleError(f"{bundle_uri}: {rel} does not match its digest in model.json "
@@ -229,8 +230,3 @@ def fetch_verified(bundle_uri: str, dest: str | None = None) -> tuple[BundleMeta
         if dest is None:
             _local_copies[key] = local
         return meta, local
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:300] if text else type(e).__name__

@@ -16,14 +16,18 @@ skipped and reported, never silently dropped.
 """
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 
-from model_export.bundle import InputSpec
-from storage import uris
+from bucketscore.errors import described
+from bucketscore.model_export.bundle import InputSpec
+from bucketscore.storage import uris
+
+_log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 SPLIT_FOLDERS = {"train": "train", "validation": "validation", "val": "validation",
@@ -84,14 +88,14 @@ class Dataset:
 def discover(data_uri: str, labels_csv: Optional[str] = None) -> tuple[list[Item], str,
                                                                         list[tuple[str, str]]]:
     """List the labelled images under `data_uri`: (items, layout, skipped)."""
-    from transforms.labels import LabelSourceError, read_labels_csv
-    from transforms.listing import list_input
+    from bucketscore.model_export.label_sources import LabelSourceError, read_labels_csv
+    from bucketscore.storage.listing import list_input
 
     prefix = uris.as_prefix(uris.normalize(data_uri))
     try:
         listed = list(list_input(prefix))
     except Exception as e:  # noqa: BLE001 - storage errors: one clear line
-        raise DatasetError(f"cannot list {prefix}: {type(e).__name__}: {_first_line(e)}") \
+        raise DatasetError(f"cannot list {prefix}: {described(e)}") \
             from None
     if not listed:
         raise DatasetError(f"no images under {prefix} (jpg jpeg png gif bmp webp tif tiff)")
@@ -171,10 +175,10 @@ def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int
 def load_dataset(data_uri: str, spec: InputSpec, *, labels_csv: Optional[str] = None,
                  validation_fraction: float = 0.15, test_fraction: float = 0.15,
                  seed: int = 0, label_order: Optional[list[str]] = None,
-                 threads: int = READ_THREADS, log=print) -> Dataset:
+                 threads: int = READ_THREADS, log=_log.info) -> Dataset:
     """Discover, read, decode and split. `label_order` fixes the first labels' indices
     (continuing a bundle); new labels are appended in sorted order."""
-    from transforms.decoding import decode_image
+    from bucketscore.model_export.images import decode_image
 
     items, layout, skipped = discover(data_uri, labels_csv)
 
@@ -183,7 +187,7 @@ def load_dataset(data_uri: str, spec: InputSpec, *, labels_csv: Optional[str] = 
             pixels, _w, _h = decode_image(uris.read_bytes(item.uri), spec)
             return pixels, None
         except Exception as e:  # noqa: BLE001 - this image's problem, reported below
-            return None, f"{type(e).__name__}: {_first_line(e)}"
+            return None, described(e)
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = list(pool.map(load, items))
@@ -244,8 +248,3 @@ def load_dataset(data_uri: str, spec: InputSpec, *, labels_csv: Optional[str] = 
     return Dataset(labels=labels, train=take(parts["train"]),
                    validation=take(parts["validation"]), test=take(parts["test"]),
                    source=uris.normalize(data_uri), layout=layout, skipped=skipped)
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [line for line in str(e).strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(e).__name__

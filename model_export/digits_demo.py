@@ -9,12 +9,16 @@ the pixels scoring will.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import time
+from typing import Callable
 
 import numpy as np
 
-from model_export.bundle import BundleError, BundleMeta, InputSpec, read_meta
+from bucketscore.model_export.bundle import BundleError, BundleMeta, InputSpec, read_meta
+
+_log = logging.getLogger(__name__)
 
 DEMO_SPEC = InputSpec(height=28, width=28, channels=1, resize="squash", interpolation="bilinear")
 PNG_SIZE = 32
@@ -66,7 +70,7 @@ def write_demo_images(folder: str) -> int:
 
 
 def _pixels(images: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    from transforms.decoding import decode_image
+    from bucketscore.model_export.images import decode_image
 
     return np.stack([decode_image(digit_png(images[i]), DEMO_SPEC)[0] for i in idx])
 
@@ -75,8 +79,8 @@ def train_demo_model(out_uri: str, epochs: int = 60, seed: int = SEED) -> Bundle
     """Train LeNet on the train split, export, evaluate the exported model on the test split."""
     import keras
 
-    from model_export.architectures import lenet
-    from model_export.exporting import BundleBuilder, calibration_batch
+    from bucketscore.model_export.architectures import lenet
+    from bucketscore.model_export.exporting import BundleBuilder, calibration_batch
 
     keras.utils.set_random_seed(seed)
     images, target, train, val, test = load_split()
@@ -114,8 +118,23 @@ def train_demo_model(out_uri: str, epochs: int = 60, seed: int = SEED) -> Bundle
         return bundle.seal(out_uri, metrics=metrics, extra={"architecture": "lenet"})
 
 
-def ensure_demo(model_uri: str, data_dir: str, force: bool = False) -> BundleMeta:
-    """Train the demo bundle unless it exists, and write the demo images unless present."""
+def _data_written(data_dir: str) -> bool:
+    return os.path.isdir(data_dir) and any(os.scandir(data_dir))
+
+
+def demo_ready(model_uri: str, data_dir: str) -> bool:
+    """Whether the demo bundle and images are both there (nothing to train or write)."""
+    try:
+        read_meta(model_uri)
+    except BundleError:
+        return False
+    return _data_written(data_dir)
+
+
+def ensure_demo(model_uri: str, data_dir: str, force: bool = False,
+                say: Callable[[str], None] = _log.info) -> BundleMeta:
+    """Train the demo bundle unless it exists, and write the demo images unless present;
+    `say` receives what it does."""
     meta = None
     if not force:
         try:
@@ -123,11 +142,11 @@ def ensure_demo(model_uri: str, data_dir: str, force: bool = False) -> BundleMet
         except BundleError:
             meta = None
     if meta is None:
-        print(f"training the demo model (LeNet on scikit-learn digits) -> {model_uri}")
+        say(f"training the demo model (LeNet on scikit-learn digits) -> {model_uri}")
         meta = train_demo_model(model_uri)
-        print(f"trained in {meta.metrics['train_seconds']} s; test accuracy "
-              f"{meta.metrics['test_accuracy']:.4f}")
-    if not os.path.isdir(data_dir) or not any(os.scandir(data_dir)):
+        say(f"trained in {meta.metrics['train_seconds']} s; test accuracy "
+            f"{meta.metrics['test_accuracy']:.4f}")
+    if not _data_written(data_dir):
         n = write_demo_images(data_dir)
-        print(f"wrote {n} demo images to {data_dir}")
+        say(f"wrote {n} demo images to {data_dir}")
     return meta

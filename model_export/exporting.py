@@ -20,9 +20,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from model_export.bundle import SAVED_MODEL_DIR, BundleMeta, InputSpec, write_bundle
-from model_export.onnx_export import (DEFAULT_OPSET, PARITY_TOLERANCE, check_parity,
-                                      convert_saved_model)
+from bucketscore.errors import described
+from bucketscore.model_export.bundle import SAVED_MODEL_DIR, BundleMeta, InputSpec, write_bundle
+from bucketscore.model_export.onnx_export import (
+    DEFAULT_OPSET,
+    PARITY_TOLERANCE,
+    check_parity,
+    convert_saved_model,
+)
 
 ONNX_FILE = "model.onnx"
 KERAS_FILE = "model.keras"
@@ -94,7 +99,7 @@ class BundleBuilder:
 
         Embeddings are the penultimate layer's output, or `embedding_layer`'s.
         """
-        from model_export.serving import ServingError, export_serving, serving_model
+        from bucketscore.model_export.serving import ServingError, export_serving, serving_model
 
         self._check_keras_io(model)
         try:
@@ -111,7 +116,7 @@ class BundleBuilder:
 
     def add_wrapped_saved_model(self, src: str, **kwargs) -> dict:
         """A user's SavedModel behind a uint8 signature (see serving.wrap_saved_model)."""
-        from model_export.serving import ServingError, wrap_saved_model
+        from bucketscore.model_export.serving import ServingError, wrap_saved_model
 
         try:
             info = wrap_saved_model(src, self.saved_model_dir, self.spec.height,
@@ -123,7 +128,7 @@ class BundleBuilder:
         return info
 
     def _check_keras_io(self, model) -> None:
-        from model_export.serving import ServingError, check_image_shape
+        from bucketscore.model_export.serving import ServingError, check_image_shape
 
         if len(model.inputs) != 1:
             raise ExportError(f"the model takes {len(model.inputs)} inputs; an image "
@@ -168,7 +173,7 @@ class BundleBuilder:
         except Exception as e:  # noqa: BLE001
             raise ExportError(f"the exported model fails on a {self.spec.height}x"
                               f"{self.spec.width}x{self.spec.channels} uint8 image: "
-                              f"{type(e).__name__}: {_first_line(e)}") from None
+                              f"{described(e)}") from None
         probs = out["probabilities"]
         k = len(self.labels)
         if probs.shape != (len(images), k):
@@ -189,7 +194,7 @@ class BundleBuilder:
     def add_onnx(self, calibration: Optional[np.ndarray] = None, *,
                  opset: int = DEFAULT_OPSET, tolerance: float = PARITY_TOLERANCE) -> dict:
         """Convert to model.onnx and check parity on `calibration` (uint8 images)."""
-        from model_export.onnx_export import OnnxExportError
+        from bucketscore.model_export.onnx_export import OnnxExportError
 
         calibration = calibration_batch(self.spec) if calibration is None else calibration
         path = os.path.join(self.dir, ONNX_FILE)
@@ -238,8 +243,8 @@ class BundleBuilder:
 
 def verify_bundle(uri: str, meta: BundleMeta) -> None:
     """Load the written bundle (digests checked) with every backend it offers; predict once."""
-    from model_export.bundle import BundleError
-    from model_export.predictor import load_predictor
+    from bucketscore.model_export.bundle import BundleError
+    from bucketscore.model_export.predictor import load_predictor
 
     backends = ["tf"] + (["onnx"] if meta.has_onnx else [])
     probe = synthetic_images(meta.input, 2)
@@ -257,8 +262,3 @@ def verify_bundle(uri: str, meta: BundleMeta) -> None:
                                     != (2, meta.extra.get("embedding_dim"))):
             raise ExportError(f"the bundle at {uri} returns no or misshapen embeddings "
                               f"({backend})")
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [line for line in str(e).strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(e).__name__

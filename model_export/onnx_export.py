@@ -15,6 +15,8 @@ from typing import Optional
 
 import numpy as np
 
+from bucketscore.errors import described
+
 DEFAULT_OPSET = 17
 PARITY_TOLERANCE = 1e-4
 THREADS_ENV = "BUCKETSCORE_ONNX_THREADS"
@@ -100,7 +102,7 @@ def convert_saved_model(saved_model_dir: str, onnx_path: str,
                     output_names=output_names, opset=opset, tensors_to_rename=rename)
         except Exception as e:  # noqa: BLE001 - any converter failure means the same here
             raise OnnxExportError(f"tf2onnx could not convert the model: "
-                                  f"{type(e).__name__}: {_first_line(e)} (pass --no-onnx to "
+                                  f"{described(e)} (pass --no-onnx to "
                                   f"export without model.onnx)") from None
     with open(onnx_path, "wb") as f:
         f.write(model_proto.SerializeToString())
@@ -147,8 +149,3 @@ def check_parity(saved_model_dir: str, onnx_path: str, calibration: np.ndarray,
             f"(tolerance {tolerance:g}); the bundle was not written (pass --no-onnx to export "
             f"the SavedModel alone)")
     return report
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [line for line in str(e).strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(e).__name__

@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from model_export.bundle import SAVED_MODEL_DIR, BundleError, BundleMeta, fetch_verified
+from bucketscore.model_export.bundle import SAVED_MODEL_DIR, BundleError, BundleMeta, fetch_verified
 
 BACKENDS = ("auto", "tf", "onnx")
 ONNX_FILE = "model.onnx"
@@ -34,7 +34,7 @@ class TFPredictor:
     def __init__(self, meta: BundleMeta, local_dir: str, device: str = "auto"):
         import tensorflow as tf  # heavy: imported only where a model is loaded
 
-        from model_export.devices import tf_placement
+        from bucketscore.model_export.devices import tf_placement
 
         self.meta = meta
         self._placement = tf_placement(device)
@@ -74,8 +74,8 @@ class ONNXPredictor:
     backend = "onnx"
 
     def __init__(self, meta: BundleMeta, local_dir: str, device: str = "auto"):
-        from model_export.devices import ort_providers
-        from model_export.onnx_export import ort_session
+        from bucketscore.model_export.devices import ort_providers
+        from bucketscore.model_export.onnx_export import ort_session
 
         self.meta = meta
         path = os.path.join(local_dir, ONNX_FILE)

@@ -13,6 +13,9 @@ from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bucketscore.errors import first_line  # noqa: E402
+from bucketscore.private_apis import keras_inbound_nodes, keras_producer  # noqa: E402
+
 # Layers that may sit between the final Dense layer and the model's output.
 _PASSTHROUGH = ("Activation", "Softmax", "Dropout", "Identity", "GaussianNoise",
                 "GaussianDropout", "AlphaDropout", "SpatialDropout1D")
@@ -24,9 +27,7 @@ class ServingError(ValueError):
 
 def _producer(tensor):
     """(layer, its input tensor) of the layer that produced `tensor` in a Keras graph."""
-    layer, node_index, _tensor_index = tensor._keras_history  # noqa: SLF001 - Keras 3 API
-    node = layer._inbound_nodes[node_index]  # noqa: SLF001
-    inputs = node.input_tensors
+    layer, inputs = keras_producer(tensor)
     return layer, (inputs[0] if len(inputs) == 1 else None)
 
 
@@ -111,7 +112,7 @@ def _named_layer_output(model, name: str):
             inner = layer.get_layer(name)
         except ValueError:
             continue
-        for node in layer._inbound_nodes:  # noqa: SLF001 - where the outer graph calls it
+        for node in keras_inbound_nodes(layer):  # where the outer graph calls it
             if any(_reachable(model, t) for t in node.output_tensors):
                 features = keras.Model(layer.inputs, inner.output, name=f"{name}_features")
                 return features(node.input_tensors[0])
@@ -129,8 +130,7 @@ def _reachable(model, tensor) -> bool:
         if id(t) in seen:
             continue
         seen.add(id(t))
-        layer, node_index, _ = t._keras_history  # noqa: SLF001
-        stack.extend(layer._inbound_nodes[node_index].input_tensors)  # noqa: SLF001
+        stack.extend(keras_producer(t)[1])
     return False
 
 
@@ -169,6 +169,35 @@ def export_saved_model(model, path: str, height: int, width: int, channels: int,
     return dim
 
 
+def image_signature(src: str, signature: str = "serving_default",
+                    input_key: Optional[str] = None) -> tuple:
+    """(loaded SavedModel, its `signature` function, the image input's name) of a user's
+    SavedModel; ServingError when it does not load, lacks the signature, or its image input
+    cannot be told (several inputs and no `input_key`)."""
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(src)
+    except Exception as e:  # noqa: BLE001
+        raise ServingError(f"{src} is not a loadable TensorFlow SavedModel: "
+                           f"{first_line(e)}") from None
+    sigs = dict(loaded.signatures)
+    if signature not in sigs:
+        raise ServingError(f"the SavedModel has no signature {signature!r} (it has: "
+                           f"{', '.join(sorted(sigs)) or 'none'}); pass --signature")
+    fn = sigs[signature]
+    inputs = fn.structured_input_signature[1]
+    if input_key is None:
+        if len(inputs) != 1:
+            raise ServingError(f"signature {signature!r} takes {len(inputs)} inputs "
+                               f"({', '.join(sorted(inputs))}); an image classifier takes one "
+                               f"image batch (name it with --input_key)")
+        input_key = next(iter(inputs))
+    if input_key not in inputs:
+        raise ServingError(f"signature {signature!r} has no input {input_key!r}")
+    return loaded, fn, input_key
+
+
 def wrap_saved_model(src: str, path: str, height: int, width: int, channels: int, *,
                      signature: str = "serving_default", input_key: Optional[str] = None,
                      output_key: Optional[str] = None, embedding_key: Optional[str] = None,
@@ -180,25 +209,8 @@ def wrap_saved_model(src: str, path: str, height: int, width: int, channels: int
     """
     import tensorflow as tf
 
-    try:
-        loaded = tf.saved_model.load(src)
-    except Exception as e:  # noqa: BLE001
-        raise ServingError(f"{src} is not a loadable TensorFlow SavedModel: "
-                           f"{str(e).strip().splitlines()[0] if str(e).strip() else e}") from None
-    sigs = dict(loaded.signatures)
-    if signature not in sigs:
-        raise ServingError(f"the SavedModel has no signature {signature!r} (it has: "
-                           f"{', '.join(sorted(sigs)) or 'none'}); pass --signature")
-    fn = sigs[signature]
+    loaded, fn, input_key = image_signature(src, signature, input_key)
     inputs = fn.structured_input_signature[1]
-    if input_key is None:
-        if len(inputs) != 1:
-            raise ServingError(f"signature {signature!r} takes {len(inputs)} inputs "
-                               f"({', '.join(sorted(inputs))}); an image classifier takes one "
-                               f"image batch")
-        input_key = next(iter(inputs))
-    if input_key not in inputs:
-        raise ServingError(f"signature {signature!r} has no input {input_key!r}")
     spec = inputs[input_key]
     check_image_shape(tuple(spec.shape), height, width, channels, what=f"input {input_key!r}")
     outputs = fn.structured_outputs

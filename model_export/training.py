@@ -13,7 +13,7 @@ and how the model was trained.
 """
 from __future__ import annotations
 
-import hashlib
+import logging
 import os
 import tempfile
 import time
@@ -23,9 +23,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from model_export.architectures import SCRATCH
-from model_export.bundle import InputSpec
-from model_export.datasets import Dataset
+from bucketscore.errors import described, first_line
+from bucketscore.model_export.architectures import SCRATCH
+from bucketscore.model_export.bundle import InputSpec, sha256_file
+from bucketscore.model_export.datasets import Dataset
+
+_log = logging.getLogger(__name__)
 
 TRAINING_DIR = "training"
 JIT = False  # XLA: compiling takes longer than these small fits run (measured 2x slower)
@@ -133,7 +136,7 @@ class TrainResult:
 # Models
 # ---------------------------------------------------------------------------------------
 def input_spec_for(cfg: TrainConfig) -> InputSpec:
-    from model_export.architectures import ARCHITECTURES, DEFAULT_INPUT
+    from bucketscore.model_export.architectures import ARCHITECTURES, DEFAULT_INPUT
 
     if cfg.architecture not in ARCHITECTURES:
         raise TrainError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, not "
@@ -146,26 +149,17 @@ def input_spec_for(cfg: TrainConfig) -> InputSpec:
 
 def local_copy(uri: str, tmp: str) -> str:
     """A local path for a file given as a local path or a bucket URI."""
-    from storage import uris
+    from bucketscore.storage import uris
 
-    if not uris.is_remote(uri):
-        path = os.path.abspath(os.path.expanduser(uri))
-        if not os.path.isfile(path):
-            raise TrainError(f"{uri}: no such file")
-        return path
-    target = os.path.join(tmp, uri.rstrip("/").rsplit("/", 1)[-1])
     try:
-        data = uris.read_bytes(uri)
-    except Exception as e:  # noqa: BLE001
-        raise TrainError(f"cannot read {uri}: {type(e).__name__}: {_first_line(e)}") from None
-    with open(target, "wb") as f:
-        f.write(data)
-    return target
+        return uris.local_file(uri, tmp)
+    except uris.CopyError as e:
+        raise TrainError(str(e)) from None
 
 
 def build_base(cfg: TrainConfig, spec: InputSpec, log: Callable[[str], None]):
     """(backbone with its weights, weights record for model.json)."""
-    from model_export.architectures import BACKBONES, BackboneError
+    from bucketscore.model_export.architectures import BACKBONES, BackboneError
 
     backbone = BACKBONES[cfg.architecture]
     weights = cfg.base_weights
@@ -185,7 +179,7 @@ def build_base(cfg: TrainConfig, spec: InputSpec, log: Callable[[str], None]):
         except Exception as e:  # noqa: BLE001 - download failures come as bare Exception
             raise TrainError(
                 f"--base_weights imagenet: the ImageNet weights of {backbone.name} cannot be "
-                f"downloaded here ({_first_line(e)}). Download the no-top weights file on a "
+                f"downloaded here ({first_line(e)}). Download the no-top weights file on a "
                 f"machine with internet access ({backbone.weights_url}), copy it next to your "
                 f"data (local or bucket) and pass --base_weights PATH.") from None
         return base, {"source": "imagenet (Keras Applications)"}
@@ -199,7 +193,7 @@ def build_base(cfg: TrainConfig, spec: InputSpec, log: Callable[[str], None]):
         raise TrainError(str(e)) from None
     with tempfile.TemporaryDirectory() as tmp:
         path = local_copy(weights, tmp)
-        digest = _sha256(path)
+        digest = sha256_file(path)
         misfit = (f"--base_weights {weights} does not fit the {backbone.name} base "
                   f"(include_top=False"
                   + (f", alpha {cfg.alpha:g}" if backbone.name == "mobilenet_v2" else "") + ")")
@@ -209,11 +203,11 @@ def build_base(cfg: TrainConfig, spec: InputSpec, log: Callable[[str], None]):
             try:
                 base.load_weights(path)
             except Exception as e:  # noqa: BLE001
-                raise TrainError(f"{misfit}: {type(e).__name__}: {_first_line(e)}") from None
+                raise TrainError(f"{misfit}: {described(e)}") from None
         partial = [str(w.message) for w in caught
                    if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)]
         if partial:
-            raise TrainError(f"{misfit}: only part of it matches ({_first_line(partial[0])})")
+            raise TrainError(f"{misfit}: only part of it matches ({first_line(partial[0])})")
     log(f"loaded the {backbone.name} base weights from {weights}")
     if backbone.name == "efficientnet_b0" and match_keras_imagenet_efficientnet(base):
         log("efficientnet_b0: ImageNet input statistics found in the weights; applied the "
@@ -229,7 +223,7 @@ def match_keras_imagenet_efficientnet(base) -> bool:
     ImageNet statistics (variance = std^2). Returns whether it did."""
     import keras
 
-    from model_export.preprocessing import IMAGENET_STD_RGB
+    from bucketscore.model_export.scaling import IMAGENET_STD_RGB
 
     norm = next((layer for layer in base.layers
                  if isinstance(layer, keras.layers.Normalization)), None)
@@ -251,7 +245,7 @@ def build_model(cfg: TrainConfig, spec: InputSpec, num_classes: int,
                 log: Callable[[str], None], base_and_weights: Optional[tuple] = None):
     """(new Keras model, facts for model.json). `base_and_weights`: a backbone already
     built by `build_base` (so a bad weights file fails before the data is read)."""
-    from model_export import architectures as arch
+    from bucketscore.model_export import architectures as arch
 
     if cfg.architecture == "lenet":
         return arch.lenet(spec.height, spec.width, spec.channels, num_classes,
@@ -270,7 +264,7 @@ def build_model(cfg: TrainConfig, spec: InputSpec, num_classes: int,
 
 def base_of(model):
     """The transfer model's backbone (a nested model named `base`), or None."""
-    from model_export.architectures import BASE_LAYER
+    from bucketscore.model_export.architectures import BASE_LAYER
 
     try:
         return model.get_layer(BASE_LAYER)
@@ -283,7 +277,7 @@ def extend_head(model, num_classes: int):
     weights (and indices), new ones start from fresh weights."""
     import keras
 
-    from model_export.serving import ServingError, locate_head
+    from bucketscore.model_export.serving import ServingError, locate_head
 
     try:
         emb, head = locate_head(model)
@@ -315,8 +309,8 @@ def load_bundle_model(bundle_uri: str):
     """(meta, Keras model) of a bundle that carries model.keras (loaded with safe_mode)."""
     import keras
 
-    from model_export.bundle import BundleError, fetch_verified
-    from model_export.exporting import KERAS_FILE
+    from bucketscore.model_export.bundle import BundleError, fetch_verified
+    from bucketscore.model_export.exporting import KERAS_FILE
 
     try:
         meta, local = fetch_verified(bundle_uri)
@@ -331,7 +325,7 @@ def load_bundle_model(bundle_uri: str):
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # noqa: BLE001
         raise TrainError(f"cannot load the {KERAS_FILE} of {bundle_uri}: "
-                         f"{type(e).__name__}: {_first_line(e)}") from None
+                         f"{described(e)}") from None
     return meta, model
 
 
@@ -470,9 +464,14 @@ def fit(model, data: Dataset, *, epochs: int, batch_size: int, learning_rate: fl
 def evaluate_and_seal(bundle, data: Dataset, *, out: str, curves: list[dict], title: str,
                       metrics: dict, extra: dict, onnx: bool, log: Callable[[str], None]):
     """ONNX, evaluation of the exported signature, reports into the bundle, seal."""
-    from model_export.exporting import calibration_batch
-    from model_export.reports import (CURVE_FIELDS, confusion_csv, curves_png, per_class_rows,
-                                      to_csv)
+    from bucketscore.model_export.exporting import calibration_batch
+    from bucketscore.model_export.training_reports import (
+        CURVE_FIELDS,
+        confusion_csv,
+        curves_png,
+        per_class_rows,
+        to_csv,
+    )
 
     if onnx:
         real = data.validation.x if len(data.validation) else data.train.x
@@ -512,12 +511,12 @@ def evaluate_and_seal(bundle, data: Dataset, *, out: str, curves: list[dict], ti
     return bundle.seal(out, metrics=metrics, extra=extra)
 
 
-def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
+def train(cfg: TrainConfig, log: Callable[[str], None] = _log.info) -> TrainResult:
     """Load data, build (or load) the model, fit, export, evaluate; returns the result."""
     import keras
 
-    from model_export.datasets import load_dataset
-    from model_export.exporting import BundleBuilder
+    from bucketscore.model_export.datasets import load_dataset
+    from bucketscore.model_export.exporting import BundleBuilder
 
     keras.utils.set_random_seed(cfg.seed)
     base_meta = None
@@ -586,17 +585,6 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     return TrainResult(meta=meta, curves=curves, dataset=data, train_seconds=seconds)
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [line for line in str(e).strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(e).__name__
 
 
 __all__ = ["Augmentation", "TrainConfig", "TrainError", "TrainResult", "train", "fit",

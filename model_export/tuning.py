@@ -15,6 +15,7 @@ files of the best trial.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
@@ -22,7 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
-from model_export.training import TrainConfig, TrainError
+from bucketscore.model_export.training import TrainConfig, TrainError
+
+_log = logging.getLogger(__name__)
 
 ALGORITHMS = ("random", "bayesian")
 TUNING_DIR = "tuning"
@@ -135,7 +138,7 @@ def _make_tuner_class(algorithm: str):
             super().__init__(*args, **kwargs)
 
         def run_trial(self, trial, *args, **kwargs):
-            from model_export.training import fit, make_dataset
+            from bucketscore.model_export.training import fit, make_dataset
 
             hp = trial.hyperparameters
             model = self.hypermodel.build(hp)
@@ -169,17 +172,22 @@ def _fmt(v) -> str:
 
 
 def tune(cfg: TrainConfig, space: SearchSpace, *, trials: int = 10, algorithm: str = "random",
-         work_dir: Optional[str] = None, log: Callable[[str], None] = print) -> TuneResult:
+         work_dir: Optional[str] = None, log: Callable[[str], None] = _log.info) -> TuneResult:
     """Search, then export the best trial's model as the bundle at `cfg.out`."""
     import keras
     import keras_tuner as kt
 
-    from model_export.architectures import BACKBONES
-    from model_export.datasets import load_dataset
-    from model_export.exporting import BundleBuilder
-    from model_export.reports import to_csv, trials_png
-    from model_export.training import (build_base, build_model, evaluate_and_seal, input_spec_for,
-                                       local_copy)
+    from bucketscore.model_export.architectures import BACKBONES
+    from bucketscore.model_export.datasets import load_dataset
+    from bucketscore.model_export.exporting import BundleBuilder
+    from bucketscore.model_export.training import (
+        build_base,
+        build_model,
+        evaluate_and_seal,
+        input_spec_for,
+        local_copy,
+    )
+    from bucketscore.model_export.training_reports import to_csv, trials_png
 
     if algorithm not in ALGORITHMS:
         raise TrainError(f"--algorithm must be one of {', '.join(ALGORITHMS)}")

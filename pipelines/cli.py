@@ -15,8 +15,9 @@ from typing import Optional
 # TensorFlow's C++ start-up chatter is noise on a command line; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pipelines.commands import COMMANDS  # noqa: E402
-from pipelines.options import UsageError, scrub, secret_values  # noqa: E402
+from bucketscore.pipelines.commands import COMMANDS  # noqa: E402
+from bucketscore.pipelines.redaction import scrub, secret_values  # noqa: E402
+from bucketscore.pipelines.validators import UsageError  # noqa: E402
 
 
 class _LogFilter(logging.Filter):
@@ -54,7 +55,8 @@ class _ScrubbingStream:
 
 
 def _commands() -> dict:
-    return {name: importlib.import_module(f"pipelines.commands.{name}") for name in COMMANDS}
+    return {name: importlib.import_module(f"bucketscore.pipelines.commands.{name}")
+            for name in COMMANDS}
 
 
 def build_parser(commands: dict) -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Optional, TextIO
 
-from transforms import progress
+from bucketscore.transforms import counters
 
 
 def format_progress(counts: dict, elapsed: float, rate: Optional[float]) -> str:
@@ -42,11 +42,11 @@ class ProgressPrinter:
         self._last_line = ""
 
     def __enter__(self):
-        progress.reset()
+        counters.reset()
         # Worker processes started from now on inherit the folder and write their counts.
         self._folder = tempfile.mkdtemp(prefix="bucketscore-progress-")
-        self._previous = os.environ.get(progress.DIR_ENV)
-        progress.set_folder(self._folder)
+        self._previous = os.environ.get(counters.DIR_ENV)
+        counters.set_folder(self._folder)
         self._started = time.monotonic()
         self._thread.start()
         return self
@@ -54,7 +54,7 @@ class ProgressPrinter:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=5)
-        progress.set_folder(self._previous)
+        counters.set_folder(self._previous)
         shutil.rmtree(self._folder, ignore_errors=True)
         if self._tty and self._last_line:
             self._stream.write("\n")
@@ -63,7 +63,7 @@ class ProgressPrinter:
     def _loop(self):
         first_done_at, first_done = None, 0
         while not self._stop.wait(self._interval):
-            counts = progress.snapshot()
+            counts = counters.snapshot()
             done = counts.get("scored", 0) + counts.get("failed", 0)
             now = time.monotonic()
             if done and first_done_at is None:

@@ -11,7 +11,7 @@ per image).
 `plan()` decides, `apply()` adds its Beam flags to a ScoreConfig, `environment()` sets its
 thread variables around the run (worker processes inherit them; engines size their thread
 pools when they start), `make_runner()` gives the runner to build the pipeline with.
-`pipelines.score.start` does all four. Nothing is changed that the user set: a
+`pipelines.launcher.start` does all four. Nothing is changed that the user set: a
 `--direct_num_workers`, `--direct_running_mode` or `--runner` on the command line, or a
 thread variable already in the environment, wins. Other runners (Dataflow, Flink, ...) are
 left alone entirely.
@@ -24,11 +24,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, MutableMapping, Optional, Sequence
 
+from bucketscore.pipelines.beam_options import DIRECT_RUNNERS, flag_value, is_local
+
 # Environment variables that size the inference engines' thread pools.
-THREAD_ENV = ("BUCKETSCORE_ONNX_THREADS",  # model_export.onnx_export.ort_threads
+THREAD_ENV = ("BUCKETSCORE_ONNX_THREADS",  # bucketscore.model_export.onnx_export.ort_threads
               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",  # TensorFlow
               "OMP_NUM_THREADS")  # OpenMP users (oneDNN builds, numpy's BLAS)
-DIRECT_RUNNERS = ("directrunner", "switchingdirectrunner", "direct")
 MAX_DEFAULT_WORKERS = 16
 # Inference batch. Per image, MobileNetV2 on one CPU thread costs the same or less at 1-4
 # images per call as at 8-64 (ONNX Runtime 7.1-7.3 ms at 1-4, 7.5 at 8, 7.8 at 64; TensorFlow
@@ -83,30 +84,12 @@ def _memory_bytes() -> Optional[int]:
         return None
 
 
-def flag_value(args: Sequence[str], name: str) -> Optional[str]:
-    """The value of --name (either `--name=V` or `--name V`), or None if not given."""
-    flag = f"--{name}"
-    value = None
-    for i, arg in enumerate(args):
-        if arg == flag:
-            value = args[i + 1] if i + 1 < len(args) else ""
-        elif arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
-    return value
-
-
 def batch_size_for(device: str, given: Optional[int] = None) -> int:
     """The inference batch: the user's, else DEFAULT_BATCH_SIZE on a CPU and GPU_BATCH_SIZE
     where inference runs on a GPU."""
     if given:
         return given
     return GPU_BATCH_SIZE if device == "gpu" else DEFAULT_BATCH_SIZE
-
-
-def is_local(beam_args: Sequence[str]) -> bool:
-    """Whether these Beam flags run the pipeline on this machine (DirectRunner, the default)."""
-    runner = (flag_value(beam_args, "runner") or "DirectRunner").strip()
-    return runner.lower() in DIRECT_RUNNERS
 
 
 def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int] = None,
@@ -172,7 +155,7 @@ def apply(config, backend: str = "onnx", environ: Optional[MutableMapping[str, s
 def environment(env: Mapping[str, str], environ: Optional[MutableMapping[str, str]] = None):
     """Set `env` (variables not set yet) for the duration of a run, then put the environment
     back as it was: worker processes started inside inherit it, and a program that calls
-    `pipelines.score.start` twice (tests, notebooks) does not keep one run's settings."""
+    `pipelines.launcher.start` twice (tests, notebooks) does not keep one run's settings."""
     environ = os.environ if environ is None else environ
     added = [name for name in env if name not in environ]
     for name in added:
@@ -223,14 +206,9 @@ def make_runner(options):
     """
     from apache_beam.options.pipeline_options import StandardOptions
 
+    from bucketscore.private_apis import fn_api_runner
+
     runner = options.view_as(StandardOptions).runner
     if runner is not None and str(runner).lower() not in DIRECT_RUNNERS:
         return None
-    from apache_beam.portability.api import beam_provision_api_pb2
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
-    from apache_beam.runners.portability.portable_runner import JobServiceHandle
-
-    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
-    info = fn_runner.ExtendedProvisionInfo(
-        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
-    return fn_runner.FnApiRunner(provision_info=info)
+    return fn_api_runner(options)

@@ -12,7 +12,7 @@ Everything else (model, labels, top_k, thresholds, backend, ...) is fixed when t
 is built: the model's labels and input size shape the graph, so build one template per
 model version. The pipeline reads the three parameters on the workers when the job runs
 (transforms.launch_values), lists the inputs then, and clears a re-used run folder then
-(transforms.run_folder): each launch gets a complete run folder, `_SUCCESS` last.
+(transforms.prepare_run_folder): each launch gets a complete run folder, `_SUCCESS` last.
 
 Beside the template, `<template>_metadata` declares the parameters (Dataflow's launch form
 and API check launches against it).
@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 from typing import Optional, Sequence
 
-from pipelines import runtime_defaults
-from pipelines.options import ScoreConfig, UsageError
-from storage import uris
+from bucketscore.pipelines.beam_options import flag_value
+from bucketscore.pipelines.options import ScoreConfig
+from bucketscore.pipelines.validators import UsageError
+from bucketscore.storage import uris
 
 BUILD_JOB_NAME = "bucketscore-template-build"
 URI_REGEX = r"^(gs|s3)://[^ ]+( +(gs|s3)://[^ ]+)*$"
@@ -32,12 +33,12 @@ URI_REGEX = r"^(gs|s3)://[^ ]+( +(gs|s3)://[^ ]+)*$"
 
 def template_location(beam_args: Sequence[str]) -> Optional[str]:
     """The --template_location given to Beam, or None (an ordinary run)."""
-    return runtime_defaults.flag_value(beam_args, "template_location") or None
+    return flag_value(beam_args, "template_location") or None
 
 
 def check(config: ScoreConfig) -> None:
     """What a classic template cannot do, refused before anything is built."""
-    runner = (runtime_defaults.flag_value(config.beam_args, "runner") or "").lower()
+    runner = (flag_value(config.beam_args, "runner") or "").lower()
     if runner not in ("dataflowrunner", "dataflow"):
         raise UsageError("--template_location builds a classic Dataflow template: add "
                          "--runner DataflowRunner (with --project, --region, "
@@ -55,7 +56,7 @@ def build_args(beam_args: Sequence[str]) -> tuple[tuple[str, ...], str]:
     """(Beam flags for the build, the job name the template is built with). A fixed job name
     unless one is given: a launch that still sees it was not named, and is refused rather
     than writing into another launch's folder (launch_values.launch_run_id)."""
-    name = runtime_defaults.flag_value(beam_args, "job_name")
+    name = flag_value(beam_args, "job_name")
     if name:
         return tuple(beam_args), name
     return tuple(beam_args) + (f"--job_name={BUILD_JOB_NAME}",), BUILD_JOB_NAME

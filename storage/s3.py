@@ -9,7 +9,7 @@ presigned URL sent through the client's own HTTP session (its connection pool, T
 verification and proxies), which skips botocore's request/response pipeline: ~0.7 ms of
 CPU per object instead of ~1.4-2.4 ms for `get_object`. Any answer but a complete 200 is
 asked again through `get_object`, so errors (404, 403, redirects, throttling) are exactly
-boto3's, raised as Beam's `S3ClientError` with the HTTP code (what `storage.uris`
+boto3's, raised as Beam's `S3ClientError` with the HTTP code (what `storage.errors`
 describes and decides retries on).
 """
 from __future__ import annotations
@@ -31,10 +31,9 @@ def split(uri: str) -> tuple[str, str]:
 
 def _beam_s3_options():
     """The pipeline options Beam's own S3 filesystem would use in this process."""
-    from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.value_provider import RuntimeValueProvider
+    from bucketscore.private_apis import beam_filesystem_options
 
-    return FileSystems._pipeline_options or RuntimeValueProvider.runtime_options  # noqa: SLF001
+    return beam_filesystem_options()
 
 
 _OPTION_NAMES = ("s3_region_name", "s3_api_version", "s3_disable_ssl", "s3_verify",
@@ -128,7 +127,7 @@ def read_object(uri: str, max_bytes: Optional[int] = None, presigned: bool = Tru
                 options=None) -> bytes:
     """The bytes of s3://bucket/key (at most `max_bytes`), one GET; raises Beam's
     S3ClientError (message, HTTP code) when it cannot be read. No retries: callers wrap
-    it in `storage.uris.with_retries`."""
+    it in `storage.errors.with_retries`."""
     from apache_beam.io.aws.clients.s3.boto3_client import get_http_error_code
     from apache_beam.io.aws.clients.s3.messages import S3ClientError
 

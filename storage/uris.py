@@ -3,31 +3,39 @@
 Thin wrappers over `apache_beam.io.filesystems.FileSystems` (s3:// reads: `storage.s3`,
 Beam's S3 reader costs ~0.2 s of CPU per object); they add what the callers
 need everywhere: absolute local paths, "prefix" semantics (everything below a folder) and
-whole-tree copies.
+whole-tree copies. Beam is imported on first use, not with this module: the command line
+builds its parser (and answers `--help`) without loading Beam.
 """
 from __future__ import annotations
 
 import os
-import time
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Iterable, Iterator
 
-from apache_beam.io.filesystem import FileMetadata
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from bucketscore.storage.errors import with_retries
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from apache_beam.io.filesystem import FileMetadata
+    from apache_beam.options.pipeline_options import PipelineOptions
+
 REMOTE_SCHEMES = ("s3://", "gs://")
-ATTEMPTS = 5  # 0.5 + 1 + 2 + 4 s of backoff: rides out a store restarting
 GLOB_CHARS = "*?["
 
 
-def set_options(options: PipelineOptions | list[str] | None) -> None:
+def _filesystems():
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
+
+
+def set_options(options: "PipelineOptions | list[str] | None") -> None:
     """Make Beam's filesystems (S3 endpoint and keys, GCS project) use these options."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     if options is None:
         return
     if not isinstance(options, PipelineOptions):
         options = PipelineOptions(list(options))
-    FileSystems.set_options(options)
+    _filesystems().set_options(options)
 
 
 def is_remote(uri: str) -> bool:
@@ -63,17 +71,17 @@ def has_glob(uri: str) -> bool:
 
 
 def exists(uri: str) -> bool:
-    return FileSystems.exists(uri)
+    return _filesystems().exists(uri)
 
 
 def read_bytes(uri: str, max_bytes: int | None = None) -> bytes:
     """The object's bytes (at most `max_bytes`). s3:// goes through `storage.s3` (one
     client per process, one GET), everything else through Beam's FileSystems."""
     if uri.startswith("s3://"):
-        from storage import s3
+        from bucketscore.storage import s3
 
         return s3.read_object(uri, max_bytes)
-    with FileSystems.open(uri, mime_type="application/octet-stream",
+    with _filesystems().open(uri, mime_type="application/octet-stream",
                           compression_type="uncompressed") as f:
         return f.read(max_bytes) if max_bytes else f.read()
 
@@ -82,53 +90,13 @@ def read_text(uri: str) -> str:
     return read_bytes(uri).decode("utf-8")
 
 
-def status_code(e: BaseException) -> int | None:
-    """The HTTP status behind a storage error (Beam's S3ClientError, google's), if any."""
-    for attr in ("code", "status_code"):
-        value = getattr(e, attr, None)
-        if isinstance(value, int):
-            return value
-    if isinstance(e, FileNotFoundError):
-        return 404
-    if isinstance(e, PermissionError):
-        return 403
-    return None
-
-
-def is_permanent(e: BaseException) -> bool:
-    """Errors that retrying cannot fix: missing, forbidden, unauthorised."""
-    return status_code(e) in (400, 401, 403, 404)
-
-
-def describe_error(e: BaseException) -> str:
-    """A storage error in words a person understands, with the original message after."""
-    from transforms.records import error_message
-
-    code = status_code(e)
-    prefix = {401: "not authorised (401)", 403: "permission denied (403)",
-              404: "not found (404; deleted after listing?)"}.get(code)
-    return f"{prefix}: {error_message(e)}" if prefix else error_message(e)
-
-
-def with_retries(fn: Callable[[], T], attempts: int = ATTEMPTS, first_wait: float = 0.5) -> T:
-    """Call `fn`, retrying with exponential backoff; permanent errors are not retried."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except Exception as e:  # noqa: BLE001 - storage clients raise many kinds
-            if is_permanent(e) or attempt == attempts - 1:
-                raise
-            time.sleep(first_wait * 2 ** attempt)
-    raise AssertionError("unreachable")
-
-
 def write_bytes(uri: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
     """Write one object whole; remote writes are retried (the object is rewritten whole)."""
     if not is_remote(uri):
         os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
 
     def write():
-        with FileSystems.create(uri, mime_type=mime_type, compression_type="uncompressed") as f:
+        with _filesystems().create(uri, mime_type=mime_type, compression_type="uncompressed") as f:
             f.write(data)
 
     with_retries(write) if is_remote(uri) else write()
@@ -138,14 +106,16 @@ def write_text(uri: str, text: str, mime_type: str = "text/plain") -> None:
     write_bytes(uri, text.encode("utf-8"), mime_type=mime_type)
 
 
-def match(pattern: str) -> list[FileMetadata]:
+def match(pattern: str) -> "list[FileMetadata]":
     """Every object matching one glob; an empty list (not an error) when none does."""
-    result = FileSystems.match([pattern])[0]
+    result = _filesystems().match([pattern])[0]
     return list(result.metadata_list)
 
 
-def list_prefix(prefix: str) -> list[FileMetadata]:
+def list_prefix(prefix: str) -> "list[FileMetadata]":
     """Every object below a folder/prefix, at any depth."""
+    from apache_beam.io.filesystem import FileMetadata
+
     prefix = as_prefix(prefix)
     if not is_remote(prefix):
         # Beam's local `**` does not match files directly in the folder on every version;
@@ -163,8 +133,7 @@ def list_prefix(prefix: str) -> list[FileMetadata]:
 def delete_prefix(prefix: str) -> int:
     """Delete every object below a prefix; returns how many were deleted."""
     found = [m.path for m in list_prefix(prefix)]
-    if found:
-        FileSystems.delete(found)
+    delete(found)
     if not is_remote(prefix):
         # Remove the now-empty folders too, so a re-run starts from a clean folder.
         remove_empty_dirs(prefix)
@@ -212,3 +181,38 @@ def iter_local_files(folder: str) -> Iterator[str]:
         for name in sorted(files):
             full = os.path.join(root, name)
             yield os.path.relpath(full, folder).replace(os.sep, "/")
+
+
+def delete(found: list[str]) -> None:
+    """Delete these objects (URIs or local paths); nothing when the list is empty."""
+    if found:
+        _filesystems().delete(list(found))
+
+
+class CopyError(ValueError):
+    """An object cannot be made available locally; the message names it and says why."""
+
+
+def download(uri: str, target: str) -> str:
+    """Copy one object to the local file `target` (its folder made); returns `target`."""
+    data = read_bytes(uri)
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    with open(target, "wb") as f:
+        f.write(data)
+    return target
+
+
+def local_file(uri: str, folder: str) -> str:
+    """A local path holding the file `uri`: the path itself for a local file, else a copy
+    in `folder`. Raises CopyError: "X: no such file" or "cannot read X: why"."""
+    from bucketscore.errors import described
+
+    if not is_remote(uri):
+        path = os.path.abspath(os.path.expanduser(uri))
+        if not os.path.isfile(path):
+            raise CopyError(f"{uri}: no such file")
+        return path
+    try:
+        return download(uri, os.path.join(folder, uri.rstrip("/").rsplit("/", 1)[-1]))
+    except Exception as e:  # noqa: BLE001 - every storage error means the same here
+        raise CopyError(f"cannot read {uri}: {described(e)}") from None

@@ -16,7 +16,7 @@ class DemoBundle:
 
 @pytest.fixture(scope="session")
 def demo_bundle(tmp_path_factory) -> DemoBundle:
-    from model_export.digits_demo import ensure_demo
+    from bucketscore.model_export.digits_demo import ensure_demo
 
     root = tmp_path_factory.mktemp("demo")
     model, data = str(root / "models" / "digits"), str(root / "demo_data" / "digits")

@@ -100,8 +100,8 @@ def direct_probabilities(bundle_dir: str, image_files: dict[str, bytes]) -> dict
     """uri -> probabilities from calling the SavedModel directly (no pipeline, no Beam)."""
     import tensorflow as tf
 
-    from model_export.bundle import read_meta
-    from transforms.decoding import decode_image
+    from bucketscore.model_export.bundle import read_meta
+    from bucketscore.model_export.images import decode_image
 
     meta = read_meta(bundle_dir)
     fn = tf.saved_model.load(os.path.join(bundle_dir, "saved_model")).signatures[
@@ -115,8 +115,7 @@ def direct_probabilities(bundle_dir: str, image_files: dict[str, bytes]) -> dict
 
 def check_summary_against_sklearn(summary: dict, rows: list[dict], model_labels: list[str]):
     """The summary's figures must equal scikit-learn's over the written prediction rows."""
-    from sklearn.metrics import (accuracy_score, confusion_matrix,
-                                 precision_recall_fscore_support)
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     known = set(model_labels)
     labelled = [r for r in rows if r["true_label"] in known]

@@ -11,8 +11,8 @@ read is cheaper than a hand-off).
 Same contract as `transforms.reading.ReadImageBytes`, the plain one-read-at-a-time reader
 it is tested against: ListedImage -> ImageBytes on the main output; an object that cannot
 be read -> ErrorRow(uri, "read", message) on `errors`; the same retries
-(`uris.with_retries`: backoff, no retry for 400/401/403/404), the same error wording
-(`uris.describe_error`), the same counters (read, bytes_read, failed).
+(`storage.errors.with_retries`: backoff, no retry for 400/401/403/404), the same error wording
+(`storage.errors.describe_error`), the same counters (read, bytes_read, failed).
 """
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ from typing import Iterator, Optional
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
-from storage import uris
-from transforms import progress
-from transforms.reading import read_with_retries
-from transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
+from bucketscore.storage import uris
+from bucketscore.storage.errors import describe_error
+from bucketscore.transforms import counters
+from bucketscore.transforms.reading import read_with_retries
+from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
 
 DEFAULT_THREADS = 8
 DEFAULT_MAX_IN_FLIGHT = 16
@@ -47,9 +48,9 @@ class ConcurrentReadImageBytes(beam.DoFn):
         self._max_in_flight = max_in_flight
         self._max_bytes = max_bytes_in_flight
         # Through transforms.progress: Beam counters, and the live progress board.
-        self._read = progress.counter("read")
-        self._bytes = progress.counter("bytes_read")
-        self._failed = progress.counter("failed")
+        self._read = counters.counter("read")
+        self._bytes = counters.counter("bytes_read")
+        self._failed = counters.counter("failed")
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pending: collections.deque = collections.deque()
         self._pending_bytes = 0
@@ -112,7 +113,7 @@ class ConcurrentReadImageBytes(beam.DoFn):
                  error: Optional[BaseException], where) -> Iterator:
         if error is not None:
             self._failed.inc()
-            out = ErrorRow(image.uri, "read", uris.describe_error(error))
+            out = ErrorRow(image.uri, "read", describe_error(error))
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, self._windowed(out, where))
             return
         self._read.inc()

@@ -1,11 +1,8 @@
 """Incremental runs: score only images that are new or changed since the last completed run.
 
-State lives beside the runs, in the results prefix:
-
-* `<run>/objects-*.parquet`: `uri, size, mtime` of every image a run listed;
-* `<output>/_state/<model_version>.json`: `{"run_id": ...}` of the last *completed* run with
-  that model version, written by the finishing step after `_SUCCESS`, so a run that died
-  never becomes the base of the next one.
+State lives beside the runs, in the results prefix (run_folder/state.py: the pointer to
+the last completed run per model version; `<run>/objects-*.parquet`: what it listed,
+written here by `WriteObjectIndex`).
 
 An image is unchanged when its URI, size and modification time are those of the base run's
 listing; it then keeps the base run's prediction row (its `run_id` says which run scored
@@ -14,47 +11,17 @@ Images that failed last time are scored again.
 """
 from __future__ import annotations
 
-import json
-from typing import Iterator, Optional
+from typing import Iterator
 
 import apache_beam as beam
-import pyarrow as pa
 
-from storage import uris
-from transforms.launch_values import Derived, join
-from transforms.records import ListedImage
+from bucketscore.run_folder import layout
+from bucketscore.run_folder.schemas import OBJECTS_SCHEMA
+from bucketscore.storage import uris
+from bucketscore.transforms.launch_values import Derived, join
+from bucketscore.transforms.records import ListedImage
 
-STATE_DIR = "_state"
-OBJECTS = "objects"
-OBJECTS_SCHEMA = pa.schema([("uri", pa.string()), ("size", pa.int64()),
-                            ("mtime", pa.float64())])
 RESCORE_TAG = "rescore"
-
-
-def pointer_uri(output: str, model_version: str) -> str:
-    return uris.join(output, STATE_DIR, f"{model_version}.json")
-
-
-def write_pointer(output: str, model_version: str, run_id: str, finished_at: str) -> None:
-    uris.write_text(pointer_uri(output, model_version),
-                    json.dumps({"run_id": run_id, "finished_at": finished_at}) + "\n",
-                    "application/json")
-
-
-def last_completed_run(output: str, model_version: str) -> Optional[str]:
-    """The run folder URI of the last completed run with this model version, or None."""
-    pointer = pointer_uri(output, model_version)
-    if not uris.exists(pointer):
-        return None
-    try:
-        run_id = json.loads(uris.read_text(pointer))["run_id"]
-    except (ValueError, KeyError):
-        return None
-    run = uris.as_prefix(uris.join(output, run_id))
-    # The pointer is written after _SUCCESS; still, never build on a folder without it.
-    if not uris.exists(uris.join(run, "_SUCCESS")):
-        return None
-    return run
 
 
 def _object_record(image: ListedImage) -> dict:
@@ -66,7 +33,7 @@ class WriteObjectIndex(beam.PTransform):
 
     def __init__(self, run_uri):
         super().__init__()
-        self._prefix = Derived(join, run_uri, OBJECTS)  # run_uri: str or ValueProvider
+        self._prefix = Derived(join, run_uri, layout.OBJECTS)  # run_uri: str or ValueProvider
 
     def expand(self, images):
         return (images
@@ -114,7 +81,7 @@ class CarryOverUnchanged(beam.PTransform):
         p = images.pipeline
         previous = (p
                     | "ReadBaseObjects" >> beam.io.ReadFromParquet(
-                        uris.join(self._base, f"{OBJECTS}*.parquet"))
+                        uris.join(self._base, f"{layout.OBJECTS}*.parquet"))
                     | "KeyBaseObjects" >> beam.Map(
                         lambda r: (r["uri"], (int(r["size"]), float(r["mtime"])))))
         current = images | "KeyCurrent" >> beam.Map(lambda i: (i.uri, i))
@@ -124,7 +91,7 @@ class CarryOverUnchanged(beam.PTransform):
                                                                       main="changed"))
         base_rows = (p
                      | "ReadBasePredictions" >> beam.io.ReadFromParquet(
-                         uris.join(self._base, "predictions*.parquet"))
+                         uris.join(self._base, f"{layout.PREDICTIONS}*.parquet"))
                      | "KeyBaseRows" >> beam.Map(lambda r: (r["uri"], r)))
         unchanged = split.unchanged | "KeyUnchanged" >> beam.Map(lambda i: (i.uri, i))
         carried = ({"image": unchanged, "row": base_rows}

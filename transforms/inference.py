@@ -12,9 +12,10 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
-from model_export.predictor import load_predictor
-from transforms import progress
-from transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput, error_message
+from bucketscore.errors import error_message
+from bucketscore.model_export.predictor import load_predictor
+from bucketscore.transforms import counters
+from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput
 
 
 class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
@@ -62,7 +63,7 @@ class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
 
 class _SplitFailures(beam.DoFn):
     def __init__(self):
-        self._failed = progress.counter("failed")
+        self._failed = counters.counter("failed")
 
     def process(self, result: PredictionResult) -> Iterator:
         out: ModelOutput = result.inference

@@ -1,101 +1,24 @@
-"""Attach the true label to each listed image: `folder`, `regex:PATTERN`, `csv:URI` or `none`.
+"""The labels stage: attach each listed image's true label, and report labels-CSV rows that
+name no listed image.
 
-An image may end up without a label (regex did not match, not in the CSV): it is still
-scored, its `true_label` is empty and it does not count towards accuracy.
+The rules per label source (`folder`, `regex:PATTERN`, `csv:URI`, `none`) live in
+`bucketscore.model_export.label_sources`, shared with training.
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
-from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterator
 
 import apache_beam as beam
 
-from storage import uris
-from transforms.launch_values import value_of
-from transforms.records import ListedImage
-
-LABEL_SOURCES = ("folder", "regex:PATTERN", "csv:URI", "none")
-
-
-class LabelSourceError(ValueError):
-    """--labels is malformed, or its CSV cannot be read."""
-
-
-@dataclass(frozen=True)
-class LabelSource:
-    """A parsed `--labels` value."""
-
-    kind: str  # folder | regex | csv | none
-    argument: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> "LabelSource":
-        text = (text or "folder").strip()
-        if text in ("folder", "none"):
-            return cls(text)
-        if text.startswith("regex:"):
-            pattern = text[len("regex:"):]
-            try:
-                compiled = re.compile(pattern)
-            except re.error as e:
-                raise LabelSourceError(f"--labels regex:{pattern}: not a valid pattern: {e}")
-            if compiled.groups < 1:
-                raise LabelSourceError(f"--labels regex:{pattern}: the pattern needs a group "
-                                       f"(parentheses) around the label, e.g. (.+)_pic_\\d+")
-            return cls("regex", pattern)
-        if text.startswith("csv:"):
-            uri = text[len("csv:"):]
-            if not uri:
-                raise LabelSourceError("--labels csv:URI needs the URI of a CSV file")
-            return cls("csv", uris.normalize(uri))
-        raise LabelSourceError(f"--labels {text!r}: expected one of {', '.join(LABEL_SOURCES)}")
-
-    @property
-    def has_labels(self) -> bool:
-        return self.kind != "none"
-
-
-def folder_label(image: ListedImage) -> Optional[str]:
-    """The name of the folder that holds the image."""
-    parts = image.uri.rstrip("/").split("/")
-    return parts[-2] if len(parts) >= 2 and parts[-2] else None
-
-
-def regex_label(pattern: re.Pattern, image: ListedImage) -> Optional[str]:
-    """The first group of `pattern` searched in the file name."""
-    m = pattern.search(image.uri.rsplit("/", 1)[-1])
-    return m.group(1) if m and m.group(1) else None
-
-
-def read_labels_csv(uri: str) -> dict[str, str]:
-    """A CSV with `path,label` columns -> {path as written: label}."""
-    try:
-        text = uris.read_text(uri)
-    except Exception as e:  # noqa: BLE001
-        raise LabelSourceError(f"cannot read the labels CSV {uri}: {e}") from None
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    fields = [f.strip().lower() for f in (reader.fieldnames or [])]
-    if "path" not in fields or "label" not in fields:
-        raise LabelSourceError(f"the labels CSV {uri} needs a header with `path` and `label` "
-                               f"columns; found {reader.fieldnames}")
-    reader.fieldnames = fields
-    out = {}
-    for row in reader:
-        path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
-        if path and label:
-            out[path] = label
-    return out
-
-
-def csv_key(image: ListedImage) -> list[str]:
-    """The keys under which a CSV may name this image: full URI or relative to its input."""
-    keys = [image.uri]
-    if image.uri.startswith(image.base):
-        keys.append(image.uri[len(image.base):])
-    return keys
+from bucketscore.model_export.label_sources import (
+    LabelSource,
+    csv_candidates,
+    label_of,
+    read_labels_csv,
+)
+from bucketscore.transforms.launch_values import value_of
+from bucketscore.transforms.records import ErrorRow, ListedImage
 
 
 class AttachLabels(beam.DoFn):
@@ -112,27 +35,8 @@ class AttachLabels(beam.DoFn):
         elif self._source.kind == "csv":
             self._table = read_labels_csv(self._source.argument)
 
-    def label_of(self, image: ListedImage) -> Optional[str]:
-        kind = self._source.kind
-        if kind == "folder":
-            return folder_label(image)
-        if kind == "regex":
-            return regex_label(self._pattern, image)
-        if kind == "csv":
-            for key in csv_key(image):
-                if key in self._table:
-                    return self._table[key]
-        return None
-
     def process(self, image: ListedImage) -> Iterator[ListedImage]:
-        yield image.with_label(self.label_of(image))
-
-
-def csv_candidates(path: str, bases: list[str]) -> list[str]:
-    """The URIs a CSV `path` may name: itself if it is a full URI, else below each input."""
-    if uris.is_remote(path) or path.startswith("/"):
-        return [path]
-    return [uris.join(base, path) for base in bases]
+        yield image.with_label(label_of(self._source, image, self._pattern, self._table))
 
 
 class _CsvRowsFn(beam.DoFn):
@@ -156,8 +60,6 @@ def _found_or_not(item):
 
 
 def _missing_error(item, csv_uri: str):
-    from transforms.records import ErrorRow
-
     path, found = item
     if not any(found):
         yield ErrorRow(path, "label", f"named in the labels CSV {csv_uri} but not found under "

@@ -16,7 +16,10 @@ from typing import Any, Callable, Optional
 
 from apache_beam.options.value_provider import RuntimeValueProvider, ValueProvider
 
-from storage import uris
+from bucketscore.run_folder.layout import run_uri as run_folder_uri
+from bucketscore.storage import uris
+from bucketscore.storage.listing import split_input
+
 
 class LaunchValueError(ValueError):
     """A launch parameter is missing or wrong (the job fails with this message)."""
@@ -67,8 +70,6 @@ def input_list(value: Any) -> list[str]:
 
 def input_bases(inputs: list[str]) -> list[str]:
     """The base prefix of each input (what a labels CSV's relative paths are relative to)."""
-    from transforms.listing import split_input
-
     return [split_input(uri)[0] for uri in inputs]
 
 
@@ -76,7 +77,7 @@ def run_uri(output: str, run_id: str) -> str:
     """The run folder: <output>/<run_id>/."""
     if not output:
         raise LaunchValueError("no output: launch the template with output=URI")
-    return uris.as_prefix(uris.join(uris.normalize(output), run_id))
+    return run_folder_uri(uris.normalize(output), run_id)
 
 
 def join(prefix: str, name: str) -> str:

@@ -7,53 +7,17 @@ MatchFiles would keep it on the worker that listed).
 """
 from __future__ import annotations
 
-import os
 import pickle
 import zlib
 from typing import Iterable, Iterator
 
 import apache_beam as beam
 
-from storage import uris
-from transforms import progress
-from transforms.launch_values import value_of
-from transforms.records import ListedImage
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
-
-
-def is_image_name(uri: str) -> bool:
-    """True for the image extensions we score, in any case (IMG_0001.JPG counts)."""
-    return os.path.splitext(uri.rsplit("/", 1)[-1])[1].lower() in IMAGE_EXTENSIONS
-
-
-def split_input(uri: str) -> tuple[str, str | None]:
-    """An input URI -> (base prefix, glob or None).
-
-    A glob is taken as given, and its base is the folder before the first wildcard (used to
-    resolve relative paths in a labels CSV). Anything else is a prefix: every image below it.
-    """
-    uri = uris.normalize(uri)
-    if uris.has_glob(uri):
-        first = min(uri.index(c) for c in uris.GLOB_CHARS if c in uri)
-        base = uri[: uri.rfind("/", 0, first) + 1]
-        return base, uri
-    return uris.as_prefix(uri), None
-
-
-def list_input(uri: str) -> Iterator[ListedImage]:
-    """Every image object under one input URI (prefix or glob)."""
-    base, glob = split_input(uri)
-    found = uris.match(glob) if glob else uris.list_prefix(base)
-    for meta in found:
-        path = meta.path
-        if not uris.is_remote(path):
-            path = os.path.abspath(path)
-        if path.endswith("/") or not is_image_name(path):
-            continue
-        yield ListedImage(uri=path, base=base, size=meta.size_in_bytes,
-                          mtime=meta.last_updated_in_seconds or 0.0)
-
+from bucketscore.storage import uris
+from bucketscore.storage.listing import list_input as list_objects
+from bucketscore.transforms import counters
+from bucketscore.transforms.launch_values import value_of
+from bucketscore.transforms.records import ListedImage
 
 MAX_CHUNK = 256  # listed images per shuffled element
 MIN_CHUNKS = 64  # ...but at least this many elements when there are enough images
@@ -63,6 +27,12 @@ def chunk_size(n: int) -> int:
     """Images per chunk for `n` listed images: few elements to shuffle (each costs the
     runner far more than its bytes), yet enough of them to spread over every worker."""
     return max(1, min(MAX_CHUNK, -(-n // MIN_CHUNKS)))
+
+
+def list_input(uri: str) -> Iterator[ListedImage]:
+    """Every image object under one input URI (prefix or glob), as pipeline elements."""
+    for obj in list_objects(uri):
+        yield ListedImage(obj.uri, obj.base, obj.size, obj.mtime)
 
 
 def list_inputs(inputs: Iterable[str]) -> list[ListedImage]:
@@ -100,8 +70,8 @@ class _ListInputsFn(beam.DoFn):
 
     def __init__(self, inputs):
         self._inputs = inputs
-        self._listed = progress.counter("listed")
-        self._bytes = progress.counter("bytes_listed")
+        self._listed = counters.counter("listed")
+        self._bytes = counters.counter("bytes_listed")
 
     def process(self, _unused, *_after) -> Iterator[bytes]:
         images = list_inputs(value_of(self._inputs))

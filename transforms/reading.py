@@ -11,23 +11,24 @@ from typing import Iterator
 
 import apache_beam as beam
 
-from transforms import progress
-from storage import uris
-from transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
+from bucketscore.storage import uris
+from bucketscore.storage.errors import describe_error, with_retries
+from bucketscore.transforms import counters
+from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
 
 
 def read_with_retries(uri: str) -> bytes:
     """Read an object, retrying with exponential backoff (a store may blip mid-run)."""
-    return uris.with_retries(lambda: uris.read_bytes(uri))
+    return with_retries(lambda: uris.read_bytes(uri))
 
 
 class ReadImageBytes(beam.DoFn):
     """ListedImage -> ImageBytes; unreadable objects -> ErrorRow(stage="read") on `errors`."""
 
     def __init__(self):
-        self._read = progress.counter("read")
-        self._bytes = progress.counter("bytes_read")
-        self._failed = progress.counter("failed")
+        self._read = counters.counter("read")
+        self._bytes = counters.counter("bytes_read")
+        self._failed = counters.counter("failed")
 
     def process(self, image: ListedImage) -> Iterator:
         try:
@@ -35,7 +36,7 @@ class ReadImageBytes(beam.DoFn):
         except Exception as e:  # noqa: BLE001 - the object's error, not the run's
             self._failed.inc()
             yield beam.pvalue.TaggedOutput(ERRORS_TAG,
-                                           ErrorRow(image.uri, "read", uris.describe_error(e)))
+                                           ErrorRow(image.uri, "read", describe_error(e)))
             return
         self._read.inc()
         self._bytes.inc(len(data))

@@ -10,17 +10,16 @@ from typing import Optional
 
 import numpy as np
 
+from bucketscore.storage.listing import ListedObject
+
 ERRORS_TAG = "errors"
 
 
 @dataclass(frozen=True)
-class ListedImage:
-    """One object found by listing. `base` is the input prefix it was found under."""
+class ListedImage(ListedObject):
+    """One object found by listing (uri, base = the input prefix it was found under, size,
+    mtime), with its true label once the labels stage has run."""
 
-    uri: str
-    base: str
-    size: int = 0
-    mtime: float = 0.0
     true_label: Optional[str] = None
 
     def with_label(self, label: Optional[str]) -> "ListedImage":
@@ -68,11 +67,3 @@ class ModelOutput:
     embedding: Optional[np.ndarray] = None
     error: Optional[str] = None
     extra: dict = field(default_factory=dict)
-
-
-def error_message(e: BaseException) -> str:
-    """One line a person can read: the exception's type and its first line, capped."""
-    text = str(e).strip().splitlines()
-    msg = text[0] if text else ""
-    msg = msg[:500]
-    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__

@@ -34,19 +34,18 @@ def _given(argv: list[str], name: str) -> bool:
 
 
 def _score_parser() -> argparse.ArgumentParser:
-    from pipelines.cli import _commands, build_parser
+    from bucketscore.pipelines.cli import _commands, build_parser
+    from bucketscore.private_apis import subcommand_parser
 
-    parser = build_parser(_commands())
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices["score"]
+    return subcommand_parser(build_parser(_commands()), "score")
 
 
 def flex_argv(argv: list[str], environ: dict | None = None) -> list[str]:
     """The `bucketscore score` arguments for one Flex Template launch."""
     environ = os.environ if environ is None else environ
-    score = _score_parser()
-    switches = {opt for a in score._actions if a.nargs == 0 for opt in a.option_strings}
-    lists = {opt for a in score._actions if a.nargs in ("+", "*") for opt in a.option_strings}
+    from bucketscore.private_apis import option_kinds
+
+    switches, lists = option_kinds(_score_parser())
     out: list[str] = []
     for arg in argv:
         name, eq, value = arg.partition("=")
@@ -73,7 +72,7 @@ def flex_argv(argv: list[str], environ: dict | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines.cli import main as cli_main
+    from bucketscore.pipelines.cli import main as cli_main
 
     return cli_main(["score", *flex_argv(sys.argv[1:] if argv is None else argv)])
 

@@ -6,6 +6,8 @@ import json
 import sys
 import textwrap
 
+from bucketscore.pipelines.validators import non_negative_int, probability
+
 NAME = "compare"
 HELP = "compare two runs: accuracy and per-class deltas, changed predictions"
 DESCRIPTION = ("Compare run B with run A (typically: the same images scored by an old and a "
@@ -23,36 +25,24 @@ EPILOG = textwrap.dedent("""\
     Storage options (--s3_endpoint_url, --s3_access_key_id, ...) are accepted as for score.""")
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, not {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_a", metavar="RUN_A",
                         help="the reference run folder <output>/<run_id>/")
     parser.add_argument("run_b", metavar="RUN_B", help="the candidate run folder")
     parser.add_argument("--json", action="store_true",
                         help="print the whole comparison as JSON (every changed image)")
-    parser.add_argument("--show", type=_count, default=20, metavar="N",
+    parser.add_argument("--show", type=non_negative_int, default=20, metavar="N",
                         help="changed images listed in the text output (default 20)")
-    parser.add_argument("--max_accuracy_drop", type=_fraction, default=None, metavar="D",
+    parser.add_argument("--max_accuracy_drop", type=probability, default=None, metavar="D",
                         help="exit 1 when B's accuracy (over the labelled images in both) is "
                              "below A's by more than D, e.g. 0 or 0.005")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from pipelines.options import UsageError, unknown_beam_flags
-    from pipelines.run_history import RunHistoryError, compare_runs, format_comparison
+    from bucketscore.pipelines.beam_options import unknown_beam_flags
+    from bucketscore.pipelines.validators import UsageError
+    from bucketscore.run_folder.comparison import compare_runs, format_comparison
+    from bucketscore.run_folder.history import RunHistoryError
 
     unknown = unknown_beam_flags(extra)
     if unknown:

@@ -20,12 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from model_export.digits_demo import ensure_demo
-    from pipelines.options import UsageError
+    from bucketscore.model_export.digits_demo import demo_ready, ensure_demo
+    from bucketscore.pipelines.commands.model_flags import ONNX_EXPORT, check_training_packages
+    from bucketscore.pipelines.validators import UsageError
 
     if extra:
         raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
-    meta = ensure_demo(args.model, args.data, force=args.force)
+    if (args.force or not demo_ready(args.model, args.data)) \
+            and not check_training_packages(NAME, ("sklearn",) + ONNX_EXPORT):
+        return 1
+    meta = ensure_demo(args.model, args.data, force=args.force, say=print)
     print(f"demo model: {os.path.abspath(args.model)} (version {meta.version}, "
           f"test accuracy {meta.metrics.get('test_accuracy', float('nan')):.4f})")
     print(f"demo images: {os.path.abspath(args.data)}")

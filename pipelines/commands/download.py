@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from pipelines.download import download_run
-    from pipelines.options import UsageError, unknown_beam_flags
+    from bucketscore.pipelines.beam_options import unknown_beam_flags
+    from bucketscore.pipelines.validators import UsageError
+    from bucketscore.run_folder.download import download_run
 
     unknown = unknown_beam_flags(extra)
     if unknown:

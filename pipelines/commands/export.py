@@ -33,8 +33,8 @@ EPILOG = textwrap.dedent("""\
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from model_export.commandline import add_input_arguments
-    from model_export.preprocessing import PREPROCESS_MODES
+    from bucketscore.model_export.scaling import PREPROCESS_MODES
+    from bucketscore.pipelines.commands.model_flags import add_input_arguments
 
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--keras", metavar="PATH", help="a Keras model file (.keras, .h5), local "
@@ -77,10 +77,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from model_export.byom import ExportRequest
-    from model_export.commandline import apply_storage_flags, run_reporting_errors
-    from model_export.preprocessing import ScalingError, scaling_from_flags
-    from pipelines.options import UsageError
+    from bucketscore.model_export.scaling import ScalingError, scaling_from_flags
+    from bucketscore.model_export.user_models import ExportRequest
+    from bucketscore.pipelines.commands.model_flags import (
+        ONNX_EXPORT,
+        apply_storage_flags,
+        check_training_packages,
+        run_reporting_errors,
+    )
+    from bucketscore.pipelines.validators import UsageError
 
     apply_storage_flags(extra)
     try:
@@ -104,10 +109,13 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
                         embedding_output=args.embedding_output, calibration=args.calibration,
                         onnx=args.onnx)
 
-    def go() -> int:
-        from model_export.byom import export_model
+    if not check_training_packages(NAME, ONNX_EXPORT if args.onnx else ()):
+        return 1
 
-        meta = export_model(req)
+    def go() -> int:
+        from bucketscore.model_export.user_models import export_model
+
+        meta = export_model(req, log=print)
         files = ", ".join(sorted({f.split("/")[0] + ("/" if "/" in f else "")
                                   for f in meta.files} | {"model.json"}))
         print(f"bundle: {args.out} (version {meta.version}, {len(meta.labels)} labels, "

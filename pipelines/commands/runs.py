@@ -6,6 +6,8 @@ import json
 import sys
 import textwrap
 
+from bucketscore.pipelines.validators import positive_int
+
 NAME = "runs"
 HELP = "list the runs under a results prefix, newest first"
 DESCRIPTION = ("List the runs under a results prefix (local folder, s3://, gs://), newest "
@@ -22,26 +24,24 @@ EPILOG = textwrap.dedent("""\
     Storage options (--s3_endpoint_url, --s3_access_key_id, ...) are accepted as for score.""")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, metavar="URI",
                         help="the results prefix given to `score --output`")
-    parser.add_argument("--limit", type=_positive, default=None, metavar="N",
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="show only the N newest runs")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list (one object per run) instead of a table")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from pipelines.options import UsageError, unknown_beam_flags
-    from pipelines.run_history import (RunHistoryError, format_runs, list_runs,
-                                       looks_like_run_folder)
+    from bucketscore.pipelines.beam_options import unknown_beam_flags
+    from bucketscore.pipelines.validators import UsageError
+    from bucketscore.run_folder.history import (
+        RunHistoryError,
+        format_runs,
+        list_runs,
+        looks_like_run_folder,
+    )
 
     unknown = unknown_beam_flags(extra)
     if unknown:

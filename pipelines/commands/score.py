@@ -34,7 +34,7 @@ EPILOG = textwrap.dedent("""\
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from pipelines.options import add_score_arguments
+    from bucketscore.pipelines.options import add_score_arguments
 
     add_score_arguments(parser)
     parser.add_argument("--no_progress", action="store_true",
@@ -43,9 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from pipelines.options import UsageError, config_from_args
-    from pipelines.score import start
-    from transforms.sinks import FAILURE_MARK
+    from bucketscore.pipelines.launcher import start
+    from bucketscore.pipelines.options import config_from_args
+    from bucketscore.pipelines.validators import UsageError
+    from bucketscore.run_folder.finish import FAILURE_MARK
 
     config = config_from_args(args, extra)
     building_template = not config.run_id  # --template_location: the run id comes at launch
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"bucketscore: scoring {' '.join(config.inputs)} with {config.model}")
         print(f"bucketscore: run {config.run_id} -> {config.run_uri}")
     try:
-        run_ = start(config, show_progress=not args.no_progress and _is_direct(extra))
+        run_ = start(config, show_progress=not args.no_progress and _is_direct(extra), say=print)
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - report any run failure in one clear message

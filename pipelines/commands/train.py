@@ -35,10 +35,19 @@ DEFAULT_ARCHITECTURE = "small_cnn"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from model_export.architectures import ARCHITECTURES
-    from model_export.commandline import (add_augmentation_arguments, add_data_arguments,
-                                          add_input_arguments, add_model_arguments,
-                                          non_negative_int, positive_float, positive_int)
+    from bucketscore.model_export.architectures import ARCHITECTURES
+    from bucketscore.pipelines.commands.model_flags import (
+        add_augmentation_arguments,
+        add_data_arguments,
+        add_input_arguments,
+        add_model_arguments,
+    )
+    from bucketscore.pipelines.validators import (
+        fraction_below_one,
+        non_negative_int,
+        positive_float,
+        positive_int,
+    )
 
     parser.add_argument("--out", required=True, metavar="URI",
                         help="where to write the bundle (local folder, s3://, gs://); "
@@ -58,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--patience", type=positive_int, default=5,
                    help="stop after this many epochs without a lower validation loss; the "
                         "best weights are kept (default 5)")
-    g.add_argument("--dropout", type=float, default=0.2,
+    g.add_argument("--dropout", type=fraction_below_one, default=0.2,
                    help="dropout before the last layer (small_cnn, transfer; default 0.2)")
     g.add_argument("--fine_tune_layers", type=non_negative_int, default=0, metavar="N",
                    help="after training the head, unfreeze the last N backbone layers and "
@@ -71,9 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from model_export.commandline import augmentation_from_args
-    from model_export.training import TrainConfig, TrainError
-    from pipelines.options import UsageError
+    from bucketscore.model_export.training import TrainConfig, TrainError
+    from bucketscore.pipelines.commands.model_flags import augmentation_from_args
+    from bucketscore.pipelines.validators import UsageError
 
     if args.from_bundle:
         for flag, value in (("--architecture", args.architecture),
@@ -83,8 +92,6 @@ def config_from_args(args: argparse.Namespace):
             if value is not None:
                 raise UsageError(f"{flag} cannot be combined with --from (the bundle's model "
                                  f"is continued as it is)")
-    if not 0.0 <= args.dropout < 1.0:
-        raise UsageError(f"--dropout must be in [0, 1), not {args.dropout}")
     if args.validation_fraction + args.test_fraction >= 0.9:
         raise UsageError("--validation_fraction + --test_fraction leave too little to train on")
     try:
@@ -105,15 +112,23 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from model_export.commandline import apply_storage_flags, run_reporting_errors
+    from bucketscore.pipelines.commands.model_flags import (
+        ONNX_EXPORT,
+        apply_storage_flags,
+        check_training_packages,
+        run_reporting_errors,
+    )
 
     apply_storage_flags(extra)
     cfg = config_from_args(args)
 
-    def go() -> int:
-        from model_export.training import train
+    if not check_training_packages(NAME, ONNX_EXPORT if cfg.onnx else ()):
+        return 1
 
-        result = train(cfg)
+    def go() -> int:
+        from bucketscore.model_export.training import train
+
+        result = train(cfg, log=print)
         print(summary_lines(result.meta, cfg.out, result.train_seconds))
         return 0
 

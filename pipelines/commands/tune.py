@@ -30,11 +30,15 @@ DEFAULT_ARCHITECTURE = "small_cnn"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from model_export.architectures import ARCHITECTURES
-    from model_export.commandline import (add_augmentation_arguments, add_data_arguments,
-                                          add_input_arguments, add_model_arguments,
-                                          positive_int)
-    from model_export.tuning import ALGORITHMS
+    from bucketscore.model_export.architectures import ARCHITECTURES
+    from bucketscore.model_export.tuning import ALGORITHMS
+    from bucketscore.pipelines.commands.model_flags import (
+        add_augmentation_arguments,
+        add_data_arguments,
+        add_input_arguments,
+        add_model_arguments,
+    )
+    from bucketscore.pipelines.validators import positive_int
 
     parser.add_argument("--out", required=True, metavar="URI",
                         help="where to write the best model's bundle (local, s3://, gs://)")
@@ -65,12 +69,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from model_export.commandline import (apply_storage_flags, augmentation_from_args,
-                                          run_reporting_errors)
-    from model_export.training import TrainConfig, TrainError
-    from model_export.tuning import SearchSpace
-    from pipelines.commands.train import summary_lines
-    from pipelines.options import UsageError
+    from bucketscore.model_export.training import TrainConfig, TrainError
+    from bucketscore.model_export.tuning import SearchSpace
+    from bucketscore.pipelines.commands.model_flags import (
+        ONNX_EXPORT,
+        apply_storage_flags,
+        augmentation_from_args,
+        check_training_packages,
+        run_reporting_errors,
+    )
+    from bucketscore.pipelines.commands.train import summary_lines
+    from bucketscore.pipelines.validators import UsageError
 
     apply_storage_flags(extra)
     try:
@@ -89,11 +98,14 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         fine_tune_epochs=args.fine_tune_epochs, base_weights=args.base_weights,
         name=args.name, onnx=args.onnx, augment=augment)
 
+    if not check_training_packages(NAME, ("keras_tuner",) + (ONNX_EXPORT if cfg.onnx else ())):
+        return 1
+
     def go() -> int:
-        from model_export.tuning import tune
+        from bucketscore.model_export.tuning import tune
 
         result = tune(cfg, space, trials=args.trials, algorithm=args.algorithm,
-                      work_dir=args.work_dir)
+                      work_dir=args.work_dir, log=print)
         print(summary_lines(result.meta, cfg.out, result.meta.metrics["train_seconds"]))
         print(f"trials: {cfg.out.rstrip('/')}/tuning/trials.csv and trials.png "
               f"({len(result.trials)} trials in {result.seconds:.1f} s; best: trial "

@@ -20,8 +20,9 @@ import shlex
 import pytest
 import yaml
 
-from pipelines.cli import _commands, build_parser
-from pipelines.options import REQUIRED_FOR_A_RUN, config_from_args, unknown_beam_flags
+from bucketscore.pipelines.beam_options import unknown_beam_flags
+from bucketscore.pipelines.cli import _commands, build_parser
+from bucketscore.pipelines.options import REQUIRED_FOR_A_RUN, config_from_args
 from tests.helpers import REPO
 
 INFRA = os.path.join(REPO, "infra")
@@ -222,6 +223,17 @@ def test_dockerfile_builds_on_beams_sdk_image_matching_setup_py():
     assert ("ENTRYPOINT", '["/opt/apache/beam/boot"]') in instructions
 
 
+def setup_folders() -> dict[str, str]:
+    """setup.py's FOLDERS: import name -> folder on disk."""
+    import ast
+
+    with open(os.path.join(REPO, "setup.py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    node = next(n for n in tree.body if isinstance(n, ast.Assign)
+                and getattr(n.targets[0], "id", None) == "FOLDERS")
+    return ast.literal_eval(node.value)
+
+
 def test_dockerfile_copies_every_package_setup_py_installs():
     _text, instructions = _dockerfile()
     copies = [rest.split() for word, rest in instructions if word == "COPY"]
@@ -230,10 +242,8 @@ def test_dockerfile_copies_every_package_setup_py_installs():
         for src in sources:
             assert os.path.exists(os.path.join(REPO, src)), f"COPY {src}: not in the repository"
     copied = {c[0].rstrip("/") for c in local}
-    with open(os.path.join(REPO, "setup.py"), encoding="utf-8") as f:
-        packages = set(re.findall(r'"([a-z_]+)"(?=[,\]])', f.read().split("find_packages(")[1]
-                                  .split(")")[0]))
-    assert packages <= copied, packages - copied
+    folders = {path.split("/")[0] for path in setup_folders().values()}
+    assert folders <= copied, folders - copied
     assert ["infra/flex_template/main.py", "main.py"] in local
     assert any(c[0].startswith("--from=template_launcher") for c in copies)
 

@@ -5,8 +5,14 @@ import shutil
 
 import pytest
 
-from model_export.bundle import (BundleError, BundleMeta, InputSpec, fetch_verified, read_meta,
-                                 write_bundle)
+from bucketscore.model_export.bundle import (
+    BundleError,
+    BundleMeta,
+    InputSpec,
+    fetch_verified,
+    read_meta,
+    write_bundle,
+)
 
 
 def _fake_bundle(tmp_path):

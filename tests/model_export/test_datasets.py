@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_export.bundle import InputSpec
-from model_export.datasets import DatasetError, load_dataset, stratified_split
+from bucketscore.model_export.bundle import InputSpec
+from bucketscore.model_export.datasets import DatasetError, load_dataset, stratified_split
 from tests.model_export.data import write_shapes
 
 SPEC = InputSpec(height=16, width=16, channels=3)
@@ -70,7 +70,7 @@ def test_scaling_layers_equal_the_tensorflow_arithmetic():
     import keras
     import tensorflow as tf
 
-    from model_export.preprocessing import Scaling, scaling_from_flags
+    from bucketscore.model_export.scaling import Scaling, scaling_from_flags
 
     x = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
     for scaling in (Scaling(preprocess="mobilenet_v2"), Scaling(preprocess="resnet50"),

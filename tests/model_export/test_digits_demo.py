@@ -1,8 +1,8 @@
 """The demo model and bucket: real digits, held-out split, accuracy recorded in model.json."""
 import os
 
-from model_export.bundle import read_meta
-from model_export.digits_demo import load_split
+from bucketscore.model_export.bundle import read_meta
+from bucketscore.model_export.digits_demo import load_split
 
 
 def test_demo_bundle_accuracy_and_contents(demo_bundle):

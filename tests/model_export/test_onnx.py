@@ -7,13 +7,13 @@ import os
 import numpy as np
 import pytest
 
-from model_export.bundle import BundleError, InputSpec, read_meta
-from model_export.exporting import BundleBuilder, ExportError
-from model_export.predictor import BACKENDS, ONNXPredictor, TFPredictor, load_predictor
+from bucketscore.model_export.bundle import BundleError, InputSpec, read_meta
+from bucketscore.model_export.exporting import BundleBuilder, ExportError
+from bucketscore.model_export.predictor import BACKENDS, ONNXPredictor, TFPredictor, load_predictor
 
 
 def _demo_pixels(demo_bundle, limit=None):
-    from transforms.decoding import decode_image
+    from bucketscore.model_export.images import decode_image
 
     paths = sorted(os.path.join(root, n) for root, _d, files in os.walk(demo_bundle.data)
                    for n in files)[:limit]
@@ -43,7 +43,7 @@ def test_demo_bundle_onnx_matches_the_saved_model_on_every_demo_image(demo_bundl
 
 
 def test_the_onnx_model_takes_uint8_images_and_names_its_outputs(demo_bundle):
-    from model_export.onnx_export import ort_session
+    from bucketscore.model_export.onnx_export import ort_session
 
     session = ort_session(os.path.join(demo_bundle.model, "model.onnx"))
     (inp,) = session.get_inputs()
@@ -59,7 +59,7 @@ def test_auto_backend_prefers_onnx_and_falls_back_to_tf(demo_bundle, tmp_path):
     # The same model exported without ONNX: auto means tf, onnx is refused clearly.
     import keras
 
-    from model_export.architectures import lenet
+    from bucketscore.model_export.architectures import lenet
 
     spec = InputSpec(height=12, width=12, channels=1)
     with BundleBuilder(name="no-onnx", labels=["a", "b"], input_spec=spec) as b:
@@ -76,7 +76,7 @@ def test_auto_backend_prefers_onnx_and_falls_back_to_tf(demo_bundle, tmp_path):
 
 
 def test_onnx_threads_come_from_the_environment(monkeypatch):
-    from model_export.onnx_export import ort_threads
+    from bucketscore.model_export.onnx_export import ort_threads
 
     monkeypatch.delenv("BUCKETSCORE_ONNX_THREADS", raising=False)
     assert ort_threads() == 2
@@ -86,7 +86,7 @@ def test_onnx_threads_come_from_the_environment(monkeypatch):
 
 def test_export_fails_when_parity_is_exceeded(tmp_path):
     """A tolerance nothing can meet stands in for a converter that changes the function."""
-    from model_export.architectures import small_cnn
+    from bucketscore.model_export.architectures import small_cnn
 
     spec = InputSpec(height=16, width=16, channels=3)
     with BundleBuilder(name="x", labels=["a", "b", "c"], input_spec=spec) as b:

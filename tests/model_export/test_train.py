@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from pipelines.cli import main
+from bucketscore.pipelines.cli import main
 from tests.model_export.data import SHAPES, write_shapes
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -72,11 +72,11 @@ def test_the_trained_bundle_predicts_what_the_keras_model_does(shapes_bundle):
     """Exported signature == model.keras on the same decoded pixels (no drift)."""
     import keras
 
-    from model_export.bundle import read_meta
-    from model_export.predictor import load_predictor
-    from storage import uris
-    from transforms.decoding import decode_image
-    from transforms.listing import list_input
+    from bucketscore.model_export.bundle import read_meta
+    from bucketscore.model_export.images import decode_image
+    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.storage import uris
+    from bucketscore.transforms.listing import list_input
 
     meta = read_meta(shapes_bundle.path)
     images = sorted(i.uri for i in list_input(shapes_bundle.data))[::25]
@@ -154,8 +154,8 @@ def test_transfer_learning_loads_the_base_weights_file(tiny_mobilenet_weights, t
                                                        capsys):
     import keras
 
-    from model_export.bundle import sha256_file
-    from model_export.predictor import load_predictor
+    from bucketscore.model_export.bundle import sha256_file
+    from bucketscore.model_export.predictor import load_predictor
 
     data = str(tmp_path / "shapes")
     write_shapes(data, 12, seed=3)
@@ -198,7 +198,7 @@ def test_transfer_learning_loads_the_base_weights_file(tiny_mobilenet_weights, t
 
 
 def test_without_base_weights_the_command_says_the_base_is_random(tmp_path):
-    from model_export.training import TrainConfig, build_base, input_spec_for
+    from bucketscore.model_export.training import TrainConfig, build_base, input_spec_for
 
     cfg = TrainConfig(data=str(tmp_path), out=str(tmp_path / "m"), architecture="mobilenet_v2",
                       alpha=0.35, height=32, width=32)
@@ -249,8 +249,8 @@ def test_a_weights_file_for_another_network_is_a_clear_error(tmp_path, capsys):
 # Bucket in, bucket out
 # ---------------------------------------------------------------------------------------
 def test_train_from_and_to_an_s3_bucket(s3_server, tmp_path, capsys):
-    from model_export.predictor import load_predictor
-    from storage import uris
+    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.storage import uris
     from tests.storage_servers import unique_bucket_name
 
     bucket = s3_server.create_bucket(unique_bucket_name("train"))
@@ -290,8 +290,8 @@ def test_train_from_and_to_an_s3_bucket(s3_server, tmp_path, capsys):
 def test_every_backbone_builds_a_servable_transfer_model(backbone, size, channels):
     """Build only (converting resnet50/inception_v3 takes tens of seconds): frozen base,
     scaling inside, one probabilities output and the pooled features as embeddings."""
-    from model_export.architectures import BACKBONES, transfer
-    from model_export.serving import serving_model
+    from bucketscore.model_export.architectures import BACKBONES, transfer
+    from bucketscore.model_export.serving import serving_model
 
     base = BACKBONES[backbone].build(size, size)
     model = transfer(backbone, size, size, channels, 4, base)
@@ -305,15 +305,15 @@ def test_every_backbone_builds_a_servable_transfer_model(backbone, size, channel
 
 
 def test_inception_needs_75_pixels():
-    from model_export.architectures import BACKBONES, BackboneError
+    from bucketscore.model_export.architectures import BACKBONES, BackboneError
 
     with pytest.raises(BackboneError, match="at least 75x75"):
         BACKBONES["inception_v3"].build(64, 64)
 
 
 def test_base_weights_from_a_bucket(s3_server, tiny_mobilenet_weights):
-    from model_export.training import TrainConfig, build_base, input_spec_for
-    from storage import uris
+    from bucketscore.model_export.training import TrainConfig, build_base, input_spec_for
+    from bucketscore.storage import uris
     from tests.storage_servers import unique_bucket_name
 
     bucket = s3_server.create_bucket(unique_bucket_name("weights"))
@@ -341,8 +341,8 @@ def test_efficientnet_imagenet_statistics_get_keras_extra_rescaling(tmp_path):
     (x/255 - mean) / std / sqrt(std) after the Normalization step."""
     import keras
 
-    from model_export.preprocessing import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
-    from model_export.training import TrainConfig, build_base, input_spec_for
+    from bucketscore.model_export.scaling import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+    from bucketscore.model_export.training import TrainConfig, build_base, input_spec_for
 
     donor = keras.applications.EfficientNetB0(input_shape=(32, 32, 3), include_top=False,
                                               weights=None)

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from pipelines.cli import main
+from bucketscore.pipelines.cli import main
 from tests.model_export.data import write_shapes
 
 
 @pytest.mark.parametrize("algorithm", ["bayesian"])
 def test_tune_three_trials_exports_the_best(algorithm, gcs_server, tmp_path, capsys):
     """Data in a GCS bucket (emulator), the best model written back to it."""
-    from storage import uris
+    from bucketscore.storage import uris
     from tests.storage_servers import unique_bucket_name
 
     local = tmp_path / "shapes"

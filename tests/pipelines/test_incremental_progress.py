@@ -11,11 +11,15 @@ import apache_beam as beam
 import numpy as np
 from PIL import Image
 
-from pipelines.cli import main
-from pipelines.progress import ProgressPrinter, format_progress
-from tests.helpers import (check_summary_against_sklearn, copy_demo_subset, direct_probabilities,
-                           read_local_run)
-from transforms import progress
+from bucketscore.pipelines.cli import main
+from bucketscore.pipelines.progress import ProgressPrinter, format_progress
+from bucketscore.transforms import counters
+from tests.helpers import (
+    check_summary_against_sklearn,
+    copy_demo_subset,
+    direct_probabilities,
+    read_local_run,
+)
 
 
 def _score(images, model, out, run_id, *extra):
@@ -62,7 +66,7 @@ def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
     check_summary_against_sklearn(second["summary"], second["predictions"], list(labels))
 
     # A new model version (same weights, one more file in the bundle): all scored again.
-    from model_export.bundle import InputSpec, write_bundle
+    from bucketscore.model_export.bundle import InputSpec, write_bundle
 
     other = tmp_path / "other_model"
     shutil.copytree(demo_bundle.model, other)
@@ -88,7 +92,7 @@ def test_incremental_never_builds_on_an_incomplete_run(demo_bundle, tmp_path):
 
 class _Slow(beam.DoFn):
     def __init__(self):
-        self._scored = progress.counter("scored")
+        self._scored = counters.counter("scored")
 
     def process(self, x):
         time.sleep(0.02)
@@ -99,27 +103,27 @@ class _Slow(beam.DoFn):
 def test_progress_lines_follow_the_counters():
     stream = io.StringIO()
     with ProgressPrinter(stream=stream, log_every=0.2):
-        progress.counter("listed").inc(60)
+        counters.counter("listed").inc(60)
         with beam.Pipeline() as p:
             _ = p | beam.Create(list(range(60))) | beam.ParDo(_Slow())
     lines = [line for line in stream.getvalue().splitlines() if line.startswith("progress:")]
     assert len(lines) >= 2
     assert "listed 60" in lines[-1] and "img/s" in stream.getvalue()
     assert "ETA" in stream.getvalue()
-    assert progress.snapshot()["scored"] == 60
+    assert counters.snapshot()["scored"] == 60
 
 
 def test_progress_adds_up_worker_processes():
     """Local runs score in worker processes (runtime_defaults): their counts must show."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.runtime_defaults import make_runner
+    from bucketscore.pipelines.runtime_defaults import make_runner
 
     class SlowInWorker(beam.DoFn):  # defined here: pickled by value into the workers
         def process(self, x):
             import time as t
 
-            from transforms import progress as board
+            from bucketscore.transforms import counters as board
             t.sleep(0.03)
             board.counter("scored").inc()
             yield x
@@ -128,15 +132,15 @@ def test_progress_adds_up_worker_processes():
     options = PipelineOptions(["--direct_num_workers=2",
                                "--direct_running_mode=multi_processing"])
     with ProgressPrinter(stream=stream, log_every=0.2):
-        progress.counter("listed").inc(120)
+        counters.counter("listed").inc(120)
         with beam.Pipeline(runner=make_runner(options), options=options) as p:
             _ = (p | beam.Create(list(range(120))) | beam.Reshuffle()
                  | beam.ParDo(SlowInWorker()))
     lines = [line for line in stream.getvalue().splitlines() if line.startswith("progress:")]
     scored = [int(line.split("scored ")[1].split()[0]) for line in lines]
-    assert "scored" not in progress.snapshot()  # the counting happened in the workers...
+    assert "scored" not in counters.snapshot()  # the counting happened in the workers...
     assert max(scored) >= 60, lines  # ...and reached the printer while the run went on
-    assert progress.DIR_ENV not in os.environ  # the shared folder is cleaned up
+    assert counters.DIR_ENV not in os.environ  # the shared folder is cleaned up
 
 
 def test_format_progress():

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from pipelines import runtime_defaults as rd
-from pipelines.options import ScoreConfig
+from bucketscore.pipelines import runtime_defaults as rd
+from bucketscore.pipelines.options import ScoreConfig
 
 GB = 2**30
 

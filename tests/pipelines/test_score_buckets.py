@@ -13,10 +13,15 @@ import os
 import numpy as np
 import pytest
 
-from pipelines.cli import main
-from storage import uris
-from tests.helpers import (check_summary_against_sklearn, copy_demo_subset, direct_probabilities,
-                           parse_csv, parse_predictions_csv)
+from bucketscore.pipelines.cli import main
+from bucketscore.storage import uris
+from tests.helpers import (
+    check_summary_against_sklearn,
+    copy_demo_subset,
+    direct_probabilities,
+    parse_csv,
+    parse_predictions_csv,
+)
 from tests.storage_servers import unique_bucket_name
 
 

@@ -8,9 +8,16 @@ import os
 import numpy as np
 import pytest
 
-from pipelines.cli import main
-from tests.helpers import (check_summary_against_sklearn, copy_demo_subset, direct_probabilities,
-                           image_bytes, read_local_run, read_parquet_rows, write_file)
+from bucketscore.pipelines.cli import main
+from tests.helpers import (
+    check_summary_against_sklearn,
+    copy_demo_subset,
+    direct_probabilities,
+    image_bytes,
+    read_local_run,
+    read_parquet_rows,
+    write_file,
+)
 
 RESULT_FILES = {"errors.csv", "summary.json", "per_class.csv", "confusion_matrix.csv",
                 "manifest.json", "_SUCCESS", "report.html"}
@@ -136,7 +143,7 @@ def test_each_backend_scores_like_the_saved_model(demo_bundle, tmp_path, capsys,
 
 
 def test_device_gpu_without_a_gpu_fails_at_once(demo_bundle, tmp_path, capsys):
-    from model_export.devices import onnx_has_gpu
+    from bucketscore.model_export.devices import onnx_has_gpu
 
     if onnx_has_gpu():
         pytest.skip("this host has a GPU for ONNX Runtime")

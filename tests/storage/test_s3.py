@@ -3,7 +3,8 @@ GET per object, the same bytes and the same errors as boto3 itself."""
 import pytest
 from apache_beam.io.aws.clients.s3.messages import S3ClientError
 
-from storage import s3, uris
+from bucketscore.storage import s3, uris
+from bucketscore.storage.errors import describe_error
 from tests.storage_servers import unique_bucket_name
 
 
@@ -37,7 +38,7 @@ def test_missing_object_is_a_404_s3_client_error(s3_server, objects, presigned):
         s3.read_object(f"s3://{bucket}/gone.jpg", presigned=presigned,
                        options=s3_server.beam_options())
     assert e.value.code == 404
-    assert uris.describe_error(e.value).startswith("not found (404")
+    assert describe_error(e.value).startswith("not found (404")
 
 
 def test_presigned_get_answers_none_unless_complete(s3_server, objects):

@@ -5,18 +5,18 @@ import pickle
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.pvalue import TaggedOutput
+from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from storage import uris
+from bucketscore.storage import uris
+from bucketscore.transforms.concurrent_reading import ConcurrentReadImageBytes
+from bucketscore.transforms.reading import ReadImageBytes
+from bucketscore.transforms.records import ERRORS_TAG, ListedImage
 from tests.storage_servers import LIMITED_BUCKET, unique_bucket_name
-from transforms.concurrent_reading import ConcurrentReadImageBytes
-from transforms.reading import ReadImageBytes
-from transforms.records import ERRORS_TAG, ListedImage
 
 
 def _run(images, dofn, flags=()):

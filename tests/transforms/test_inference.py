@@ -7,8 +7,8 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.inference import BundleModelHandler, Infer
-from transforms.records import ERRORS_TAG, ImageExample, ListedImage
+from bucketscore.transforms.inference import BundleModelHandler, Infer
+from bucketscore.transforms.records import ERRORS_TAG, ImageExample, ListedImage
 
 
 def _examples(n, shape=(28, 28, 1), seed=0):

@@ -4,8 +4,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.labels import AttachLabels, LabelSource, LabelSourceError
-from transforms.records import ListedImage
+from bucketscore.model_export.label_sources import LabelSource, LabelSourceError
+from bucketscore.transforms.labels import AttachLabels
+from bucketscore.transforms.records import ListedImage
 
 IMAGES = [ListedImage("s3://b/in/cats/x1.jpg", "s3://b/in/"),
           ListedImage("s3://b/in/dogs/deep/homer_simpson_pic_0132.jpg", "s3://b/in/"),
@@ -51,7 +52,7 @@ def test_bad_label_sources(text, message):
 
 
 def test_csv_without_header_is_refused(tmp_path):
-    from transforms.labels import read_labels_csv
+    from bucketscore.model_export.label_sources import read_labels_csv
 
     bad = tmp_path / "l.csv"
     bad.write_text("a.jpg,cat\n")

@@ -9,8 +9,9 @@ from apache_beam.options.value_provider import RuntimeValueProvider
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms import launch_values as lv
-from transforms.run_folder import NotARunFolder, PrepareRunFolder, clear_run_folder
+from bucketscore.run_folder.layout import NotARunFolder, clear_run_folder
+from bucketscore.transforms import launch_values as lv
+from bucketscore.transforms.prepare_run_folder import PrepareRunFolder
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from bucketscore.storage.listing import is_image_name, split_input
+from bucketscore.transforms.listing import ListImages
+from bucketscore.transforms.records import ListedImage
 from tests.helpers import write_file
-from transforms.listing import ListImages, is_image_name, split_input
-from transforms.records import ListedImage
 
 
 def _tree(root):
@@ -59,7 +60,7 @@ def test_nothing_found_is_an_empty_collection(tmp_path):
 
 
 def test_chunks_are_few_but_enough_to_spread():
-    from transforms.listing import MAX_CHUNK, MIN_CHUNKS, chunk_size
+    from bucketscore.transforms.listing import MAX_CHUNK, MIN_CHUNKS, chunk_size
 
     assert chunk_size(0) == chunk_size(1) == chunk_size(MIN_CHUNKS) == 1
     assert chunk_size(100) == 2 and -(-100 // chunk_size(100)) >= MIN_CHUNKS // 2
@@ -70,7 +71,7 @@ def test_chunks_are_few_but_enough_to_spread():
 def test_a_chunk_round_trips_and_is_one_small_blob():
     import pickle
 
-    from transforms.listing import pack_chunk, unpack_chunk
+    from bucketscore.transforms.listing import pack_chunk, unpack_chunk
 
     images = [ListedImage(f"s3://bucket/photos/2026/{i:06d}.jpg", "s3://bucket/photos/", i * 7,
                           1.5e9 + i) for i in range(256)]
@@ -80,7 +81,7 @@ def test_a_chunk_round_trips_and_is_one_small_blob():
 
 
 def test_overlapping_inputs_keep_the_base_that_sorts_first(tmp_path):
-    from transforms.listing import list_inputs
+    from bucketscore.transforms.listing import list_inputs
 
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "x.png").write_bytes(b"x")

@@ -4,10 +4,10 @@ import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
 
+from bucketscore.transforms.prediction_rows import prediction_row, top_k
+from bucketscore.transforms.records import ImageExample, ListedImage, ModelOutput
+from bucketscore.transforms.summarising import SummaryFn
 from tests.helpers import check_summary_against_sklearn
-from transforms.metrics import SummaryFn
-from transforms.postprocess import prediction_row, top_k
-from transforms.records import ImageExample, ListedImage, ModelOutput
 
 LABELS = ["cat", "dog", "owl", "fox"]
 

@@ -6,9 +6,9 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.reading import ReadImageBytes
-from transforms.records import ERRORS_TAG, ListedImage
-from transforms.sinks import csv_line
+from bucketscore.run_folder.schemas import csv_line
+from bucketscore.transforms.reading import ReadImageBytes
+from bucketscore.transforms.records import ERRORS_TAG, ListedImage
 
 
 def test_unreadable_objects_become_errors_rows(tmp_path):

@@ -12,10 +12,13 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
+from bucketscore.run_folder.accuracy import empty_summary
+from bucketscore.run_folder.report_page import render_report
+from bucketscore.run_folder.report_selection import is_mistake
+from bucketscore.run_folder.thumbnails import thumbnail
+from bucketscore.transforms.records import ErrorRow
+from bucketscore.transforms.report_items import CollectReportItems
 from tests.helpers import image_bytes, write_file
-from transforms.metrics import empty_summary
-from transforms.records import ErrorRow
-from transforms.report import CollectReportItems, is_mistake, render_report, thumbnail
 
 LABELS = ["cat", "dog", "fox"]
 
@@ -160,7 +163,7 @@ def test_collect_report_items_on_empty_inputs_gives_one_empty_element():
 # --------------------------------------------------------------------------------------
 def _summary(labels=LABELS, matrix=None, abstained=0):
     """A summary.json-shaped document built by the pipeline's own CombineFn."""
-    from transforms.metrics import SummaryFn
+    from bucketscore.transforms.summarising import SummaryFn
 
     fn = SummaryFn(labels)
     acc = fn.create_accumulator()
@@ -174,13 +177,11 @@ def _summary(labels=LABELS, matrix=None, abstained=0):
     for _ in range(abstained):
         acc = fn.add_input(acc, _row("s3://b/low.png", labels[0], None, 0.1, below=True))
     scores = fn.extract_output(acc)
-    from transforms.sinks import RunInfo, build_summary
+    from bucketscore.run_folder.summary import build_summary
 
-    info = RunInfo(run_uri="s3://r/run1/", run_id="run1", model_uri="s3://m/", model_version="v1",
-                   model_name="toy", labels=list(labels), top_k=2, arguments={},
-                   code_version="0", started_at="t")
+    model = {"uri": "s3://m/", "name": "toy", "version": "v1", "labels": list(labels)}
     scored = scores["counts"]["scored"]
-    return build_summary(info, scores, listed=scored + 2, failed=2)
+    return build_summary("run1", scores, listed=scored + 2, failed=2, model=model, top_k=2)
 
 
 def _img_srcs(page: str) -> list[str]:
@@ -276,16 +277,17 @@ def test_absent_classes_are_left_out_of_the_matrix():
 
 
 def test_write_report_writes_the_page_and_never_raises(tmp_path, caplog):
-    from transforms.report import REPORT_NAME, write_report
+    from bucketscore.run_folder.layout import REPORT
+    from bucketscore.run_folder.report_page import write_report
 
     run = str(tmp_path / "run") + "/"
     summary = _summary()
     items = {"mistakes": [dict(_row("s3://b/x.png", "cat", "dog", 0.9), thumbnail=None)],
              "failures": []}
-    assert write_report(run, summary, items, {"top_k": 2}) == run + REPORT_NAME
-    with open(run + REPORT_NAME, encoding="utf-8") as f:
+    assert write_report(run, summary, items, {"top_k": 2}) == run + REPORT
+    with open(run + REPORT, encoding="utf-8") as f:
         assert "x.png" in f.read()
-    assert write_report(run, summary, None, {}) == run + REPORT_NAME  # no items: still a page
+    assert write_report(run, summary, None, {}) == run + REPORT  # no items: still a page
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert write_report(str(blocker) + "/", summary, items, {}) is None

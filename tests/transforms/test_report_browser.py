@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.cli import main
+from bucketscore.pipelines.cli import main
+from bucketscore.run_folder.layout import REPORT
+from bucketscore.run_folder.report_page import render_report
+from bucketscore.run_folder.report_selection import is_mistake, mistake_key
+from bucketscore.run_folder.thumbnails import thumbnail_of
 from tests.helpers import copy_demo_subset, parse_csv, parse_predictions_csv, write_file
-from transforms.report import (REPORT_NAME, is_mistake, mistake_key, render_report,
-                               thumbnail_of)
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -85,9 +87,9 @@ def report_page(demo_bundle, tmp_path_factory):
     assert main(["score", "--input", images, "--model", demo_bundle.model, "--output", out,
                  "--run_id", "r1"]) == 0
     run = os.path.join(out, "r1")
-    path = os.path.join(run, REPORT_NAME)
+    path = os.path.join(run, REPORT)
     if not os.path.exists(path):
-        path = str(root / REPORT_NAME)
+        path = str(root / REPORT)
         with open(path, "w", encoding="utf-8") as f:
             f.write(_render_from_results(run))
     with open(path, encoding="utf-8") as f:

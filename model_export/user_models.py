@@ -14,15 +14,19 @@ that are probabilities) before anything is written, then loaded back from its de
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from model_export.bundle import BundleError, InputSpec
-from model_export.exporting import BundleBuilder, ExportError, calibration_batch
-from model_export.preprocessing import Scaling
-from storage import uris
+from bucketscore.errors import described, first_line
+from bucketscore.model_export.bundle import BundleError, InputSpec, sha256_file
+from bucketscore.model_export.exporting import BundleBuilder, ExportError, calibration_batch
+from bucketscore.model_export.scaling import Scaling
+from bucketscore.storage import uris
+
+_log = logging.getLogger(__name__)
 
 KERAS_EXTENSIONS = (".keras", ".h5", ".hdf5")
 
@@ -56,7 +60,7 @@ def read_labels_file(uri: str) -> list[str]:
         text = uris.read_text(uris.normalize(uri))
     except Exception as e:  # noqa: BLE001
         raise ExportError(f"cannot read the labels file {uri}: {type(e).__name__}: "
-                          f"{_first_line(e)}") from None
+                          f"{first_line(e)}") from None
     labels = [line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()]
     if not labels:
         raise ExportError(f"the labels file {uri} is empty (expected one label per line)")
@@ -68,18 +72,10 @@ def read_labels_file(uri: str) -> list[str]:
 
 
 def _local_file(uri: str, tmp: str) -> str:
-    if not uris.is_remote(uri):
-        path = os.path.abspath(os.path.expanduser(uri))
-        if not os.path.exists(path):
-            raise ExportError(f"{uri}: no such file or folder")
-        return path
-    target = os.path.join(tmp, uri.rstrip("/").rsplit("/", 1)[-1])
     try:
-        with open(target, "wb") as f:
-            f.write(uris.read_bytes(uri))
-    except Exception as e:  # noqa: BLE001
-        raise ExportError(f"cannot read {uri}: {type(e).__name__}: {_first_line(e)}") from None
-    return target
+        return uris.local_file(uri, tmp)
+    except uris.CopyError as e:
+        raise ExportError(str(e)) from None
 
 
 def _local_tree(uri: str, tmp: str) -> str:
@@ -92,7 +88,7 @@ def _local_tree(uri: str, tmp: str) -> str:
     try:
         copied = uris.copy_tree(uris.as_prefix(uri), target)
     except Exception as e:  # noqa: BLE001
-        raise ExportError(f"cannot copy {uri}: {type(e).__name__}: {_first_line(e)}") from None
+        raise ExportError(f"cannot copy {uri}: {described(e)}") from None
     if not copied:
         raise ExportError(f"{uri}: empty or missing SavedModel folder")
     return target
@@ -117,9 +113,9 @@ def load_user_keras(path: str):
                 "scaling with --scale/--mean/--std/--preprocess)") from None
         if "Could not locate" in text or "Unknown layer" in text or "unknown" in text.lower():
             raise ExportError(f"the model uses a custom layer or object Keras cannot find: "
-                              f"{_first_line(e)}") from None
+                              f"{first_line(e)}") from None
         raise ExportError(f"cannot load the Keras model {path}: {type(e).__name__}: "
-                          f"{_first_line(e)}") from None
+                          f"{first_line(e)}") from None
 
 
 def resolve_size(shape: tuple, req: ExportRequest, what: str) -> tuple[int, int, int]:
@@ -162,8 +158,8 @@ def _wrap_keras(user, spec: InputSpec, req: ExportRequest):
 def _calibration_images(uri: str, spec: InputSpec, n: int = 32):
     import numpy as np
 
-    from transforms.decoding import decode_image
-    from transforms.listing import list_input
+    from bucketscore.model_export.images import decode_image
+    from bucketscore.storage.listing import list_input
 
     found = sorted(list_input(uri), key=lambda i: i.uri)[:n]
     if not found:
@@ -171,7 +167,7 @@ def _calibration_images(uri: str, spec: InputSpec, n: int = 32):
     return np.stack([decode_image(uris.read_bytes(i.uri), spec)[0] for i in found])
 
 
-def export_model(req: ExportRequest, log: Callable[[str], None] = print):
+def export_model(req: ExportRequest, log: Callable[[str], None] = _log.info):
     """Export a user's model as a bundle at `req.out`; returns the BundleMeta."""
     if bool(req.keras) == bool(req.saved_model):
         raise ExportError("give exactly one of --keras PATH or --saved_model PATH")
@@ -186,7 +182,7 @@ def export_model(req: ExportRequest, log: Callable[[str], None] = print):
             h, w, c = resolve_size(tuple(user.inputs[0].shape), req, "the model's input")
             spec = _spec(h, w, c, req)
             model = _wrap_keras(user, spec, req)
-            source = {"format": "keras", "uri": req.keras, "sha256": _sha256(src)}
+            source = {"format": "keras", "uri": req.keras, "sha256": sha256_file(src)}
         else:
             src = _local_tree(req.saved_model, tmp)
             h, w, c = _saved_model_size(src, req)
@@ -236,24 +232,14 @@ def _spec(h: int, w: int, c: int, req: ExportRequest) -> InputSpec:
 
 
 def _saved_model_size(path: str, req: ExportRequest) -> tuple[int, int, int]:
-    import tensorflow as tf
+    from bucketscore.model_export.serving import ServingError, image_signature
 
     try:
-        loaded = tf.saved_model.load(path)
-    except Exception as e:  # noqa: BLE001
-        raise ExportError(f"{req.saved_model} is not a loadable TensorFlow SavedModel: "
-                          f"{_first_line(e)}") from None
-    sigs = dict(loaded.signatures)
-    if req.signature not in sigs:
-        raise ExportError(f"the SavedModel has no signature {req.signature!r} (it has: "
-                          f"{', '.join(sorted(sigs)) or 'none'}); pass --signature")
-    inputs = sigs[req.signature].structured_input_signature[1]
-    key = req.input_key or (next(iter(inputs)) if len(inputs) == 1 else None)
-    if key is None or key not in inputs:
-        raise ExportError(f"signature {req.signature!r} takes inputs "
-                          f"{', '.join(sorted(inputs))}; an image classifier takes one image "
-                          f"batch (name it with --input_key)")
-    return resolve_size(tuple(inputs[key].shape), req, f"input {key!r}")
+        _loaded, fn, key = image_signature(path, req.signature, req.input_key)
+    except ServingError as e:
+        raise ExportError(str(e).replace(path, req.saved_model or path)) from None
+    return resolve_size(tuple(fn.structured_input_signature[1][key].shape), req,
+                        f"input {key!r}")
 
 
 def _default_name(req: ExportRequest) -> str:
@@ -263,14 +249,3 @@ def _default_name(req: ExportRequest) -> str:
         if base.endswith(ext):
             base = base[: -len(ext)]
     return base or "model"
-
-
-def _sha256(path: str) -> str:
-    from model_export.bundle import sha256_file
-
-    return sha256_file(path)
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [line for line in str(e).strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(e).__name__

@@ -1,4 +1,4 @@
-"""Flags shared by `bucketscore train`, `tune` and `export` (pipelines/commands/*.py).
+"""Flags shared by `bucketscore train`, `tune` and `export`, and how their errors are shown.
 
 Storage flags (`--s3_endpoint_url`, `--s3_access_key_id`, GCS project, ...) are Beam
 pipeline options, accepted and validated as `score` does; anything else unknown is refused.
@@ -6,48 +6,55 @@ pipeline options, accepted and validated as `score` does; anything else unknown 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
-from typing import Callable
+from typing import Callable, Optional, Sequence
 
-from model_export.bundle import INTERPOLATIONS, RESIZE_MODES
+from bucketscore.model_export.bundle import INTERPOLATIONS, RESIZE_MODES
+from bucketscore.pipelines.beam_options import unknown_beam_flags
+from bucketscore.pipelines.validators import (
+    UsageError,
+    fraction_below_one,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 STORAGE_HELP = ("Storage options for buckets (--s3_endpoint_url, --s3_access_key_id, "
                 "--s3_secret_access_key, --project, ...) are accepted as for score; other "
                 "unknown flags are refused.")
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
+# Packages of the `train` extra (setup.py): import name -> distribution name.
+TRAIN_EXTRA = {"tf2onnx": "tf2onnx", "onnx": "onnx", "keras_tuner": "keras-tuner",
+               "sklearn": "scikit-learn"}
+ONNX_EXPORT = ("tf2onnx", "onnx")
 
 
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
+def missing_training_packages(command: str, modules: Sequence[str]) -> Optional[str]:
+    """None when `modules` (of TRAIN_EXTRA) import here, else the one-line error to show.
+
+    Scoring needs none of them (Dataflow workers install only the core); `export`, `train`,
+    `tune` and `demo` do, and say so instead of failing with an ImportError."""
+    missing = [TRAIN_EXTRA[m] for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return (f"bucketscore {command}: error: needs the training packages "
+            f"({', '.join(missing)}), which the core install leaves out: "
+            f"pip install 'bucketscore[train]' (in a checkout: make setup)")
 
 
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-    return value
+def check_training_packages(command: str, modules: Sequence[str]) -> bool:
+    """Print the error of missing_training_packages; True when everything is there."""
+    problem = missing_training_packages(command, modules)
+    if problem:
+        print(problem, file=sys.stderr)
+    return problem is None
 
 
 def apply_storage_flags(extra: list[str]) -> None:
     """Refuse unknown flags; hand the storage (Beam) options to the filesystems."""
-    from pipelines.options import UsageError, unknown_beam_flags
-    from storage import uris
+    from bucketscore.storage import uris
 
     unknown = unknown_beam_flags(extra)
     if unknown:
@@ -77,10 +84,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--labels_csv", metavar="URI",
                    help="CSV with path,label columns (paths relative to --data or full URIs); "
                         "default: <data>/labels.csv if present, else folder names")
-    g.add_argument("--validation_fraction", type=fraction, default=0.15,
+    g.add_argument("--validation_fraction", type=fraction_below_one, default=0.15,
                    help="share of each class held out for validation when there is no "
                         "validation/ folder (default 0.15)")
-    g.add_argument("--test_fraction", type=fraction, default=0.15,
+    g.add_argument("--test_fraction", type=fraction_below_one, default=0.15,
                    help="share of each class held out for the test report when there is no "
                         "test/ folder (default 0.15; 0 = no test split)")
     g.add_argument("--seed", type=int, default=0, help="seed for the split, weights and "
@@ -111,37 +118,39 @@ def add_model_arguments(parser: argparse.ArgumentParser, architectures, default_
                    help="do not write model.onnx (default: write it, parity-checked)")
 
 
+# Random changes to training images: flag -> (metavar, help).
+AUGMENTATIONS = {
+    "rotation": ("DEGREES", "random rotation up to +-DEGREES"),
+    "zoom": ("F", "random zoom up to +-F (0.1 = 10%%)"),
+    "translate": ("F", "random shift up to +-F of the size"),
+    "contrast": ("F", "random contrast change up to +-F"),
+}
+
+
 def add_augmentation_arguments(parser: argparse.ArgumentParser) -> None:
-    from model_export.training import FLIPS
+    from bucketscore.model_export.training import FLIPS
 
     g = parser.add_argument_group("augmentation (training images only)")
     g.add_argument("--flip", choices=FLIPS, default="none", help="random flips (default none)")
-    g.add_argument("--rotation", type=float, default=0.0, metavar="DEGREES",
-                   help="random rotation up to +-DEGREES")
-    g.add_argument("--zoom", type=float, default=0.0, metavar="F",
-                   help="random zoom up to +-F (0.1 = 10%%)")
-    g.add_argument("--translate", type=float, default=0.0, metavar="F",
-                   help="random shift up to +-F of the size")
-    g.add_argument("--contrast", type=float, default=0.0, metavar="F",
-                   help="random contrast change up to +-F")
+    for name, (metavar, text) in AUGMENTATIONS.items():
+        g.add_argument(f"--{name}", type=float, default=0.0, metavar=metavar, help=text)
 
 
 def augmentation_from_args(args):
-    from model_export.training import Augmentation
+    from bucketscore.model_export.training import Augmentation
 
-    return Augmentation(flip=args.flip, rotation=args.rotation, zoom=args.zoom,
-                        contrast=args.contrast, translate=args.translate)
+    return Augmentation(flip=args.flip, **{name: getattr(args, name) for name in AUGMENTATIONS})
 
 
 def run_reporting_errors(command: str, fn: Callable[[], int]) -> int:
     """Run `fn`; the errors users cause or meet (data, weights, export) become one line and
     exit status 1; UsageError propagates (status 2)."""
-    from model_export.architectures import BackboneError
-    from model_export.bundle import BundleError
-    from model_export.datasets import DatasetError
-    from model_export.exporting import ExportError
-    from model_export.preprocessing import ScalingError
-    from model_export.training import TrainError
+    from bucketscore.model_export.architectures import BackboneError
+    from bucketscore.model_export.bundle import BundleError
+    from bucketscore.model_export.datasets import DatasetError
+    from bucketscore.model_export.exporting import ExportError
+    from bucketscore.model_export.scaling import ScalingError
+    from bucketscore.model_export.training import TrainError
 
     try:
         return fn()

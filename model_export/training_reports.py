@@ -1,4 +1,4 @@
-"""Tables and plots written beside a model: training curves, per-class report, tuning trials.
+"""Tables and plots written into a bundle by training: curves, per-class report, tuning trials.
 
 Plots use matplotlib's Agg canvas directly (no display, no global backend switch), so they
 work on servers and workers.
@@ -11,6 +11,8 @@ import math
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
+
+from bucketscore.run_folder.accuracy import class_metrics
 
 CURVE_FIELDS = ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy",
                 "learning_rate", "seconds"]
@@ -77,19 +79,24 @@ def curves_png(rows: list[dict], title: str) -> bytes:
 
 
 def per_class_rows(labels: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray) -> list[dict]:
-    """precision, recall, f1, support per label (scikit-learn, zero_division=0)."""
-    from sklearn.metrics import precision_recall_fscore_support
+    """precision, recall, f1, support per label (label indices in, the same formula as a
+    run's summary: run_folder.accuracy)."""
+    pairs = [(labels[int(t)], labels[int(p)]) for t, p in zip(y_true, y_pred)]
+    figures = class_metrics(pairs, labels)
+    return [{"label": lab, "precision": figures[lab]["precision"],
+             "recall": figures[lab]["recall"], "f1": figures[lab]["f1"],
+             "support": figures[lab]["support"]} for lab in labels]
 
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(range(len(labels))),
-                                                 zero_division=0)
-    return [{"label": lab, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-             "support": int(s[i])} for i, lab in enumerate(labels)]
+
+def confusion_matrix(n: int, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """[n, n] counts: rows true label index, columns predicted."""
+    cm = np.zeros((n, n), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return cm
 
 
 def confusion_csv(labels: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray) -> str:
-    from sklearn.metrics import confusion_matrix
-
-    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
+    cm = confusion_matrix(len(labels), y_true, y_pred)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["true \\ predicted", *labels])

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import os
 
-from storage import uris
-
-DOWNLOADED_SUFFIXES = (".csv", ".json", ".html")
+from bucketscore.run_folder.layout import DOWNLOADED_SUFFIXES, SUCCESS, TEMP_PREFIX
+from bucketscore.storage import uris
 
 
 def download_run(run_uri: str, dest: str, beam_args: list[str] | None = None
@@ -21,7 +20,7 @@ def download_run(run_uri: str, dest: str, beam_args: list[str] | None = None
     local = os.path.join(os.path.abspath(dest), run_id)
     names = sorted(uris.relative_to(m.path, run_uri) for m in uris.list_prefix(run_uri))
     wanted = [n for n in names
-              if "beam-temp" not in n and (n.endswith(DOWNLOADED_SUFFIXES) or n == "_SUCCESS")]
+              if TEMP_PREFIX not in n and (n.endswith(DOWNLOADED_SUFFIXES) or n == SUCCESS)]
     for name in wanted:
         target = os.path.join(local, name)
         os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -6,13 +6,9 @@ from typing import Iterator, Optional, Sequence
 import apache_beam as beam
 import numpy as np
 
-from transforms import progress
-from transforms.launch_values import value_of
-from transforms.records import ModelOutput
-
-PREDICTION_COLUMNS = ("uri", "true_label", "predicted_label", "confidence", "correct",
-                      "top_k_labels", "top_k_scores", "below_threshold", "width", "height",
-                      "model_version", "run_id")
+from bucketscore.transforms import counters
+from bucketscore.transforms.launch_values import value_of
+from bucketscore.transforms.records import ModelOutput
 
 
 def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int
@@ -25,7 +21,7 @@ def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int
 
 def prediction_row(out: ModelOutput, labels: Sequence[str], *, k: int, min_confidence: float,
                    model_version: str, run_id: str) -> dict:
-    """One prediction row (the columns of PREDICTION_COLUMNS) for one model output."""
+    """One prediction row (run_folder.schemas.PREDICTION_COLUMNS) for one model output."""
     top_labels, top_scores = top_k(out.probabilities, labels, k)
     confidence = top_scores[0]
     below = confidence < min_confidence
@@ -57,7 +53,7 @@ class ToPredictionRows(beam.DoFn):
         self._min_confidence = min_confidence
         self._model_version = model_version
         self._run_id = run_id  # a str or a ValueProvider (transforms.launch_values)
-        self._scored = progress.counter("scored")
+        self._scored = counters.counter("scored")
 
     def process(self, out: ModelOutput) -> Iterator[dict]:
         self._scored.inc()

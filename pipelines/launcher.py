@@ -1,7 +1,11 @@
-"""The scoring pipeline: wiring only. Each stage lives in its own module under transforms/.
+"""Starting a scoring run: everything before and after the graph.
 
-    list -> label -> read -> decode -> infer -> prediction rows -> sinks
-                       \\-------\\--------\\--> errors rows ------/
+`start(config)` validates what needs storage (the bundle, a labels CSV), verifies the
+bundle, finds the incremental base run, chooses the inference backend, device and batch
+size, plans workers and threads on this machine, clears a re-used run folder, builds the
+graph (pipelines/graph.py), runs it (with live progress) and adds the final Beam counters
+to summary.json. With --template_location it builds a classic template instead.
+`say` (print by default on the command line) receives the lines a person reads.
 """
 from __future__ import annotations
 
@@ -11,32 +15,30 @@ import logging
 import os
 import subprocess
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
-from model_export import devices
-from model_export.bundle import BundleError, BundleMeta, fetch_verified, read_meta
-from model_export.predictor import choose_backend
-from pipelines import runtime_defaults, template
-from pipelines.options import ScoreConfig, UsageError
-from storage import uris
-from transforms.concurrent_reading import ConcurrentReadImageBytes
-from transforms.decoding import DecodeImages
-from transforms.incremental import CarryOverUnchanged, WriteObjectIndex, last_completed_run
-from transforms.inference import BundleModelHandler, Infer
-from transforms.labels import AttachLabels, FindCsvRowsWithoutImage, read_labels_csv
-from transforms.launch_values import Derived, RunTarget, input_bases
-from transforms.listing import ListImages
-from transforms.metrics import SummaryFn
-from transforms.postprocess import ToPredictionRows, embedding_row
-from transforms.report import CollectReportItems
-from transforms.records import ERRORS_TAG
-from transforms.run_folder import NotARunFolder, PrepareRunFolder, clear_run_folder
-from transforms.sinks import (SUCCESS, FinishRun, RunInfo, WriteEmbeddings, WriteErrors,
-                              WritePredictions, now_iso)
+from bucketscore.model_export import devices
+from bucketscore.model_export.bundle import BundleError, BundleMeta, fetch_verified, read_meta
+from bucketscore.model_export.label_sources import read_labels_csv
+from bucketscore.model_export.predictor import choose_backend
+from bucketscore.pipelines import runtime_defaults, template
+from bucketscore.pipelines.beam_options import flag_value, is_local
+from bucketscore.pipelines.graph import build_pipeline
+from bucketscore.pipelines.options import ScoreConfig
+from bucketscore.pipelines.validators import UsageError
+from bucketscore.run_folder import layout
+from bucketscore.run_folder.finish import RunInfo
+from bucketscore.run_folder.layout import NotARunFolder, clear_run_folder, now_iso
+from bucketscore.run_folder.state import last_completed_run
+from bucketscore.storage import uris
+from bucketscore.transforms.counters import beam_counters
+from bucketscore.transforms.launch_values import RunTarget
+
+Say = Callable[[str], None]
 
 log = logging.getLogger(__name__)
 
@@ -58,101 +60,6 @@ def code_version() -> str:
     return f"{v}+{sha}" if sha else v
 
 
-def build_pipeline(p: beam.Pipeline, config: ScoreConfig, meta: BundleMeta,
-                   info: RunInfo, base_run: Optional[str] = None,
-                   backend: Optional[str] = None,
-                   target: Optional[RunTarget] = None) -> None:
-    """Add the whole scoring graph for `config` to pipeline `p`.
-
-    With `base_run` (incremental), images unchanged since that completed run keep its
-    prediction rows and only the others are read, decoded and scored. `backend` is the
-    inference backend chosen for the run (default: config.backend, decided per worker).
-    `target`: inputs, output and run id as launch values (a classic template's); by
-    default config's, and the run folder is then prepared at launch, not in the pipeline.
-    """
-    prepared = None
-    if target is None:
-        target = RunTarget.static(config.inputs, config.output, config.run_id)
-    else:
-        # A template: the run folder is known once the job runs; listing waits for it.
-        prepared = p | "PrepareRunFolder" >> PrepareRunFolder(target.run_uri)
-    run_uri = target.run_uri
-    images = p | "ListImages" >> ListImages(target.inputs, after=prepared)
-    labelled = images | "AttachLabels" >> beam.ParDo(AttachLabels(config.labels))
-    if base_run:
-        changed, carried, rescore = labelled | "CarryOverUnchanged" >> CarryOverUnchanged(
-            base_run)
-        to_score = (changed, rescore) | "ToScore" >> beam.Flatten()
-    else:
-        to_score, carried = labelled, p | "NothingCarried" >> beam.Create([])
-    # Many reads in flight (small objects are latency-bound), results in input order.
-    read = to_score | "ReadBytes" >> beam.ParDo(ConcurrentReadImageBytes()).with_outputs(
-        ERRORS_TAG, main="ok")
-    decoded = read.ok | "Decode" >> beam.ParDo(
-        DecodeImages(meta.input, config.max_pixels)).with_outputs(ERRORS_TAG, main="ok")
-    # Fixed-size batches: Beam's adaptive batching fits a timing regression per batch and,
-    # for a fast model, settles on one or two images per call.
-    handler = BundleModelHandler(config.model, backend=backend or config.backend,
-                                 device=config.device, embeddings=config.embeddings,
-                                 min_batch_size=config.batch_size,
-                                 max_batch_size=config.batch_size)
-    inferred = decoded.ok | "Infer" >> Infer(handler)
-    scored = inferred.outputs | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(
-        meta.labels, k=config.top_k, min_confidence=config.min_confidence,
-        model_version=meta.version, run_id=target.run_id))
-    if base_run:
-        rows = (scored, carried) | "AllPredictionRows" >> beam.Flatten()
-    else:
-        # No Flatten when nothing is carried over: Beam's portable runner materialises a
-        # Flatten of two stages' outputs, i.e. holds every prediction row in memory and
-        # ships it twice (with the per-image shuffle before the chunked listing: +30% peak
-        # memory from 4,000 to 40,000 images; both fixed: +3.7%).
-        rows = scored
-    # Images that could not be scored: each listed image is a prediction row or one of these.
-    failures = ((read[ERRORS_TAG], decoded[ERRORS_TAG], inferred[ERRORS_TAG])
-                | "ImageErrors" >> beam.Flatten())
-    # CSV rows naming no listed object: reported too, but they are not listed images.
-    if config.labels.kind == "csv":
-        bases = Derived(input_bases, target.inputs)
-        label_errors = images | "CsvRowsWithoutImage" >> FindCsvRowsWithoutImage(
-            config.labels.argument, bases)
-    else:
-        label_errors = p | "NoLabelErrors" >> beam.Create([])
-    errors = (failures, label_errors) | "AllErrors" >> beam.Flatten()
-
-    written = [rows | "WritePredictions" >> WritePredictions(run_uri),
-               errors | "WriteErrors" >> WriteErrors(run_uri),
-               images | "WriteObjectIndex" >> WriteObjectIndex(run_uri)]
-    if config.embeddings:
-        dim = int(meta.extra.get("embedding_dim") or 0)
-        written.append(inferred.outputs
-                       | "ToEmbeddingRows" >> beam.Map(embedding_row)
-                       | "WriteEmbeddings" >> WriteEmbeddings(run_uri, dim))
-
-    scores = rows | "Summarise" >> beam.CombineGlobally(SummaryFn(meta.labels))
-    listed = images | "CountListed" >> beam.combiners.Count.Globally()
-    failed = failures | "CountFailed" >> beam.combiners.Count.Globally()
-    missing = label_errors | "CountMissing" >> beam.combiners.Count.Globally()
-    carried_count = carried | "CountCarried" >> beam.combiners.Count.Globally()
-    all_written = tuple(written) | "AllWrittenFiles" >> beam.Flatten()
-    # The most confident mistakes and some failures, with thumbnails, for report.html.
-    report_items = (rows, failures) | "CollectReportItems" >> CollectReportItems(
-        24, meta.labels)
-    started = {} if prepared is None else {"started_at": beam.pvalue.AsSingleton(prepared)}
-    (p
-     | "Once" >> beam.Create([None])
-     | "FinishRun" >> beam.ParDo(
-         FinishRun(info),
-         scores=beam.pvalue.AsSingleton(scores),
-         listed=beam.pvalue.AsSingleton(listed),
-         failed=beam.pvalue.AsSingleton(failed),
-         missing=beam.pvalue.AsSingleton(missing),
-         carried=beam.pvalue.AsSingleton(carried_count),
-         written=beam.pvalue.AsList(all_written),
-         report_items=beam.pvalue.AsSingleton(report_items),
-         **started))
-
-
 @dataclass
 class ScoreRun:
     """A started (and, with DirectRunner, finished) run."""
@@ -165,7 +72,7 @@ class ScoreRun:
 
     def summary(self) -> Optional[dict]:
         """summary.json as written by the run, or None if it has none."""
-        path = uris.join(self.config.run_uri, "summary.json")
+        path = layout.file_uri(self.config.run_uri, layout.SUMMARY)
         if not uris.exists(path):
             return None
         return json.loads(uris.read_text(path))
@@ -219,13 +126,13 @@ def choose_inference(config: ScoreConfig, meta: BundleMeta, local: bool) -> tupl
         raise UsageError(str(e)) from None
 
 
-def settle_inference(config: ScoreConfig, meta: BundleMeta,
-                     local: bool) -> tuple[ScoreConfig, str, str]:
-    """(config with its batch size settled, backend, device), printed in one line."""
+def settle_inference(config: ScoreConfig, meta: BundleMeta, local: bool,
+                     say: Say) -> tuple[ScoreConfig, str, str]:
+    """(config with its batch size settled, backend, device), said in one line."""
     backend, device = choose_inference(config, meta, local)
     config = dataclasses.replace(
         config, batch_size=runtime_defaults.batch_size_for(device, config.batch_size))
-    print(describe_inference(backend, device, config.batch_size))
+    say(describe_inference(backend, device, config.batch_size))
     return config, backend, device
 
 
@@ -251,11 +158,9 @@ def record_counters(config: ScoreConfig, result: PipelineResult) -> None:
     Only a launcher that waited for the run can read them; `_SUCCESS` is rewritten after,
     so it stays the last file written.
     """
-    from transforms.progress import beam_counters
-
     counters = beam_counters(result)
-    summary_uri = uris.join(config.run_uri, "summary.json")
-    success_uri = uris.join(config.run_uri, SUCCESS)
+    summary_uri = layout.file_uri(config.run_uri, layout.SUMMARY)
+    success_uri = layout.file_uri(config.run_uri, layout.SUCCESS)
     if not counters or not uris.exists(success_uri):
         return
     success = uris.read_bytes(success_uri)
@@ -265,14 +170,19 @@ def record_counters(config: ScoreConfig, result: PipelineResult) -> None:
     uris.write_bytes(success_uri, success)
 
 
-def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
+def _quiet(_line: str) -> None:
+    pass
+
+
+def start(config: ScoreConfig, show_progress: bool = False, say: Say = _quiet) -> ScoreRun:
     """Validate, build and run the pipeline; waits for it to finish. Returns the run.
 
     With --template_location, builds a classic Dataflow template instead (see
-    pipelines/template.py) and returns without running anything."""
+    pipelines/template.py) and returns without running anything. `say` receives the
+    lines a person reads (the command line passes print)."""
     location = template.template_location(config.beam_args)
     if location:
-        return build_template(config, location)
+        return build_template(config, location, say)
     options = config.pipeline_options()
     uris.set_options(options)
     meta = validate_for_run(config)
@@ -286,14 +196,13 @@ def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
             log.warning("--incremental: the base run is the run being replaced; scoring all")
             base_run = None
         if base_run:
-            print(f"bucketscore: incremental: building on {base_run}")
+            say(f"bucketscore: incremental: building on {base_run}")
         else:
-            print(f"bucketscore: incremental: no completed run with model version "
-                  f"{meta.version} under {config.output}; scoring everything")
-    config, backend, device = settle_inference(
-        config, meta, runtime_defaults.is_local(config.beam_args))
+            say(f"bucketscore: incremental: no completed run with model version "
+                f"{meta.version} under {config.output}; scoring everything")
+    config, backend, device = settle_inference(config, meta, is_local(config.beam_args), say)
     config, plan = runtime_defaults.apply(config, backend)
-    print(runtime_defaults.describe(plan))
+    say(runtime_defaults.describe(plan))
     options = config.pipeline_options()  # again: with the flags the plan added
     uris.set_options(options)
     prepare_run_folder(config)
@@ -318,7 +227,7 @@ def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
             result = p.run()
             return ScoreRun(config, meta, result, submitted_only=True)
         if show_progress:
-            from pipelines.progress import ProgressPrinter
+            from bucketscore.pipelines.progress import ProgressPrinter
 
             with ProgressPrinter():
                 result = p.run()
@@ -330,7 +239,7 @@ def start(config: ScoreConfig, show_progress: bool = False) -> ScoreRun:
     return ScoreRun(config, meta, result)
 
 
-def build_template(config: ScoreConfig, location: str) -> ScoreRun:
+def build_template(config: ScoreConfig, location: str, say: Say = _quiet) -> ScoreRun:
     """Build and stage a classic template: input, output and run id become launch
     parameters (transforms.launch_values), the run folder is prepared in the pipeline."""
     template.check(config)
@@ -340,7 +249,7 @@ def build_template(config: ScoreConfig, location: str) -> ScoreRun:
     uris.set_options(options)
     meta = validate_for_run(config)
     fetch_verified(config.model)
-    config, backend, device = settle_inference(config, meta, local=False)
+    config, backend, device = settle_inference(config, meta, False, say)
     target = RunTarget.at_launch(job_name, " ".join(config.inputs), config.output)
     arguments = dict(config.arguments(), input=target.inputs, output=target.output,
                      run_id=target.run_id, template=location)
@@ -353,7 +262,6 @@ def build_template(config: ScoreConfig, location: str) -> ScoreRun:
     build_pipeline(p, config, meta, info, backend=backend, target=target)
     result = p.run()  # with --template_location: stages the graph, starts no job
     metadata_uri = template.write_metadata(location, template.metadata(config, meta.name))
-    print(f"bucketscore: template written to {location} (parameters: {metadata_uri})")
-    region = runtime_defaults.flag_value(config.beam_args, "region")
-    print(template.launch_hint(location, config, region))
+    say(f"bucketscore: template written to {location} (parameters: {metadata_uri})")
+    say(template.launch_hint(location, config, flag_value(config.beam_args, "region")))
     return ScoreRun(config, meta, result, submitted_only=True, template=location)

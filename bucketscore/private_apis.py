@@ -1,0 +1,111 @@
+"""Every use of a library's private API, in one place, with why and the version checked.
+
+Each function wraps one private name of Apache Beam, Keras or argparse. When one of those
+libraries is upgraded, this file is the list to re-check (the tests that cover each use are
+named below). Imports happen inside the functions: importing this module loads nothing.
+
+Checked against apache-beam 2.77.0, keras 3 (as installed with tensorflow-cpu 2.21.0) and
+CPython 3.11's argparse.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def beam_option_parser() -> argparse.ArgumentParser:
+    """An argparse parser that knows every Beam pipeline option (every PipelineOptions
+    subclass's flags), built as Beam builds its own.
+
+    Why: to refuse a flag that neither bucketscore nor Beam knows (Beam itself drops unknown
+    flags with a warning, so a typo like `--s3_endpoint` would be silently ignored). Private:
+    `_BeamArgumentParser` (Beam's parser class, which accepts its custom actions) and each
+    class's `_add_argparse_args`. Tests: tests/pipelines/test_cli_and_make.py (unknown flags).
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    seen = set()
+    for cls in PipelineOptions.__subclasses__():
+        if str(cls) not in seen:
+            seen.add(str(cls))
+            cls._add_argparse_args(parser)  # noqa: SLF001
+    return parser
+
+
+def beam_filesystem_options() -> Any:
+    """The PipelineOptions Beam's filesystems use in this process (set by
+    `FileSystems.set_options` in the launcher, or the runtime options on a worker).
+
+    Why: bucketscore's own S3 client (storage/s3.py) must use exactly the `--s3_*` options
+    Beam's S3 filesystem uses. Private: `FileSystems._pipeline_options`. Tests:
+    tests/storage/test_s3.py, every S3 end-to-end test.
+    """
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.value_provider import RuntimeValueProvider
+
+    return FileSystems._pipeline_options or RuntimeValueProvider.runtime_options  # noqa: SLF001
+
+
+def fn_api_runner(options) -> Any:
+    """Beam's FnApiRunner, built exactly as DirectRunner builds it for a batch pipeline
+    (the pipeline options handed to worker processes, so `--s3_*` options reach them).
+
+    Why: DirectRunner first tries the Prism runner, which downloads a Go binary on first use
+    (offline it fails, then falls back) and ignores --direct_num_workers /
+    --direct_running_mode. Private: `fn_runner.ExtendedProvisionInfo` and
+    `JobServiceHandle.encode_pipeline_options` (public classes in internal modules).
+    Tests: tests/pipelines/test_runtime_defaults.py, every local end-to-end run.
+    """
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    info = fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=info)
+
+
+def keras_producer(tensor) -> tuple[Any, list]:
+    """(the layer that produced a symbolic Keras tensor, that call's input tensors).
+
+    Why: the embeddings are the input of a classifier's final Dense layer; Keras 3 has no
+    public way to walk a functional graph backwards from an output. Private:
+    `KerasTensor._keras_history` and `Layer._inbound_nodes`. Tests:
+    tests/model_export/test_export.py (embeddings of nested and wrapped models).
+    """
+    layer, node_index, _tensor_index = tensor._keras_history  # noqa: SLF001
+    node = layer._inbound_nodes[node_index]  # noqa: SLF001
+    return layer, list(node.input_tensors)
+
+
+def keras_inbound_nodes(layer) -> list:
+    """The calls of `layer` in the graphs it is used in (Keras 3 `Layer._inbound_nodes`).
+
+    Why: to find where an outer model calls a nested one (embeddings named by layer inside
+    a nested model). Tests: tests/model_export/test_export.py.
+    """
+    return list(layer._inbound_nodes)  # noqa: SLF001
+
+
+def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand `name` (argparse keeps it in a private action).
+
+    Why: the Flex Template launcher (infra/flex_template/main.py) turns launch parameters
+    into `bucketscore score` flags and must know which options are switches or lists.
+    Private: `ArgumentParser._actions`, `argparse._SubParsersAction`. Tests:
+    tests/infra/test_infra_files.py.
+    """
+    sub = next(a for a in parser._actions  # noqa: SLF001
+               if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    return sub.choices[name]
+
+
+def option_kinds(parser: argparse.ArgumentParser) -> tuple[set[str], set[str]]:
+    """(switch option strings, list option strings) of a parser: its private `_actions`.
+    Why and tests: as subcommand_parser."""
+    actions = parser._actions  # noqa: SLF001
+    switches = {opt for a in actions if a.nargs == 0 for opt in a.option_strings}
+    lists = {opt for a in actions if a.nargs in ("+", "*") for opt in a.option_strings}
+    return switches, lists

@@ -1,0 +1,117 @@
+"""Finish a run: check the accounting, write the summaries and the report, `_SUCCESS` last.
+
+`finish_run` is what the pipeline's last step does (transforms/finishing.py calls it once,
+after every sink has written its files). It raises RunFailed, so that the run fails and no
+`_SUCCESS` is written, when nothing was listed (unless allow_empty), when listed != scored
++ failed, or when the share of failed images is over max_error_ratio.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from bucketscore.run_folder import layout, state
+from bucketscore.run_folder.report_page import write_report
+from bucketscore.run_folder.summary import (
+    build_manifest,
+    build_summary,
+    confusion_csv,
+    per_class_csv,
+)
+from bucketscore.storage import uris
+from bucketscore.storage.listing import EXTENSIONS_TEXT
+
+FAILURE_MARK = "bucketscore run failed:"
+
+
+class RunFailed(RuntimeError):
+    """The run cannot be called complete (nothing listed, too many errors, lost images)."""
+
+    def __init__(self, message: str):
+        super().__init__(f"{FAILURE_MARK} {message}")
+        self.reason = message
+
+
+@dataclass
+class RunInfo:
+    """What the finishing step needs to know about the run (all picklable). In a classic
+    template `run_uri`, `run_id`, `output_uri` and the `input`/`output`/`run_id` arguments
+    are launch values: the pipeline resolves them before calling `finish_run`."""
+
+    run_uri: Any
+    run_id: Any
+    model_uri: str
+    model_version: str
+    model_name: str
+    labels: list[str]
+    top_k: int
+    arguments: dict[str, Any]
+    code_version: str
+    started_at: str
+    allow_empty: bool = False
+    max_error_ratio: Optional[float] = None
+    output_uri: Any = ""
+    base_run: Optional[str] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> dict:
+        return {"uri": self.model_uri, "name": self.model_name, "version": self.model_version}
+
+
+def _write_json(uri: str, doc: dict) -> None:
+    uris.write_text(uri, json.dumps(doc, indent=2) + "\n", "application/json")
+
+
+def finish_run(info: RunInfo, scores: dict, listed: int, failed: int, missing: int,
+               carried: int, written: list[str], report_items: Optional[dict] = None) -> dict:
+    """Write summary.json, per_class.csv, confusion_matrix.csv, report.html,
+    manifest.json and `_SUCCESS` (then the incremental state pointer) under
+    `info.run_uri`; returns the summary. `scores`: run_folder.accuracy.summarise's output;
+    `written`: the files the sinks wrote; `report_items`: {"mistakes", "failures"} with
+    thumbnails (run_folder.report_selection)."""
+    summary = build_summary(info.run_id, scores, listed, failed,
+                            model=dict(info.model, labels=info.labels), top_k=info.top_k,
+                            missing=missing, carried=carried)
+    if info.base_run:
+        summary["incremental"] = {"base_run": info.base_run, "carried_over": carried,
+                                  "scored_now": summary["counts"]["scored"] - carried}
+    counts = summary["counts"]
+    if counts["listed"] != counts["scored"] + counts["failed"]:
+        raise RunFailed(f"accounting mismatch: {counts['listed']} listed but "
+                        f"{counts['scored']} scored + {counts['failed']} failed")
+    if listed == 0 and not info.allow_empty:
+        raise RunFailed(f"no images found under {', '.join(info.arguments['input'])} "
+                        f"(extensions: {EXTENSIONS_TEXT}); pass --allow_empty to accept an "
+                        f"empty input")
+    run = info.run_uri
+    manifest = build_manifest(run_id=info.run_id, arguments=info.arguments, model=info.model,
+                              code_version=info.code_version, started_at=info.started_at,
+                              finished_at=layout.now_iso(), counts=counts, files=written,
+                              base_run=info.base_run, extra=info.extra)
+    _write_json(layout.file_uri(run, layout.SUMMARY), summary)
+    uris.write_text(layout.file_uri(run, layout.PER_CLASS), per_class_csv(summary), "text/csv")
+    uris.write_text(layout.file_uri(run, layout.CONFUSION), confusion_csv(summary), "text/csv")
+    # Before the error-ratio check: a failed run's report shows what failed.
+    write_report(run, summary, report_items,
+                 dict(info.arguments, code_version=info.code_version,
+                      started_at=info.started_at))
+    if (info.max_error_ratio is not None and listed
+            and failed / listed > info.max_error_ratio):
+        manifest["status"] = "failed"
+        _write_json(layout.file_uri(run, layout.MANIFEST), manifest)
+        raise RunFailed(f"{failed} of {listed} images failed "
+                        f"({failed / listed:.1%} > --max_error_ratio {info.max_error_ratio}); "
+                        f"see {layout.file_uri(run, layout.ERRORS_CSV)}")
+    manifest["status"] = "complete"
+    _write_json(layout.file_uri(run, layout.MANIFEST), manifest)
+    # Not empty: Beam's S3 writer cannot complete a zero-byte multipart upload.
+    uris.write_text(layout.file_uri(run, layout.SUCCESS),
+                    json.dumps({"run_id": info.run_id,
+                                "finished_at": manifest["finished_at"]}) + "\n")
+    if info.output_uri:
+        # The next --incremental run with this model builds on this completed run.
+        state.write_pointer(info.output_uri, info.model_version, info.run_id,
+                            manifest["finished_at"])
+    return summary

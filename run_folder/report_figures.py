@@ -1,0 +1,122 @@
+"""The report's figures: confusion-matrix heatmap and per-class precision/recall bars.
+
+matplotlib's Agg canvas, no pyplot (no global state, safe in worker threads), PNG bytes out.
+Figures stay readable up to MAX_MATRIX_CLASSES / MAX_BAR_CLASSES classes; beyond that they
+show the classes that matter most (the most frequent for the matrix, the worst F1 for the
+bars) and report_page says so.
+"""
+from __future__ import annotations
+
+import io
+from typing import Optional
+
+MAX_MATRIX_CLASSES = 40
+MAX_BAR_CLASSES = 60
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def _short(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def matrix_labels(summary: dict) -> tuple[list[str], list[list[int]], bool]:
+    """The labels and matrix to draw: the classes present in the run (an image or a
+    prediction), at most MAX_MATRIX_CLASSES of them (the most frequent); True when cut."""
+    cm = summary.get("confusion_matrix") or {}
+    labels, matrix = list(cm.get("labels") or []), cm.get("matrix") or []
+    weight = [sum(matrix[i]) + sum(row[i] for row in matrix) for i in range(len(labels))]
+    present = [i for i in range(len(labels)) if weight[i]]
+    cut = len(present) > MAX_MATRIX_CLASSES
+    if cut:
+        present = sorted(sorted(present, key=lambda i: -weight[i])[:MAX_MATRIX_CLASSES])
+    return ([labels[i] for i in present], [[matrix[i][j] for j in present] for i in present],
+            cut)
+
+
+def confusion_png(summary: dict) -> Optional[bytes]:
+    """Heatmap of the confusion matrix (colour: share of the true class; text: counts)."""
+    labels, matrix, _cut = matrix_labels(summary)
+    if not labels or not any(any(row) for row in matrix):
+        return None
+    with _mpl_rc():
+        import numpy as np
+
+        counts = np.asarray(matrix, dtype=float)
+        totals = counts.sum(axis=1, keepdims=True)
+        share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        n = len(labels)
+        side = min(max(4.0, 0.45 * n + 2.0), 16.0)
+        fig = _figure(side + 1.2, side)
+        ax = fig.add_subplot()
+        im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+        ticks = [_short(label) for label in labels]
+        ax.set_xticks(range(n), ticks, rotation=90 if n > 8 else 0, fontsize=8 if n > 15 else 10)
+        ax.set_yticks(range(n), ticks, fontsize=8 if n > 15 else 10)
+        ax.set_xlabel("predicted label")
+        ax.set_ylabel("true label")
+        ax.set_title("Confusion matrix (colour: share of the true class)")
+        if n <= 25:
+            for i in range(n):
+                for j in range(n):
+                    if counts[i, j]:
+                        ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
+                                fontsize=8 if n > 12 else 10,
+                                color="white" if share[i, j] > 0.5 else "black")
+        fig.colorbar(im, ax=ax, shrink=0.8, label="share of true class")
+        return _png(fig)
+
+
+def per_class_png(summary: dict) -> Optional[bytes]:
+    """Horizontal bars: precision and recall per class (worst F1 first when cut)."""
+    classes = list(summary.get("per_class") or [])
+    if not classes:
+        return None
+    if len(classes) > MAX_BAR_CLASSES:
+        classes = sorted(classes, key=lambda c: (c["f1"], c["label"]))[:MAX_BAR_CLASSES]
+    with _mpl_rc():
+        import numpy as np
+
+        n = len(classes)
+        fig = _figure(8.0, min(max(2.5, 0.32 * n + 1.4), 24.0))
+        ax = fig.add_subplot()
+        y = np.arange(n)
+        h = 0.4
+        ax.barh(y - h / 2, [c["precision"] for c in classes], h, label="precision",
+                color="#1f77b4")
+        ax.barh(y + h / 2, [c["recall"] for c in classes], h, label="recall", color="#ff7f0e")
+        ax.set_yticks(y, [f"{_short(c['label'])} (n={c['support']})" for c in classes],
+                      fontsize=8 if n > 20 else 10)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.0)
+        ax.set_xlabel("score")
+        ax.set_title("Precision and recall per class")
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        return _png(fig)
+
+
+class _mpl_rc:
+    """matplotlib settings for every figure: no mathtext (labels may hold `$`)."""
+
+    def __enter__(self):
+        import matplotlib
+
+        self._ctx = matplotlib.rc_context({"text.parse_math": False, "font.size": 10})
+        return self._ctx.__enter__()
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)

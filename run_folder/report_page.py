@@ -1,0 +1,292 @@
+"""report.html: one self-contained page a person looks at after a run.
+
+`render_report(summary, mistakes, failures, parameters)` -> the HTML text: headline
+figures, a confusion-matrix heatmap and per-class precision/recall bars
+(run_folder/report_figures.py, PNG inline), the most confident mistakes and failed images as
+thumbnails (run_folder/thumbnails.py), and the run's parameters. Every image is a data:
+URI, so the file can be mailed, downloaded or opened from a bucket. Every string that
+comes from data (file names, labels, errors) is HTML-escaped. `write_report` never raises.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import logging
+from typing import Any, Iterable, Optional, Sequence
+
+from bucketscore.run_folder.layout import REPORT
+from bucketscore.run_folder.report_figures import (
+    MAX_BAR_CLASSES,
+    MAX_MATRIX_CLASSES,
+    confusion_png,
+    matrix_labels,
+    per_class_png,
+)
+from bucketscore.storage import uris
+
+log = logging.getLogger(__name__)
+
+
+def _e(value: Any) -> str:
+    """HTML-escape anything (quotes too: values go into attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _data_uri(data: bytes) -> str:
+    mime = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _pct(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{100.0 * value:.2f}%"
+
+
+def _basename(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+_CSS = """
+body{font-family:"DejaVu Sans","Liberation Sans",Arial,sans-serif;margin:0;color:#1d2330;
+background:#f4f6f9}
+header{background:#1d3557;color:#fff;padding:18px 28px}
+header h1{margin:0 0 4px 0;font-size:22px}
+header p{margin:0;opacity:.85;font-size:13px}
+main{padding:12px 28px 40px 28px;max-width:1400px}
+section{background:#fff;border-radius:8px;padding:14px 18px;margin:16px 0;
+box-shadow:0 1px 3px rgba(0,0,0,.08)}
+h2{font-size:17px;margin:0 0 10px 0}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid #d9dee7;border-radius:8px;padding:10px 16px;min-width:120px;
+background:#fbfcfe}
+.card .v{font-size:24px;font-weight:bold}
+.card .k{font-size:12px;color:#5a6478;text-transform:uppercase;letter-spacing:.04em}
+.card.bad .v{color:#b00020}.card.good .v{color:#1b7f3b}
+.figs{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
+.figs img{max-width:100%;height:auto;border:1px solid #eef0f4}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:10px}
+.item{border:1px solid #e1e5ec;border-radius:6px;padding:8px;font-size:12px;
+overflow-wrap:anywhere;background:#fdfdfe}
+.item img.thumb,.item .nothumb{width:96px;height:96px;object-fit:contain;
+image-rendering:pixelated;background:#eee;display:block;margin-bottom:6px}
+.item .nothumb{display:flex;align-items:center;justify-content:center;color:#888;
+font-size:11px;text-align:center}
+.item .name{font-weight:bold;margin-bottom:3px}
+.item .err{color:#b00020}
+.lab{display:inline-block;padding:0 5px;border-radius:3px}
+.lab.t{background:#e3f1e6}.lab.p{background:#fbe3e4}
+table{border-collapse:collapse;font-size:13px}
+td,th{border-bottom:1px solid #e6e9ef;padding:4px 10px;text-align:left;vertical-align:top}
+th{background:#f1f3f7}
+td.code{font-family:"DejaVu Sans Mono",monospace;overflow-wrap:anywhere;max-width:900px}
+.note{color:#5a6478;font-size:13px}
+footer{color:#8a93a6;font-size:12px;padding:0 28px 20px 28px}
+"""
+
+
+def _card(key: str, value: str, cls: str = "") -> str:
+    return (f'<div class="card {cls}" data-figure="{_e(key)}"><div class="v">{_e(value)}</div>'
+            f'<div class="k">{_e(key)}</div></div>')
+
+
+def _headline(summary: dict) -> str:
+    c = summary.get("counts") or {}
+    k = summary.get("top_k")
+    acc = summary.get("accuracy")
+    macro = (summary.get("macro") or {}).get("f1")
+    cards = [
+        _card("listed", _fmt(c.get("listed"))),
+        _card("scored", _fmt(c.get("scored"))),
+        _card("failed", _fmt(c.get("failed")), "bad" if c.get("failed") else "good"),
+        _card("accuracy", _pct(acc)),
+        _card(f"top-{k} accuracy" if k else "top-k accuracy", _pct(summary.get("top_k_accuracy"))),
+        _card("macro F1", _fmt(macro)),
+    ]
+    extra = []
+    if c.get("labelled") is not None:
+        extra.append(f"{_e(c.get('labelled'))} labelled images count towards accuracy")
+    if c.get("unlabelled"):
+        extra.append(f"{_e(c['unlabelled'])} without a label")
+    if c.get("unknown_label"):
+        extra.append(f"{_e(c['unknown_label'])} with a label the model does not know")
+    if c.get("below_threshold"):
+        extra.append(f"{_e(c['below_threshold'])} below --min_confidence (no prediction)")
+    if summary.get("error_ratio"):
+        extra.append(f"error ratio {_pct(summary['error_ratio'])}")
+    weighted = summary.get("weighted") or {}
+    macro_all = summary.get("macro") or {}
+    if macro_all.get("precision") is not None:
+        extra.append(f"macro precision {_fmt(macro_all.get('precision'))}, "
+                     f"recall {_fmt(macro_all.get('recall'))}; weighted F1 "
+                     f"{_fmt(weighted.get('f1'))}")
+    unknown = summary.get("unknown_labels") or {}
+    if unknown:
+        shown = ", ".join(f"{_e(k)} ({_e(v)})" for k, v in list(unknown.items())[:20])
+        extra.append(f"labels unknown to the model: {shown}")
+    note = f'<p class="note">{"; ".join(extra)}.</p>' if extra else ""
+    return (f'<section id="headline"><h2>Headline</h2><div class="cards">{"".join(cards)}'
+            f"</div>{note}</section>")
+
+
+def _figures(summary: dict) -> str:
+    parts = []
+    cm = confusion_png(summary)
+    bars = per_class_png(summary)
+    if cm is not None:
+        parts.append(f'<img id="confusion-matrix" alt="confusion matrix heatmap" '
+                     f'src="{_data_uri(cm)}">')
+    if bars is not None:
+        parts.append(f'<img id="per-class" alt="precision and recall per class" '
+                     f'src="{_data_uri(bars)}">')
+    notes = []
+    _labels, _matrix, cut = matrix_labels(summary)
+    if cut:
+        notes.append(f"The confusion matrix shows the {MAX_MATRIX_CLASSES} most frequent "
+                     f"classes; confusion_matrix.csv has all of them.")
+    elif _labels and len(_labels) < len((summary.get("confusion_matrix") or {}).get("labels")
+                                        or []):
+        notes.append("Classes of the model with no image and no prediction in this run are "
+                     "left out of the matrix.")
+    if len(summary.get("per_class") or []) > MAX_BAR_CLASSES:
+        notes.append(f"The bars show the {MAX_BAR_CLASSES} classes with the lowest F1; "
+                     f"per_class.csv has all of them.")
+    if not parts:
+        notes.append("No labelled images: there is no accuracy to draw.")
+    note = f'<p class="note">{" ".join(notes)}</p>' if notes else ""
+    return (f'<section id="figures"><h2>Accuracy by class</h2><div class="figs">'
+            f'{"".join(parts)}</div>{note}</section>')
+
+
+def _thumb(item: dict) -> str:
+    data = item.get("thumbnail")
+    if data:
+        return f'<img class="thumb" alt="{_e(_basename(item["uri"]))}" src="{_data_uri(data)}">'
+    return '<div class="nothumb">no preview</div>'
+
+
+def _mistakes(summary: dict, mistakes: Sequence[dict]) -> str:
+    c = summary.get("counts") or {}
+    total = None
+    if c.get("labelled") is not None and c.get("correct") is not None:
+        abstained = sum(int(p.get("abstained") or 0) for p in summary.get("per_class") or [])
+        total = c["labelled"] - c["correct"] - abstained
+    if not mistakes:
+        body = '<p class="note">No wrong predictions among the labelled images.</p>'
+    else:
+        cells = []
+        for m in mistakes:
+            topk = ", ".join(f"{_e(lab)} {float(s):.3f}" for lab, s in
+                             zip(m.get("top_k_labels") or [], m.get("top_k_scores") or []))
+            cells.append(
+                f'<div class="item mistake" title="{_e(m["uri"])}">{_thumb(m)}'
+                f'<div class="name">{_e(_basename(m["uri"]))}</div>'
+                f'<div>true <span class="lab t">{_e(m.get("true_label"))}</span> '
+                f'predicted <span class="lab p">{_e(m.get("predicted_label"))}</span></div>'
+                f'<div>confidence {float(m.get("confidence") or 0.0):.4f}</div>'
+                f'<div class="note">top-k: {topk}</div>'
+                f'<div class="note">{_e(m["uri"])}</div></div>')
+        body = f'<div class="grid">{"".join(cells)}</div>'
+    count = (f" ({len(mistakes)} shown of {total})"
+             if total is not None and total > len(mistakes) else "")
+    return (f'<section id="mistakes"><h2>Most confident mistakes{_e(count)}</h2>{body}'
+            f"</section>")
+
+
+def _failures(summary: dict, failures: Sequence[dict]) -> str:
+    total = (summary.get("counts") or {}).get("failed")
+    if not failures:
+        body = '<p class="note">No image failed.</p>'
+    else:
+        cells = []
+        for f in failures:
+            cells.append(
+                f'<div class="item failure" title="{_e(f["uri"])}">{_thumb(f)}'
+                f'<div class="name">{_e(_basename(f["uri"]))}</div>'
+                f'<div>stage <b>{_e(f.get("stage"))}</b></div>'
+                f'<div class="err">{_e(f.get("error"))}</div>'
+                f'<div class="note">{_e(f["uri"])}</div></div>')
+        body = f'<div class="grid">{"".join(cells)}</div>'
+    count = (f" ({len(failures)} shown of {total}; all in errors.csv)"
+             if isinstance(total, int) and total > len(failures) else "")
+    return f'<section id="failures"><h2>Failed images{_e(count)}</h2>{body}</section>'
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def _parameters(summary: dict, parameters: dict) -> str:
+    rows = [f"<tr><th>{_e(k)}</th><td class=\"code\">{_e(_value_text(v))}</td></tr>"
+            for k, v in (parameters or {}).items()]
+    model = summary.get("model") or {}
+    for key in ("uri", "name", "version"):
+        if model.get(key):
+            rows.append(f"<tr><th>model {_e(key)}</th>"
+                        f"<td class=\"code\">{_e(model[key])}</td></tr>")
+    if model.get("labels"):
+        rows.append(f"<tr><th>model labels</th><td class=\"code\">"
+                    f"{_e(', '.join(map(str, model['labels'])))}</td></tr>")
+    return (f'<section id="parameters"><h2>Parameters</h2><table>{"".join(rows)}</table>'
+            f"</section>")
+
+
+def render_report(summary: dict, mistakes: Iterable[dict], failures: Iterable[dict],
+                  parameters: dict) -> str:
+    """The whole report.html (UTF-8 text, self-contained, no script, no external links).
+
+    summary: the summary.json document (run_folder.summary.build_summary). mistakes:
+    prediction rows plus `thumbnail` (PNG/JPEG bytes or None). failures: `{uri, stage,
+    error, thumbnail}`. parameters: the run's arguments (manifest.json "arguments", secrets
+    already redacted) and anything else worth showing (code version, times).
+    """
+    mistakes, failures = list(mistakes or []), list(failures or [])
+    run_id = summary.get("run_id") or (parameters or {}).get("run_id") or ""
+    model = summary.get("model") or {}
+    subtitle = " \u00b7 ".join(x for x in (
+        f"model {model.get('name') or model.get('uri') or '?'} "
+        f"(version {model.get('version') or '?'})",
+        "generated " + dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")) if x)
+    return "".join([
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        f"<title>bucketscore report {_e(run_id)}</title><style>{_CSS}</style></head><body>",
+        f"<header><h1>bucketscore run {_e(run_id)}</h1><p>{_e(subtitle)}</p></header><main>",
+        _headline(summary),
+        _figures(summary),
+        _mistakes(summary, mistakes),
+        _failures(summary, failures),
+        _parameters(summary, parameters or {}),
+        "</main><footer>Written by bucketscore. Full results: predictions*.csv, errors.csv, "
+        "summary.json, per_class.csv, confusion_matrix.csv beside this file.</footer>",
+        "</body></html>\n",
+    ])
+
+
+def write_report(run_uri: str, summary: dict, items: Optional[dict], parameters: dict
+                 ) -> Optional[str]:
+    """Render and write `<run_uri>/report.html`; returns its URI, or None if that failed.
+
+    Never raises: a report that cannot be drawn or written must not fail a run whose
+    results are all there (the reason is logged as a warning).
+    """
+    items = items or {}
+    target = uris.join(run_uri, REPORT)
+    try:
+        page = render_report(summary, items.get("mistakes") or [], items.get("failures") or [],
+                             parameters)
+        uris.write_text(target, page, "text/html")
+    except Exception as e:  # noqa: BLE001 - the report is a view of results already written
+        log.warning("could not write %s: %s: %s", target, type(e).__name__, e)
+        return None
+    return target

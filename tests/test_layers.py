@@ -1,0 +1,243 @@
+"""The house rules of the code, checked by parsing every import (those inside functions too).
+
+* One import name: nothing imports `pipelines`, `transforms`, `storage`, `model_export` or
+  `run_folder` bare, in code, tests, benchmarks or infra (Dockerfile included).
+* Layers point one way: errors/private_apis <- storage <- run_folder <- model_export <-
+  transforms <- pipelines; a module imports only from its own layer or those before it.
+* No import cycle between modules.
+* run_folder never imports Beam; only pipelines imports pipelines inside the package.
+* `import bucketscore.pipelines.cli` and `bucketscore --help` load no Beam, TensorFlow or
+  Pillow.
+
+The allow-list of exceptions is empty and must stay so.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+
+# Folder on disk -> package name (as setup.py maps them).
+PACKAGES = {"bucketscore": "bucketscore", "storage": "bucketscore.storage",
+            "run_folder": "bucketscore.run_folder", "model_export": "bucketscore.model_export",
+            "transforms": "bucketscore.transforms", "pipelines": "bucketscore.pipelines"}
+OUTSIDE = ("tests", "benchmarks", "infra")
+BARE = ("pipelines", "transforms", "storage", "model_export", "run_folder")
+# Layer of each package (and of the root's own modules); a module may import its own layer
+# and any lower one.
+LAYER = {"bucketscore": 0, "bucketscore.errors": 0, "bucketscore.private_apis": 0, "bucketscore.storage": 1,
+         "bucketscore.run_folder": 2, "bucketscore.model_export": 3,
+         "bucketscore.transforms": 4, "bucketscore.pipelines": 5, "bucketscore.results": 5,
+         "bucketscore.classify": 5}
+ALLOWED: set[tuple[str, str]] = set()  # (importer, imported): empty, and it stays empty
+
+
+def _python_files(top: str):
+    for root, dirs, files in os.walk(os.path.join(REPO, top)):
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", "results", "work")]
+        for name in files:
+            if name.endswith(".py"):
+                yield os.path.join(root, name)
+
+
+def module_name(path: str) -> str:
+    rel = os.path.relpath(path, REPO)[:-3].split(os.sep)
+    if rel[-1] == "__init__":
+        rel = rel[:-1]
+    top = PACKAGES.get(rel[0])
+    return ".".join([top] + rel[1:]) if top else ".".join(rel)
+
+
+def imports_of(path: str) -> list[tuple[str, int]]:
+    """Every module named by an import statement (at any depth) or import_module("...")."""
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append((node.module, node.lineno))
+            # `from bucketscore.x import y` may name the module bucketscore.x.y
+            found += [(f"{node.module}.{alias.name}", node.lineno) for alias in node.names]
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(
+                node.func, "id", None)) == "import_module" and node.args
+              and isinstance(node.args[0], (ast.Constant, ast.JoinedStr))):
+            arg = node.args[0]
+            text = arg.value if isinstance(arg, ast.Constant) else "".join(
+                v.value for v in arg.values if isinstance(v, ast.Constant))
+            found.append((str(text).rstrip("."), node.lineno))
+    return found
+
+
+def project_modules() -> dict[str, str]:
+    return {module_name(p): p for top in PACKAGES for p in _python_files(top)}
+
+
+def _layer(module: str):
+    best = None
+    for prefix, layer in LAYER.items():
+        if module == prefix or module.startswith(prefix + "."):
+            if best is None or len(prefix) > len(best[0]):
+                best = (prefix, layer)
+    return best
+
+
+def _resolve(name: str, modules: dict) -> str | None:
+    """The project module an imported name refers to (or None: not ours / a symbol)."""
+    return name if name in modules else None
+
+
+def test_no_bare_top_level_imports_anywhere():
+    pattern = re.compile(rf"^\s*(from|import)\s+({'|'.join(BARE)})\b", re.M)
+    offenders = []
+    for top in list(PACKAGES) + list(OUTSIDE):
+        for path in _python_files(top):
+            for name, line in imports_of(path):
+                if name.split(".")[0] in BARE:
+                    offenders.append(f"{os.path.relpath(path, REPO)}:{line}: {name}")
+    for path in [os.path.join(REPO, "infra", "flex_template", "Dockerfile"),
+                 os.path.join(REPO, "Makefile")]:
+        text = open(path, encoding="utf-8").read()
+        offenders += [f"{os.path.relpath(path, REPO)}: {m.group(0).strip()}"
+                      for m in pattern.finditer(text)]
+        offenders += [f"{os.path.relpath(path, REPO)}: import {m.group(1)}"
+                      for m in re.finditer(rf"import ({'|'.join(BARE)})\b", text)]
+    assert not offenders, "bare imports (use bucketscore.*):\n" + "\n".join(offenders)
+
+
+def test_layers_point_one_way():
+    modules = project_modules()
+    wrong = []
+    for module, path in modules.items():
+        mine = _layer(module)
+        assert mine is not None, f"{module} belongs to no layer: add it to LAYER"
+        for name, line in imports_of(path):
+            target = _resolve(name, modules)
+            if target is None or (module, target) in ALLOWED:
+                continue
+            theirs = _layer(target)
+            if theirs[1] > mine[1]:
+                wrong.append(f"{module} ({mine[0]}, layer {mine[1]}) imports {target} "
+                             f"({theirs[0]}, layer {theirs[1]}) at line {line}")
+    assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+    assert not ALLOWED
+
+
+def test_no_import_cycles():
+    modules = project_modules()
+    graph = {m: sorted({t for n, _l in imports_of(p) if (t := _resolve(n, modules))
+                        and t != m}) for m, p in modules.items()}
+    # Tarjan's strongly connected components.
+    index, low, stack, on, cycles, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            # A package importing its own submodules (`from pkg import mod`) is not a cycle.
+            real = [c for c in comp if not any(o.startswith(c + ".") for o in comp)]
+            if len(real) > 1:
+                cycles.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_run_folder_never_imports_beam_and_only_pipelines_import_pipelines():
+    modules = project_modules()
+    wrong = []
+    for module, path in modules.items():
+        for name, line in imports_of(path):
+            if module.startswith("bucketscore.run_folder") and name.startswith("apache_beam"):
+                wrong.append(f"{module}:{line} imports {name}")
+            if (name.startswith("bucketscore.pipelines")
+                    and not module.startswith("bucketscore.pipelines")):
+                wrong.append(f"{module}:{line} imports {name}")
+    assert not wrong, "\n".join(wrong)
+
+
+HEAVY = ("apache_beam", "tensorflow", "PIL", "keras", "onnxruntime")
+
+
+@pytest.mark.parametrize("code", [
+    "import bucketscore.pipelines.cli",
+    "from bucketscore.pipelines.cli import _commands, build_parser; build_parser(_commands())",
+])
+def test_the_command_line_loads_no_heavy_library(code):
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\n"
+                               f"print(sorted({{m.split('.')[0] for m in sys.modules}}))"],
+        capture_output=True, text=True, check=True, cwd=REPO)
+    loaded = eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - our own output
+    assert not set(HEAVY) & set(loaded), set(HEAVY) & set(loaded)
+
+
+def test_help_loads_no_heavy_library():
+    code = ("import runpy, sys\nsys.argv = ['bucketscore', '--help']\n"
+            "try:\n    from bucketscore.pipelines.cli import main; main(['--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    assert "usage: bucketscore" in out.stdout
+    loaded = eval(out.stdout.strip().splitlines()[-1])  # noqa: S307
+    assert not set(HEAVY) & set(loaded), set(HEAVY) & set(loaded)
+
+
+def test_installed_distribution_has_one_top_level_name():
+    from importlib.metadata import distribution
+
+    dist = distribution("bucketscore")
+    top = dist.read_text("top_level.txt")
+    if top is None:  # editable installs may not write it: read the package list instead
+        names = {f.parts[0] for f in dist.files or [] if f.suffix == ".py"}
+        top = "\n".join(sorted(n for n in names if not n.startswith("__editable__")))
+    assert top.split() == ["bucketscore"], top
+    entry = [e for e in dist.entry_points if e.group == "console_scripts"]
+    assert [(e.name, e.value) for e in entry] == [("bucketscore",
+                                                    "bucketscore.pipelines.cli:main")]
+
+
+def test_wheel_installs_everything_under_one_name(tmp_path):
+    """What a user or a worker installs (a wheel, not this editable checkout): every module
+    under bucketscore/, and top_level.txt lists only bucketscore."""
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "-w", str(tmp_path), REPO], check=True,
+                   capture_output=True, cwd=str(tmp_path))
+    wheel = next(p for p in tmp_path.iterdir() if p.suffix == ".whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        top = z.read(next(n for n in names if n.endswith("top_level.txt"))).decode()
+    assert top.split() == ["bucketscore"]
+    modules = {n for n in names if n.endswith(".py")}
+    for module, path in project_modules().items():
+        expected = module.replace(".", "/") + ("/__init__.py" if path.endswith("__init__.py")
+                                               else ".py")
+        assert expected in modules, expected
+    assert not {n.split("/")[0] for n in modules} - {"bucketscore"}

@@ -1,0 +1,42 @@
+"""The pipeline's last step: once every sink has written, finish the run folder.
+
+`FinishRun` runs once (on a single element), with the run's counts, accuracy figures,
+written file names and report items as side inputs, so it starts only when all of them are
+complete. It resolves launch values (a classic template's input, output and run id) and
+calls `bucketscore.run_folder.finish.finish_run`, which writes summary.json, the CSV
+tables, report.html, manifest.json and `_SUCCESS` last, or raises RunFailed.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, Optional
+
+import apache_beam as beam
+
+from bucketscore.run_folder.finish import RunInfo, finish_run
+from bucketscore.transforms.launch_values import value_of
+
+
+def resolved(info: RunInfo) -> RunInfo:
+    """`info` with every launch value (ValueProvider) replaced by its value (call when the
+    job runs)."""
+    return dataclasses.replace(
+        info, run_uri=value_of(info.run_uri), run_id=value_of(info.run_id),
+        output_uri=value_of(info.output_uri),
+        arguments={k: value_of(v) for k, v in info.arguments.items()})
+
+
+class FinishRun(beam.DoFn):
+    """None -> the summary dict, after checking the accounting and writing every file."""
+
+    def __init__(self, info: RunInfo):
+        self._info = info
+
+    def process(self, _unused, scores: dict, listed: int, failed: int, missing: int,
+                carried: int, written: list[str],
+                report_items: Optional[dict] = None,
+                started_at: Optional[str] = None) -> Iterator[dict]:
+        info = resolved(self._info)
+        if started_at:  # a template: the run started when the job prepared its folder
+            info = dataclasses.replace(info, started_at=started_at)
+        yield finish_run(info, scores, listed, failed, missing, carried, written, report_items)
