@@ -1,4 +1,5 @@
-"""Where an image's true label comes from: `folder`, `regex:PATTERN`, `csv:URI` or `none`.
+"""Where an image's true label comes from: `folder`, `regex:PATTERN`, `csv:URI`, `manifest`
+or `none`.
 
 The parsing of `--labels` and the rules per source, shared by scoring (the pipeline's
 labels stage, transforms/labels.py) and training data discovery (datasets.py), so both read
@@ -16,7 +17,8 @@ from typing import Optional
 
 from bucketscore.storage import uris
 
-LABEL_SOURCES = ("folder", "regex:PATTERN", "csv:URI", "none")
+LABEL_SOURCES = ("folder", "regex:PATTERN", "csv:URI", "manifest", "none")
+MAX_CONFLICTS_SHOWN = 10  # a labels CSV with conflicting rows: how many the error names
 
 
 class LabelSourceError(ValueError):
@@ -27,13 +29,13 @@ class LabelSourceError(ValueError):
 class LabelSource:
     """A parsed `--labels` value."""
 
-    kind: str  # folder | regex | csv | none
+    kind: str  # folder | regex | csv | manifest | none
     argument: str = ""
 
     @classmethod
     def parse(cls, text: str) -> "LabelSource":
         text = (text or "folder").strip()
-        if text in ("folder", "none"):
+        if text in ("folder", "manifest", "none"):
             return cls(text)
         if text.startswith("regex:"):
             pattern = text[len("regex:"):]
@@ -81,11 +83,22 @@ def read_labels_csv(uri: str) -> dict[str, str]:
         raise LabelSourceError(f"the labels CSV {uri} needs a header with `path` and `label` "
                                f"columns; found {reader.fieldnames}")
     reader.fieldnames = fields
-    out = {}
+    out: dict[str, str] = {}
+    conflicts: dict[str, set[str]] = {}
     for row in reader:
         path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
-        if path and label:
-            out[path] = label
+        if not (path and label):
+            continue
+        if path in out and out[path] != label:  # the same row twice is fine; two labels not
+            conflicts.setdefault(path, {out[path]}).add(label)
+        out[path] = label
+    if conflicts:
+        shown = "; ".join(f"{p}: {', '.join(sorted(labels))}"
+                          for p, labels in sorted(conflicts.items())[:MAX_CONFLICTS_SHOWN])
+        more = (f" (and {len(conflicts) - MAX_CONFLICTS_SHOWN} more)"
+                if len(conflicts) > MAX_CONFLICTS_SHOWN else "")
+        raise LabelSourceError(f"the labels CSV {uri} gives {len(conflicts)} path(s) different "
+                               f"labels: {shown}{more}; keep one row per path")
     return out
 
 
@@ -108,6 +121,9 @@ def label_of(source: LabelSource, image, pattern: Optional[re.Pattern] = None,
         return folder_label(image)
     if source.kind == "regex":
         return regex_label(pattern or re.compile(source.argument), image)
+    if source.kind == "manifest":
+        # Given by the manifest that named the image (storage.manifests), set at listing.
+        return getattr(image, "true_label", None)
     if source.kind == "csv":
         table = read_labels_csv(source.argument) if table is None else table
         for key in csv_key(image):

@@ -47,8 +47,11 @@ class _ScrubbingStream:
         self._stream = stream
         self._secrets = secrets
 
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
     def write(self, text: str) -> int:
-        return self._stream.write(scrub(text, self._secrets))
+        return self._stream.write(self.scrub(text))
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
@@ -69,6 +72,7 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
             examples:
               bucketscore demo                      # build the demo model and images
               bucketscore score --input demo_data/digits/ --model models/digits --output results/
+              bucketscore classify photo.jpg --model models/digits   # one image, no pipeline
               bucketscore download results/<run_id>/ results/
             Run `bucketscore COMMAND --help` for each command's options and examples."""))
     parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")

@@ -59,3 +59,25 @@ def scrub(text: str, secrets: list[str]) -> str:
     for value in secrets:
         text = text.replace(value, "***")
     return text
+
+
+def redacted_command_line(argv, environ=None) -> str:
+    """A command line as a shell would read it, with secret flag values replaced by `***`
+    and any secret value the environment holds scrubbed (for `make`'s echo of a recipe)."""
+    import shlex
+
+    return scrub(shlex.join(redact_flags(list(argv))), secret_values(argv, environ))
+
+
+def main(argv=None) -> int:
+    """`python -m bucketscore.pipelines.redaction WORD...`: print the words as one command
+    line, secrets redacted. The Makefile echoes its recipes that take ARGS this way, instead
+    of make printing them (make would print secret flag values into terminals and CI logs)."""
+    import sys
+
+    print(redacted_command_line(sys.argv[1:] if argv is None else argv), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -36,6 +36,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """0 or any number above."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def probability(text: str) -> float:
     """A probability or a ratio: 0 to 1, both included (--min_confidence, --max_error_ratio,
     --max_accuracy_drop)."""

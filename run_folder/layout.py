@@ -12,6 +12,7 @@ import os
 import secrets
 
 from bucketscore.storage import uris
+from bucketscore.storage.errors import retry_budget
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ STATE_DIR = "_state"  # beside the runs: <output>/_state/<model_version>.json
 
 RUN_FILES = {MANIFEST, SUMMARY, ERRORS_CSV, SUCCESS}
 RUN_PREFIXES = (PREDICTIONS, TEMP_PREFIX)
+CLEANUP_RETRY_SECONDS = 10  # after a failure, storage may be what failed: do not wait long
 # Files a person downloads to look at a run (bucketscore download).
 DOWNLOADED_SUFFIXES = (".csv", ".json", ".html")
 
@@ -106,3 +108,26 @@ def clear_run_folder(run: str, keep_temp: bool = False) -> int:
             if not (keep_temp and name.startswith(TEMP_PREFIX)):
                 uris.remove_empty_dirs(os.path.join(run, name), include_self=True)
     return deleted + len(doomed)
+
+
+def remove_temp(run: str) -> int:
+    """Delete what Beam's file sinks left under the run folder (`beam-temp*`) after a
+    failed run; returns how many entries. Best effort: storage may be what failed."""
+    with retry_budget(CLEANUP_RETRY_SECONDS):
+        try:
+            names = _top_level_names(run)
+        except Exception as e:  # noqa: BLE001 - the run has failed already; say why, go on
+            log.warning("could not list %s to remove temporary files: %s", run, e)
+            return 0
+        removed = 0
+        for name, found in names.items():
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                uris.delete(found)
+                if not uris.is_remote(run):
+                    uris.remove_empty_dirs(os.path.join(run, name), include_self=True)
+                removed += 1
+            except Exception as e:  # noqa: BLE001
+                log.warning("could not remove %s: %s", name, e)
+    return removed

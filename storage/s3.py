@@ -63,11 +63,15 @@ def make_client(options=None, max_pool_connections: int = POOL_CONNECTIONS):
 
     region, api_version, no_ssl, verify, endpoint, key_id, secret, token = _settings(
         _beam_s3_options() if options is None else options)
+    # One attempt per call: callers retry through storage.errors.with_retries, within the
+    # run's budget (botocore's own retries would multiply the waits).
     return boto3.session.Session().client(
         service_name="s3", region_name=region, api_version=api_version,
         use_ssl=not no_ssl, verify=verify, endpoint_url=endpoint,
         aws_access_key_id=key_id, aws_secret_access_key=secret, aws_session_token=token,
-        config=Config(max_pool_connections=max_pool_connections))
+        config=Config(max_pool_connections=max_pool_connections, connect_timeout=10,
+                      read_timeout=60,
+                      retries={"mode": "standard", "total_max_attempts": 1}))
 
 
 _current: tuple = (None, ())  # (Beam's options object, its settings): see _current_settings
@@ -144,4 +148,29 @@ def read_object(uri: str, max_bytes: Optional[int] = None, presigned: bool = Tru
         code = get_http_error_code(e)
         if max_bytes and code == 416:  # a range of an empty object
             return b""
-        raise S3ClientError(str(e), code) from None
+        raise S3ClientError(str(e), code) from e  # the cause says if a retry can help
+
+
+DELETE_BATCH = 1000  # keys per DeleteObjects request: the most S3 takes
+
+
+def delete_objects(uris: list[str]) -> None:
+    """Delete s3:// objects in batches of DELETE_BATCH per bucket; each request retried
+    within the storage budget (storage.errors.with_retries). Missing keys are no error."""
+    from bucketscore.storage.errors import with_retries
+
+    by_bucket: dict[str, list[str]] = {}
+    for uri in uris:
+        bucket, key = split(uri)
+        by_bucket.setdefault(bucket, []).append(key)
+    s3_client = client()
+    for bucket, keys in by_bucket.items():
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = [{"Key": k} for k in keys[start:start + DELETE_BATCH]]
+            answer = with_retries(lambda: s3_client.delete_objects(
+                Bucket=bucket, Delete={"Objects": batch, "Quiet": True}), f"s3://{bucket}")
+            failed = [e for e in answer.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if failed:
+                raise OSError(f"cannot delete {len(failed)} object(s) of s3://{bucket}, "
+                              f"e.g. {failed[0].get('Key')}: {failed[0].get('Code')} "
+                              f"{failed[0].get('Message')}")

@@ -11,7 +11,8 @@ read is cheaper than a hand-off).
 Same contract as `transforms.reading.ReadImageBytes`, the plain one-read-at-a-time reader
 it is tested against: ListedImage -> ImageBytes on the main output; an object that cannot
 be read -> ErrorRow(uri, "read", message) on `errors`; the same retries
-(`storage.errors.with_retries`: backoff, no retry for 400/401/403/404), the same error wording
+(`storage.errors.with_retries`: transient errors retried within the budget, then
+StorageUnavailable fails the run; no retry for 400/401/403/404), the same error wording
 (`storage.errors.describe_error`), the same counters (read, bytes_read, failed).
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
 from bucketscore.storage import uris
-from bucketscore.storage.errors import describe_error
+from bucketscore.storage.errors import StorageUnavailable, describe_error
 from bucketscore.transforms import counters
 from bucketscore.transforms.reading import read_with_retries
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
@@ -41,12 +42,14 @@ class ConcurrentReadImageBytes(beam.DoFn):
     """
 
     def __init__(self, threads: int = DEFAULT_THREADS, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-                 max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT):
+                 max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
+                 retry_seconds: Optional[float] = None):
         if threads < 1 or max_in_flight < 1:
             raise ValueError("threads and max_in_flight must be at least 1")
         self._threads = threads
         self._max_in_flight = max_in_flight
         self._max_bytes = max_bytes_in_flight
+        self._retry_seconds = retry_seconds  # None: this process's budget (storage.errors)
         # Through transforms.progress: Beam counters, and the live progress board.
         self._read = counters.counter("read")
         self._bytes = counters.counter("bytes_read")
@@ -57,6 +60,9 @@ class ConcurrentReadImageBytes(beam.DoFn):
 
     # -- life cycle ----------------------------------------------------------------------
     def setup(self) -> None:
+        # The run's storage retry budget in this worker, for our reads and for the boto3
+        # clients Beam's file sinks make here (a Dataflow worker has no launcher env).
+        uris.prepare_process(self._retry_seconds)
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="bucketscore-read")
 
     def start_bundle(self) -> None:
@@ -100,7 +106,7 @@ class ConcurrentReadImageBytes(beam.DoFn):
     def _try_read(self, uri: str) -> tuple[Optional[bytes], Optional[BaseException]]:
         try:
             return read_with_retries(uri), None
-        except Exception as e:  # noqa: BLE001 - the object's error, not the run's
+        except Exception as e:  # noqa: BLE001 - the object's error (or storage's: _outputs)
             return None, e
 
     def _emit(self, entry) -> Iterator:
@@ -111,6 +117,8 @@ class ConcurrentReadImageBytes(beam.DoFn):
 
     def _outputs(self, image: ListedImage, data: Optional[bytes],
                  error: Optional[BaseException], where) -> Iterator:
+        if isinstance(error, StorageUnavailable):
+            raise error  # storage failed, not this image: the run fails and says so
         if error is not None:
             self._failed.inc()
             out = ErrorRow(image.uri, "read", describe_error(error))

@@ -14,6 +14,7 @@ from typing import Iterator, Optional
 import apache_beam as beam
 
 from bucketscore.run_folder.finish import RunInfo, finish_run
+from bucketscore.storage import uris
 from bucketscore.transforms.launch_values import value_of
 
 
@@ -27,10 +28,15 @@ def resolved(info: RunInfo) -> RunInfo:
 
 
 class FinishRun(beam.DoFn):
-    """None -> the summary dict, after checking the accounting and writing every file."""
+    """None -> the summary dict, after checking the accounting and writing every file.
+    `retry_seconds`: the run's storage retry budget for these writes (None: the worker's)."""
 
-    def __init__(self, info: RunInfo):
+    def __init__(self, info: RunInfo, retry_seconds: Optional[float] = None):
         self._info = info
+        self._retry_seconds = retry_seconds
+
+    def setup(self) -> None:
+        uris.prepare_process(self._retry_seconds)
 
     def process(self, _unused, scores: dict, listed: int, failed: int, missing: int,
                 carried: int, written: list[str],

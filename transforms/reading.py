@@ -12,14 +12,16 @@ from typing import Iterator
 import apache_beam as beam
 
 from bucketscore.storage import uris
-from bucketscore.storage.errors import describe_error, with_retries
+from bucketscore.storage.errors import StorageUnavailable, describe_error
 from bucketscore.transforms import counters
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
 
 
 def read_with_retries(uri: str) -> bytes:
-    """Read an object, retrying with exponential backoff (a store may blip mid-run)."""
-    return with_retries(lambda: uris.read_bytes(uri))
+    """Read an object; remote reads retry transient errors within the storage retry budget
+    (storage.errors.with_retries: a store may blip mid-run) and raise StorageUnavailable
+    when it is spent."""
+    return uris.read_bytes(uri)
 
 
 class ReadImageBytes(beam.DoFn):
@@ -33,6 +35,8 @@ class ReadImageBytes(beam.DoFn):
     def process(self, image: ListedImage) -> Iterator:
         try:
             data = read_with_retries(image.uri)
+        except StorageUnavailable:
+            raise  # storage failed, not this image: the run fails and says so
         except Exception as e:  # noqa: BLE001 - the object's error, not the run's
             self._failed.inc()
             yield beam.pvalue.TaggedOutput(ERRORS_TAG,

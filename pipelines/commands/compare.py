@@ -39,14 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from bucketscore.pipelines.beam_options import unknown_beam_flags
-    from bucketscore.pipelines.validators import UsageError
+    from bucketscore.pipelines.preflight import check_command
     from bucketscore.run_folder.comparison import compare_runs, format_comparison
     from bucketscore.run_folder.history import RunHistoryError
 
-    unknown = unknown_beam_flags(extra)
-    if unknown:
-        raise UsageError(f"unknown option(s): {' '.join(unknown)}")
+    check_command(NAME, args, extra)  # unknown flags; forms, one request per bucket
     try:
         comparison = compare_runs(args.run_a, args.run_b, extra)
     except RunHistoryError as e:

@@ -21,13 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from bucketscore.pipelines.beam_options import unknown_beam_flags
-    from bucketscore.pipelines.validators import UsageError
+    from bucketscore.pipelines.preflight import check_command
     from bucketscore.run_folder.download import download_run
 
-    unknown = unknown_beam_flags(extra)
-    if unknown:
-        raise UsageError(f"unknown option(s): {' '.join(unknown)}")
+    check_command(NAME, args, extra)  # unknown flags; forms, one request per bucket
     copied, dest = download_run(args.run, args.dest, extra)
     if not copied:
         print(f"bucketscore download: no CSV or JSON files under {args.run}", file=sys.stderr)

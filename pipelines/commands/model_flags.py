@@ -63,6 +63,15 @@ def apply_storage_flags(extra: list[str]) -> None:
         uris.set_options(extra)
 
 
+def add_training_arguments(parser: argparse.ArgumentParser, architectures, default_arch,
+                           sizes_from: str) -> None:
+    """What `train` and `tune` share: data, model and input groups (their own training or
+    search options come after)."""
+    add_data_arguments(parser)
+    add_model_arguments(parser, architectures, default_arch)
+    add_input_arguments(parser, sizes_from)
+
+
 def add_input_arguments(parser: argparse.ArgumentParser, sizes_from: str) -> None:
     g = parser.add_argument_group("model input (what model.json records)")
     g.add_argument("--height", type=positive_int, help=f"input height (default: {sizes_from})")

@@ -34,21 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from bucketscore.pipelines.beam_options import unknown_beam_flags
-    from bucketscore.pipelines.validators import UsageError
-    from bucketscore.run_folder.history import (
-        RunHistoryError,
-        format_runs,
-        list_runs,
-        looks_like_run_folder,
-    )
+    from bucketscore.pipelines.preflight import check_command
+    from bucketscore.run_folder import history
 
-    unknown = unknown_beam_flags(extra)
-    if unknown:
-        raise UsageError(f"unknown option(s): {' '.join(unknown)}")
+    check_command(NAME, args, extra)  # unknown flags; forms, one request per bucket
     try:
-        records = list_runs(args.output, extra)
-    except RunHistoryError as e:
+        records = history.list_runs(args.output, extra)
+    except history.RunHistoryError as e:
         print(f"bucketscore runs: {e}", file=sys.stderr)
         return 1
     if args.limit:
@@ -58,9 +50,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         return 0
     if not records:
         hint = ""
-        if looks_like_run_folder(args.output, extra):
+        if history.looks_like_run_folder(args.output, extra):
             hint = " (it is itself a run folder: pass the folder above it)"
         print(f"bucketscore runs: no runs under {args.output}{hint}", file=sys.stderr)
         return 0
-    print(format_runs(records))
+    print(history.format_runs(records))
     return 0

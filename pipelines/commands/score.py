@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import textwrap
 
@@ -12,8 +13,12 @@ EPILOG = textwrap.dedent("""\
     Any other --flag is passed to Beam as a pipeline option, for example:
       --runner DataflowRunner --project P --region R --temp_location gs://b/tmp
       --direct_num_workers 2 --direct_running_mode multi_processing
-      --s3_endpoint_url http://127.0.0.1:8333 --s3_access_key_id K --s3_secret_access_key S
-    Unknown flags are refused.
+      --s3_endpoint_url http://127.0.0.1:8333 --s3_region_name us-east-1
+    Unknown flags are refused. Credentials: prefer AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), GOOGLE_APPLICATION_CREDENTIALS for gs://; the
+    flags --s3_access_key_id/--s3_secret_access_key work too and are redacted (***).
+    Paths are checked before anything runs (form, local inputs, one request per bucket):
+    a bad path, wrong keys, a missing bucket or an unreachable endpoint is exit 2 in seconds.
 
     examples:
       bucketscore score --input demo_data/digits/ --model models/digits --output results/
@@ -25,6 +30,12 @@ EPILOG = textwrap.dedent("""\
           --project P --region R --temp_location gs://t/tmp \\
           --template_location gs://t/templates/v2.json      # a classic template: input,
                                                             # output, run_id at launch
+      bucketscore score --input manifest:s3://lists/audit.jsonl --labels manifest \\
+          --model s3://m/v2 --output s3://r/                # the images a manifest names
+      bucketscore score --input s3://b/cats/001.jpg --model models/digits --output r/
+      bucketscore score --input s3://b/images/ --model s3://m/v2 --output s3://r/ \\
+          --runner PortableRunner --job_endpoint localhost:8099 \\
+          --environment_type EXTERNAL --environment_config localhost:50000
 
     Results go to <output>/<run_id>/: predictions*.csv, predictions*.parquet, errors.csv,
     summary.json, per_class.csv, confusion_matrix.csv, report.html, manifest.json, and
@@ -43,32 +54,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
+    from bucketscore.pipelines.failures import cause_line
     from bucketscore.pipelines.launcher import start
     from bucketscore.pipelines.options import config_from_args
+    from bucketscore.pipelines.preflight import check as check_paths
+    from bucketscore.pipelines.run_log import capture
     from bucketscore.pipelines.validators import UsageError
-    from bucketscore.run_folder.finish import FAILURE_MARK
 
     config = config_from_args(args, extra)
+    check_paths(NAME, args, extra)  # forms, local paths, one request per bucket: seconds
     building_template = not config.run_id  # --template_location: the run id comes at launch
     if building_template:
         print(f"bucketscore: building a classic template scoring with {config.model}")
     else:
         print(f"bucketscore: scoring {' '.join(config.inputs)} with {config.model}")
         print(f"bucketscore: run {config.run_id} -> {config.run_uri}")
-    try:
-        run_ = start(config, show_progress=not args.no_progress and _is_direct(extra), say=print)
-    except UsageError:
-        raise
-    except Exception as e:  # noqa: BLE001 - report any run failure in one clear message
-        if building_template:
-            print(f"bucketscore score: building the template failed: "
-                  f"{failure_reason(e, FAILURE_MARK)}", file=sys.stderr)
+    verbose = bool(getattr(args, "verbose", False))
+    with capture(config.run_id or "template-build", enabled=not verbose) as log:
+        try:
+            run_ = start(config, show_progress=not args.no_progress and _is_direct(extra),
+                         say=print)
+        except UsageError:
+            raise
+        except Exception as e:  # noqa: BLE001 - report any run failure in one clear line
+            what = ("building the template failed" if building_template
+                    else "the run failed")
+            print(f"bucketscore score: {what}: {cause_line(e)}", file=sys.stderr)
+            if not building_template:
+                print(f"bucketscore score: no _SUCCESS was written under {config.run_uri}",
+                      file=sys.stderr)
+            if log.path:
+                print(f"bucketscore score: details: {log.path}", file=sys.stderr)
+                logging.getLogger(__name__).error("the run failed", exc_info=e)
             return 1
-        print(f"bucketscore score: the run failed: {failure_reason(e, FAILURE_MARK)}",
-              file=sys.stderr)
-        print(f"bucketscore score: no _SUCCESS was written under {config.run_uri}",
-              file=sys.stderr)
-        return 1
     if run_.template:
         return 0  # built and staged; start() printed where and how to launch it
     if run_.submitted_only:
@@ -91,15 +109,6 @@ def _is_direct(beam_args: list[str]) -> bool:
     return runner in (None, "DirectRunner", "direct", "BundleBasedDirectRunner")
 
 
-def failure_reason(e: BaseException, mark: str) -> str:
-    """The one line that says why: our RunFailed message if present, else the last line."""
-    text = str(e)
-    if mark in text:
-        return text[text.index(mark) + len(mark):].strip().splitlines()[0]
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return f"{type(e).__name__}: {lines[-1] if lines else ''}"
-
-
 def headline(summary: dict, run_uri: str) -> str:
     """The few figures people want first, and where the rest is."""
     c = summary["counts"]
@@ -116,4 +125,9 @@ def headline(summary: dict, run_uri: str) -> str:
     lines.append(f"report:  {run_uri.rstrip('/')}/report.html")
     if c["failed"]:
         lines.append(f"errors:  {run_uri.rstrip('/')}/errors.csv")
+    shift = summary.get("drift")
+    if shift:
+        lines.append(f"drift:   total variation {shift['total_variation']:.4f} of the predicted "
+                     f"classes since run {shift.get('previous_run_id') or shift['previous_run']}")
+    lines += [f"warning: {w}" for w in summary.get("warnings") or []]
     return "\n".join(lines)

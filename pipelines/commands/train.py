@@ -36,12 +36,7 @@ DEFAULT_ARCHITECTURE = "small_cnn"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from bucketscore.model_export.architectures import ARCHITECTURES
-    from bucketscore.pipelines.commands.model_flags import (
-        add_augmentation_arguments,
-        add_data_arguments,
-        add_input_arguments,
-        add_model_arguments,
-    )
+    from bucketscore.pipelines.commands import model_flags as flags
     from bucketscore.pipelines.validators import (
         fraction_below_one,
         non_negative_int,
@@ -55,9 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="from_bundle", metavar="BUNDLE",
                         help="continue training this bundle (needs its model.keras): label "
                              "order kept, new classes appended")
-    add_data_arguments(parser)
-    add_model_arguments(parser, ARCHITECTURES, DEFAULT_ARCHITECTURE)
-    add_input_arguments(parser, "the architecture's usual size, or the --from bundle's")
+    flags.add_training_arguments(parser, ARCHITECTURES, DEFAULT_ARCHITECTURE,
+                                 "the architecture's usual size, or the --from bundle's")
     g = parser.add_argument_group("training")
     g.add_argument("--epochs", type=positive_int, default=20,
                    help="most epochs (early stopping may end sooner; default 20)")
@@ -76,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="most fine-tuning epochs (default: --epochs)")
     g.add_argument("--fine_tune_learning_rate", type=positive_float,
                    help="fine-tuning learning rate (default: --learning_rate / 10)")
-    add_augmentation_arguments(parser)
+    flags.add_augmentation_arguments(parser)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -112,18 +106,15 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from bucketscore.pipelines.commands.model_flags import (
-        ONNX_EXPORT,
-        apply_storage_flags,
-        check_training_packages,
-        run_reporting_errors,
-    )
+    from bucketscore.pipelines.commands import model_flags as flags
+    from bucketscore.pipelines.preflight import check as check_paths
 
-    apply_storage_flags(extra)
+    flags.apply_storage_flags(extra)
     cfg = config_from_args(args)
-
-    if not check_training_packages(NAME, ONNX_EXPORT if cfg.onnx else ()):
+    if not flags.check_training_packages(NAME, flags.ONNX_EXPORT if cfg.onnx else ()):
         return 1
+    # The install first (missing packages are not a wrong command), then the paths.
+    check_paths(NAME, args, extra)  # forms, local paths, one request per bucket: seconds
 
     def go() -> int:
         from bucketscore.model_export.training import train
@@ -132,7 +123,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         print(summary_lines(result.meta, cfg.out, result.train_seconds))
         return 0
 
-    return run_reporting_errors(NAME, go)
+    return flags.run_reporting_errors(NAME, go)
 
 
 def summary_lines(meta, out: str, seconds: float) -> str:

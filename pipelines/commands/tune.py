@@ -32,19 +32,13 @@ DEFAULT_ARCHITECTURE = "small_cnn"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from bucketscore.model_export.architectures import ARCHITECTURES
     from bucketscore.model_export.tuning import ALGORITHMS
-    from bucketscore.pipelines.commands.model_flags import (
-        add_augmentation_arguments,
-        add_data_arguments,
-        add_input_arguments,
-        add_model_arguments,
-    )
+    from bucketscore.pipelines.commands import model_flags as flags
     from bucketscore.pipelines.validators import positive_int
 
     parser.add_argument("--out", required=True, metavar="URI",
                         help="where to write the best model's bundle (local, s3://, gs://)")
-    add_data_arguments(parser)
-    add_model_arguments(parser, ARCHITECTURES, DEFAULT_ARCHITECTURE)
-    add_input_arguments(parser, "the architecture's usual size")
+    flags.add_training_arguments(parser, ARCHITECTURES, DEFAULT_ARCHITECTURE,
+                                 "the architecture's usual size")
     g = parser.add_argument_group("search")
     g.add_argument("--trials", type=positive_int, default=10,
                    help="trial budget (default 10)")
@@ -65,28 +59,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--work_dir", metavar="DIR",
                    help="keep KerasTuner's trial files here (default: a temporary folder, "
                         "removed at the end)")
-    add_augmentation_arguments(parser)
+    flags.add_augmentation_arguments(parser)
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
     from bucketscore.model_export.training import TrainConfig, TrainError
     from bucketscore.model_export.tuning import SearchSpace
-    from bucketscore.pipelines.commands.model_flags import (
-        ONNX_EXPORT,
-        apply_storage_flags,
-        augmentation_from_args,
-        check_training_packages,
-        run_reporting_errors,
-    )
+    from bucketscore.pipelines.commands import model_flags as flags
     from bucketscore.pipelines.commands.train import summary_lines
+    from bucketscore.pipelines.preflight import check as check_paths
     from bucketscore.pipelines.validators import UsageError
 
-    apply_storage_flags(extra)
+    flags.apply_storage_flags(extra)
     try:
         space = SearchSpace.parse(learning_rate=args.learning_rate, batch_size=args.batch_size,
                                   epochs=args.epochs, dropout=args.dropout,
                                   fine_tune_layers=args.fine_tune_layers)
-        augment = augmentation_from_args(args)
+        augment = flags.augmentation_from_args(args)
     except TrainError as e:
         raise UsageError(str(e)) from None
     cfg = TrainConfig(
@@ -97,9 +86,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         seed=args.seed, patience=args.patience, head_units=args.head_units, alpha=args.alpha,
         fine_tune_epochs=args.fine_tune_epochs, base_weights=args.base_weights,
         name=args.name, onnx=args.onnx, augment=augment)
-
-    if not check_training_packages(NAME, ("keras_tuner",) + (ONNX_EXPORT if cfg.onnx else ())):
+    if not flags.check_training_packages(NAME, ("keras_tuner",) + (flags.ONNX_EXPORT if cfg.onnx else ())):
         return 1
+    # The install first (missing packages are not a wrong command), then the paths.
+    check_paths(NAME, args, extra)  # forms, local paths, one request per bucket: seconds
 
     def go() -> int:
         from bucketscore.model_export.tuning import tune
@@ -112,4 +102,4 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
               f"{result.best['trial']})")
         return 0
 
-    return run_reporting_errors(NAME, go)
+    return flags.run_reporting_errors(NAME, go)
