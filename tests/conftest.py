@@ -16,6 +16,9 @@ Servers start lazily (only for sessions whose tests request them) and write thei
 under the pytest temp dir (``<basetemp>/seaweedfs*/seaweedfs.log``,
 ``<basetemp>/gcs*/gcs-emulator.log``), never to stdout.
 
+Beam's portable runner (``tests/runners.py``): ``portable_runner`` -- a job service and an
+external SDK worker pool (session scope); ``portable_runner.flags()`` runs a pipeline there.
+
 Bucket names: 3-63 chars of lowercase letters, digits and '-'; use
 ``tests.storage_servers.unique_bucket_name()`` for a fresh one per test.
 """
@@ -51,3 +54,19 @@ def gcs_server(tmp_path_factory) -> GCSServer:
             yield server
         finally:
             server.stop()
+
+
+# --------------------------------------------------------------------------------------
+# Beam's portable runner
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def portable_runner(tmp_path_factory):
+    """Beam's job service and an external SDK worker pool (tests/runners.py), session
+    scope; `portable_runner.flags()` are the Beam flags of a run on them (2 workers)."""
+    from tests.runners import start_portable_runner
+
+    runner = start_portable_runner(tmp_path_factory.mktemp("portable"))
+    try:
+        yield runner
+    finally:
+        runner.stop()

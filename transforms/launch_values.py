@@ -18,7 +18,6 @@ from apache_beam.options.value_provider import RuntimeValueProvider, ValueProvid
 
 from bucketscore.run_folder.layout import run_uri as run_folder_uri
 from bucketscore.storage import uris
-from bucketscore.storage.listing import split_input
 
 
 class LaunchValueError(ValueError):
@@ -66,11 +65,6 @@ def input_list(value: Any) -> list[str]:
         raise LaunchValueError("no input: launch the template with input=URI (several: "
                                "separated by spaces)")
     return [uris.normalize(u) for u in items]
-
-
-def input_bases(inputs: list[str]) -> list[str]:
-    """The base prefix of each input (what a labels CSV's relative paths are relative to)."""
-    return [split_input(uri)[0] for uri in inputs]
 
 
 def run_uri(output: str, run_id: str) -> str:

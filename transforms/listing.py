@@ -1,113 +1,151 @@
-"""List the images to score under prefixes or globs, once, then spread them over workers.
+"""List the images to score, streaming, with the listing itself spread over the workers.
 
-Listing happens in the pipeline (so a template or a scheduled job lists at run time), in
-one place, deduplicated by URI there; the found objects then go through a shuffle in
-chunks, so the read/decode/inference work that follows is spread over all workers (Beam's
-MatchFiles would keep it on the worker that listed).
+    None -> PlanListing -> [Reshuffle -> ExpandTasks] x (rounds - 1) -> Reshuffle -> ListObjects
+
+`PlanListing` turns the inputs into listing tasks (storage/listing.py) and explores each
+once; every further round spreads the tasks over the workers (Reshuffle) and explores them
+again (sub-prefixes become tasks, flat prefixes are cut into key ranges); `ListObjects`
+lists each task a page at a time and emits its images at once. Nothing after it waits for
+the listing to end (no shuffle between listing and reading: the first images are read and
+scored while other tasks are still being listed), and no step holds the listing in
+memory. The work after listing is spread as the tasks are.
+
+Listing happens in the pipeline, so a template or a scheduled job lists at run time.
+Overlapping prefixes and globs need no dedupe step (storage/listing.py: each object is
+kept by the input whose base sorts first, by a test on its URI); manifests, which may name
+an image twice or name one a prefix also lists, go through a keyed dedupe step (by URI).
 """
 from __future__ import annotations
 
-import pickle
-import zlib
 from typing import Iterable, Iterator
 
 import apache_beam as beam
+from apache_beam.options.value_provider import ValueProvider
 
-from bucketscore.storage import uris
-from bucketscore.storage.listing import list_input as list_objects
+from bucketscore.storage import manifests, uris
+from bucketscore.storage.listing import (
+    MANIFEST,
+    PLANNING_ROUNDS,
+    ListTask,
+    expand,
+    list_task,
+    manifest_pages,
+    resolve_inputs,
+    root_tasks,
+)
 from bucketscore.transforms import counters
-from bucketscore.transforms.launch_values import value_of
+from bucketscore.transforms.launch_values import LaunchValueError, value_of
 from bucketscore.transforms.records import ListedImage
 
-MAX_CHUNK = 256  # listed images per shuffled element
-MIN_CHUNKS = 64  # ...but at least this many elements when there are enough images
+def normalize_input(uri: str) -> str:
+    """Local paths absolute, `manifest:` kept in front of its (normalized) URI."""
+    return manifests.normalize(uri) if manifests.is_manifest(uri) else uris.normalize(uri)
 
 
-def chunk_size(n: int) -> int:
-    """Images per chunk for `n` listed images: few elements to shuffle (each costs the
-    runner far more than its bytes), yet enough of them to spread over every worker."""
-    return max(1, min(MAX_CHUNK, -(-n // MIN_CHUNKS)))
+def has_manifest(inputs) -> bool:
+    """Whether these inputs (a list; a ValueProvider: not known yet) include a manifest."""
+    return isinstance(inputs, (list, tuple)) and any(manifests.is_manifest(u) for u in inputs)
 
 
-def list_input(uri: str) -> Iterator[ListedImage]:
-    """Every image object under one input URI (prefix or glob), as pipeline elements."""
-    for obj in list_objects(uri):
-        yield ListedImage(obj.uri, obj.base, obj.size, obj.mtime)
-
-
-def list_inputs(inputs: Iterable[str]) -> list[ListedImage]:
-    """Every image under the inputs, once: an object under two overlapping inputs is kept
-    with the input whose base sorts first (the same choice whatever the input order)."""
-    inputs = list(inputs)
-    if len(inputs) == 1:
-        return list(list_input(inputs[0]))
-    found: dict[str, ListedImage] = {}
-    for uri in inputs:
-        for image in list_input(uri):
-            kept = found.get(image.uri)
-            if kept is None or image.base < kept.base:
-                found[image.uri] = image
-    return list(found.values())
-
-
-def pack_chunk(images: list[ListedImage]) -> bytes:
-    """Listed images -> one compressed blob: the shuffle (and Beam's local runner, which
-    decodes what it shuffles) sees a single bytes object, not thousands of Python objects."""
-    rows = [(i.uri, i.base, int(i.size or 0), float(i.mtime or 0.0)) for i in images]
-    return zlib.compress(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), 1)
-
-
-def unpack_chunk(blob: bytes) -> Iterator[ListedImage]:
-    for uri, base, size, mtime in pickle.loads(zlib.decompress(blob)):
-        yield ListedImage(uri=uri, base=base, size=size, mtime=mtime)
-
-
-class _ListInputsFn(beam.DoFn):
-    """None -> chunks (`pack_chunk` blobs) of every image under the inputs, counted.
+class _PlanListingFn(beam.DoFn):
+    """None -> the listing tasks of every input, each explored once when `explore`.
 
     `inputs`: a list, or a ValueProvider of one, read when the job runs (a template lists
     the inputs given at its launch)."""
 
-    def __init__(self, inputs):
+    def __init__(self, inputs, explore: bool, manifests_allowed: bool):
         self._inputs = inputs
+        self._explore = explore
+        self._manifests_allowed = manifests_allowed
+
+    def process(self, _unused, *_after) -> Iterator[ListTask]:
+        inputs = [normalize_input(u) for u in value_of(self._inputs)]
+        specs = resolve_inputs(inputs)
+        if not self._manifests_allowed and any(s.kind == MANIFEST for s in specs):
+            raise LaunchValueError("manifest: inputs cannot be given to a classic template "
+                                   "at launch; use the Flex Template (infra/) or a run")
+        for task in root_tasks(specs):
+            yield from (expand(task) if self._explore else [task])
+
+
+class _ExpandTasksFn(beam.DoFn):
+    """ListTask -> the smaller tasks it is made of (one planning round)."""
+
+    def process(self, task: ListTask) -> Iterator[ListTask]:
+        yield from expand(task)
+
+
+class _ListObjectsFn(beam.DoFn):
+    """ListTask -> ListedImage for every image it names, as its pages arrive; counted."""
+
+    def __init__(self):
         self._listed = counters.counter("listed")
         self._bytes = counters.counter("bytes_listed")
 
-    def process(self, _unused, *_after) -> Iterator[bytes]:
-        images = list_inputs(value_of(self._inputs))
-        self._listed.inc(len(images))
-        self._bytes.inc(sum(int(i.size or 0) for i in images))
-        size = chunk_size(len(images))
-        for start in range(0, len(images), size):
-            yield pack_chunk(images[start:start + size])
+    def process(self, task: ListTask) -> Iterator[ListedImage]:
+        for page in _images(task):
+            self._listed.inc(len(page))
+            self._bytes.inc(sum(int(i.size or 0) for i in page))
+            yield from page
+
+
+def _images(task: ListTask) -> Iterator[list[ListedImage]]:
+    if task.kind == MANIFEST:
+        for page in manifest_pages(task):
+            yield [ListedImage(o.uri, o.base, true_label=label) for o, label in page]
+        return
+    for found in list_task(task):
+        yield [ListedImage(o.uri, o.base, o.size, o.mtime) for o in found]
+
+
+def keep_one(uri: str, images: Iterable[ListedImage]) -> ListedImage:
+    """One ListedImage for a URI named by several inputs or manifest lines: the base that
+    sorts first, the size and time a listing found (a manifest gives none), and the label
+    that sorts first among those given."""
+    images = list(images)
+    first = min(images, key=lambda i: i.base)
+    listed = next((i for i in images if i.size or i.mtime), first)
+    labels = sorted(i.true_label for i in images if i.true_label is not None)
+    return ListedImage(uri, first.base, listed.size, listed.mtime,
+                       true_label=labels[0] if labels else None)
 
 
 class ListImages(beam.PTransform):
-    """PBegin -> PCollection[ListedImage]: each image once, even if two inputs overlap.
-
-    The listing happens in the pipeline, in one place; the images then go through a
-    shuffle, in chunks, so that reading, decoding and inference spread over all workers.
-    Chunks, not single images: Beam's local runner holds a shuffle in memory, several KB
-    per element (measured: +200 MB at 40,000 images shuffled one by one, ~10 MB chunked).
+    """PBegin -> PCollection[ListedImage]: each image once, even if inputs overlap.
 
     `inputs`: URIs, or a ValueProvider of a list of URIs (transforms.launch_values).
     `after`: an optional PCollection that must be complete before anything is listed
     (a template's run folder preparation: every stage that writes comes after listing).
+    `rounds`: planning rounds (0: one lister per input, no planning).
     """
 
-    def __init__(self, inputs, after=None):
+    def __init__(self, inputs, after=None, rounds: int = PLANNING_ROUNDS):
         super().__init__()
-        if isinstance(inputs, (list, tuple)):
-            inputs = [uris.normalize(u) for u in inputs]
+        if not isinstance(inputs, ValueProvider):
+            inputs = [normalize_input(u) for u in inputs]
         self._inputs = inputs
         self._after = after
+        self._rounds = max(0, int(rounds))
+        self._dedupe = has_manifest(inputs)
 
     def expand(self, pbegin):
         after = [] if self._after is None else [beam.pvalue.AsList(self._after)]
-        return (
-            pbegin
-            | "Once" >> beam.Create([None])
-            | "ListObjects" >> beam.ParDo(_ListInputsFn(self._inputs), *after)
-            | "Spread" >> beam.Reshuffle()
-            | "Unchunk" >> beam.FlatMap(unpack_chunk)
-        )
+        tasks = (pbegin
+                 | "Once" >> beam.Create([None])
+                 | "PlanListing" >> beam.ParDo(
+                     _PlanListingFn(self._inputs, self._rounds > 0,
+                                    not isinstance(self._inputs, ValueProvider)), *after))
+        for r in range(1, self._rounds):
+            tasks = (tasks
+                     | f"SpreadTasks{r}" >> beam.Reshuffle()
+                     | f"ExpandTasks{r}" >> beam.ParDo(_ExpandTasksFn()))
+        images = (tasks
+                  | "SpreadListing" >> beam.Reshuffle()
+                  | "ListObjects" >> beam.ParDo(_ListObjectsFn()))
+        if not self._dedupe:
+            return images
+        return (images
+                | "KeyByUri" >> beam.Map(lambda image: (image.uri, image))
+                | "GroupByUri" >> beam.GroupByKey()
+                | "KeepOne" >> beam.MapTuple(keep_one))
+

@@ -26,20 +26,24 @@ class WritePredictions(beam.PTransform):
     """prediction rows -> predictions-*.csv and predictions-*.parquet; returns file names.
 
     `run_uri` (here and in the other sinks): the run folder, a str or a ValueProvider
-    (transforms.launch_values), read when the job runs."""
+    (transforms.launch_values), read when the job runs. `num_shards` (here and in the
+    other sharded sinks): 0 = as many files as the runner likes, 1 = one file (small
+    runs: pipelines/runtime_defaults.SMALL_RUN_IMAGES)."""
 
-    def __init__(self, run_uri):
+    def __init__(self, run_uri, num_shards: int = 0, name: str = layout.PREDICTIONS):
         super().__init__()
-        self._prefix = Derived(join, run_uri, layout.PREDICTIONS)
+        self._prefix = Derived(join, run_uri, name)  # name: predictions, predictions-carried
+        self._shards = num_shards
 
     def expand(self, rows):
         csv_files = (rows
                      | "FormatCsv" >> beam.Map(prediction_csv_line)
                      | "WriteCsv" >> beam.io.WriteToText(
-                         self._prefix, file_name_suffix=".csv",
+                         self._prefix, file_name_suffix=".csv", num_shards=self._shards,
                          header=csv_line(PREDICTION_COLUMNS)))
         parquet_files = rows | "WriteParquet" >> beam.io.WriteToParquet(
-            self._prefix, PREDICTIONS_SCHEMA, file_name_suffix=".parquet")
+            self._prefix, PREDICTIONS_SCHEMA, file_name_suffix=".parquet",
+            num_shards=self._shards)
         return (csv_files, parquet_files) | "AllPredictionFiles" >> beam.Flatten()
 
 
@@ -61,11 +65,13 @@ class WriteErrors(beam.PTransform):
 class WriteEmbeddings(beam.PTransform):
     """embedding rows -> embeddings-*.parquet (`uri, true_label, embedding` float32[dim])."""
 
-    def __init__(self, run_uri, dim: int):
+    def __init__(self, run_uri, dim: int, num_shards: int = 0):
         super().__init__()
         self._prefix = Derived(join, run_uri, layout.EMBEDDINGS)
         self._dim = dim
+        self._shards = num_shards
 
     def expand(self, rows):
         return rows | "WriteParquet" >> beam.io.WriteToParquet(
-            self._prefix, embeddings_schema(self._dim), file_name_suffix=".parquet")
+            self._prefix, embeddings_schema(self._dim), file_name_suffix=".parquet",
+            num_shards=self._shards)

@@ -76,7 +76,7 @@ def test_the_trained_bundle_predicts_what_the_keras_model_does(shapes_bundle):
     from bucketscore.model_export.images import decode_image
     from bucketscore.model_export.predictor import load_predictor
     from bucketscore.storage import uris
-    from bucketscore.transforms.listing import list_input
+    from bucketscore.storage.listing import list_input
 
     meta = read_meta(shapes_bundle.path)
     images = sorted(i.uri for i in list_input(shapes_bundle.data))[::25]

@@ -27,11 +27,17 @@ def _score(images, model, out, run_id, *extra):
                  "--run_id", run_id, "--incremental", *extra])
 
 
-def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
+def first_day(demo_bundle, tmp_path, per_class: int):
+    """(images folder, output, the first run) after a first --incremental run on
+    per_class images of each digit."""
     images, out = tmp_path / "imgs", tmp_path / "out"
-    copy_demo_subset(demo_bundle.data, str(images), per_class=4)  # 40 images
+    copy_demo_subset(demo_bundle.data, str(images), per_class=per_class)
     assert _score(images, demo_bundle.model, out, "day1") == 0
-    first = read_local_run(str(out / "day1"))
+    return images, out, read_local_run(str(out / "day1"))
+
+
+def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
+    images, out, first = first_day(demo_bundle, tmp_path, per_class=4)  # 40 images
     assert first["summary"]["counts"]["carried_over"] == 0
     assert first["summary"]["beam_counters"]["scored"] == 40
 
