@@ -1,11 +1,15 @@
 """Batched inference through Beam's RunInference with our ModelHandler.
 
-The handler only loads the bundle (once per worker process: RunInference shares it) and
-calls it on batches. If a batch fails, its images are retried one by one, so only the
-image that breaks the model becomes an errors row.
+The handler only loads the bundle and calls it on batches. By default each worker process
+loads its own copy (RunInference shares it between the process's threads); with
+`model_copies` (a GPU machine: one copy per GPU) Beam keeps that many copies per machine
+and every decoding process sends its batches to them (multi_process_shared), so many
+processes decode and one model keeps the GPU busy. If a batch fails, its images are
+retried one by one, so only the image that breaks the model becomes an errors row.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import apache_beam as beam
@@ -13,23 +17,33 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from bucketscore.errors import error_message
+from bucketscore.model_export import devices
 from bucketscore.model_export.predictor import load_predictor
 from bucketscore.transforms import counters
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput
+
+
+log = logging.getLogger(__name__)
 
 
 class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
     """ImageExample batches -> PredictionResult(example, ModelOutput) via a model bundle."""
 
     def __init__(self, bundle_uri: str, *, backend: str = "auto", device: str = "auto",
-                 embeddings: bool = False, min_batch_size: int = 1, max_batch_size: int = 64):
-        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+                 embeddings: bool = False, min_batch_size: int = 1, max_batch_size: int = 64,
+                 model_copies: Optional[int] = None):
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
+                         model_copies=model_copies or None)
         self._bundle_uri = bundle_uri
         self._backend = backend
         self._device = device
         self._embeddings = embeddings
 
     def load_model(self):
+        counters.counter("model_loads").inc()
+        if self._device == "auto":
+            # Decided here, on the worker (a Dataflow GPU worker): never silently the CPU.
+            warn_if_gpu_unused(self._bundle_uri, self._backend)
         return load_predictor(self._bundle_uri, self._backend, self._device)
 
     def run_inference(self, batch: Sequence[ImageExample], model,
@@ -59,6 +73,20 @@ class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
 
     def get_metrics_namespace(self) -> str:
         return "bucketscore"
+
+
+def warn_if_gpu_unused(bundle_uri: str, backend: str) -> None:
+    """Log (and count, `gpu_unused`) when this worker has a GPU no backend can use."""
+    from bucketscore.model_export.bundle import read_meta
+
+    try:
+        choice = devices.choose(read_meta(bundle_uri).backends, backend, "auto",
+                                devices.probe())
+    except devices.DeviceError:
+        return
+    if choice.warning:
+        log.warning("bucketscore: %s", choice.warning)
+        counters.counter("gpu_unused").inc()
 
 
 class _SplitFailures(beam.DoFn):

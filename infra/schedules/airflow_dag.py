@@ -63,7 +63,7 @@ ENVIRONMENT = {
 }
 
 # For GPU workers: PARAMETERS | GPU_PARAMETERS and GPU_ENVIRONMENT (image built with
-# --build-arg TF_PACKAGE='tensorflow[and-cuda]==2.21.0').
+# --build-arg ACCELERATOR=gpu: TensorFlow and ONNX Runtime with CUDA).
 GPU_PARAMETERS = {
     "dataflow_service_options": (
         "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"),

@@ -215,7 +215,7 @@ def test_dockerfile_builds_on_beams_sdk_image_matching_setup_py():
     final = froms[-1].replace("${BEAM_VERSION}", args["BEAM_VERSION"])
     assert final == f"apache/beam_python3.11_sdk:{pins['apache-beam']}"
     assert args["BEAM_VERSION"] == pins["apache-beam"] == "2.77.0"
-    assert args["TF_PACKAGE"] == f"tensorflow-cpu=={pins['tensorflow-cpu']}"
+    assert args["ACCELERATOR"] == "cpu"  # the CPU builds setup.py pins; gpu: test_gpu_image
     assert any("template-launcher-base" in f and "AS template_launcher" in f for f in froms)
     env = " ".join(rest for word, rest in instructions if word == "ENV")
     assert "FLEX_TEMPLATE_PYTHON_PY_FILE=/template/main.py" in env
@@ -257,8 +257,8 @@ def test_cloudbuild_builds_the_dockerfile_and_the_template_spec():
     assert spec[:3] == ["dataflow", "flex-template", "build"]
     assert "--metadata-file=infra/flex_template/metadata.json" in spec
     assert "--sdk-language=PYTHON" in spec
-    tf_pin = _setup_pins()["tensorflow-cpu"]
-    assert build["substitutions"]["_TF_PACKAGE"] == f"tensorflow-cpu=={tf_pin}"
+    assert "--build-arg=ACCELERATOR=${_ACCELERATOR}" in steps["build"]["args"]
+    assert build["substitutions"]["_ACCELERATOR"] == "cpu"
 
 
 # --------------------------------------------------------------------------------------
