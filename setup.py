@@ -42,7 +42,9 @@ setup(
         "numpy",
         "pillow>=10",
         "pyarrow",
+        "pandas",  # bucketscore.results: runs and their results as DataFrames
         "matplotlib",  # report.html figures (Agg backend, no display needed)
+        "rich",  # the live progress bar on a terminal
         "onnxruntime>=1.20",  # the default inference backend (bundles' model.onnx)
     ],
     extras_require={

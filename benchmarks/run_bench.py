@@ -294,9 +294,10 @@ def print_table(rows: list[dict], ceiling: float | None, args) -> str:
              "",
              "| program | source | steady images/s | CPU ms/image | x ceiling "
              "| x own backend's ceiling | x stock | "
-             f"start-up s | peak RSS MB (N) | peak PSS MB (N) | peak RSS MB ({args.mem_factor}xN) "
-             "| growth |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             f"whole s ({args.n_startup}) | whole s ({args.n}) | peak RSS MB (N) | "
+             f"peak PSS MB (N) | peak RSS MB ({args.mem_factor}xN) | growth |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| ---: |"]
     order = {"plain": 0, "stock": 1, "bucketscore": 2}
     for r in sorted(rows, key=lambda r: (order.get(r["variant"].split("-")[0], 9),
                                          r["variant"], r["source"])):
@@ -307,7 +308,8 @@ def print_table(rows: list[dict], ceiling: float | None, args) -> str:
                if r.get("s3_server_cpu_ms_per_image") else "") + " | "
             f"{fmt(r.get('ratio_to_ceiling'), '.2f')} | "
             f"{fmt(r.get('ratio_to_backend_ceiling'), '.2f')} | {fmt(r.get('ratio_to_stock'), '.2f')} | "
-            f"{fmt(r.get('startup_s'), '.1f')} | {fmt(r.get('peak_rss_mb_N'), '.0f')} | "
+            f"{fmt(r.get('startup_s'), '.1f')} | {fmt(r.get('wall_s_N'), '.1f')} | "
+            f"{fmt(r.get('peak_rss_mb_N'), '.0f')} | "
             f"{fmt(r.get('peak_pss_mb_N'), '.0f')} | {fmt(r.get('peak_rss_mb_mem'), '.0f')} | "
             f"{fmt(r.get('rss_growth'), '+.1%')} |")
     text = "\n".join(lines)
@@ -323,7 +325,11 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=4000, help="images in the large run (default 4000)")
     ap.add_argument("--n_small", type=int, default=1000,
                     help="images in the small run; steady rate = (n - n_small) / dt")
-    ap.add_argument("--n_startup", type=int, default=100, help="images in the start-up run")
+    ap.add_argument("--n_startup", type=int, default=60,
+                    help="images in the start-up run (its whole-process time is reported)")
+    ap.add_argument("--small_sizes", default="60,500,2000,4000",
+                    help="sizes of the small-run comparison (one process against worker "
+                         "processes, and start-up to the first image read; '' to skip)")
     ap.add_argument("--mem_factor", type=int, default=10,
                     help="memory run on mem_factor x N images (0: skip; default 10)")
     ap.add_argument("--repeats", type=int, default=1, help="runs per size; the fastest counts")
@@ -355,8 +361,9 @@ def main(argv=None) -> int:
     variants = [v for v in args.variants.split(",") if v]
     sources = [s for s in args.sources.split(",") if s]
     slow_s3 = "stock" in variants and "s3" in sources
+    small_sizes = [int(v) for v in args.small_sizes.split(",") if v]
     n_values = sorted({args.n_startup, args.n_small, args.n}
-                      | ({args.stock_s3_n} if slow_s3 else set()))
+                      | ({args.stock_s3_n} if slow_s3 else set()) | set(small_sizes))
     started = dt.datetime.now(dt.timezone.utc)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
 
@@ -423,6 +430,12 @@ def main(argv=None) -> int:
             r["n"] = "mem"
             runs.append(r)
         result["runs"] = runs
+        if small_sizes:
+            log(f"small runs: one process against worker processes, {small_sizes} images")
+            from benchmarks.small_runs import measure as measure_small
+
+            result["small_runs"] = measure_small(sets, args.bundle, args.work, small_sizes,
+                                                 args.repeats, env)
     finally:
         if server is not None:
             server.stop()
@@ -441,6 +454,12 @@ def main(argv=None) -> int:
     print()
     result["table"] = print_table(rows, ceiling, args)
     print()
+    if "small_runs" in result:
+        from benchmarks.small_runs import table as small_table
+
+        result["small_runs_table"] = small_table(result["small_runs"])
+        print(result["small_runs_table"])
+        print()
     for c in result["targets"]["checks"]:
         met = {True: "MET   ", False: "MISSED", None: "n/a   "}[c["met"]]
         print(f"{met} {c['check']}: {fmt(c['value'], '.3g')} (target {c['target']})")

@@ -1,10 +1,16 @@
-"""The model bundle: `model.json` + `saved_model/` (+ optional `model.onnx`, `model.keras`).
+"""The model bundle: `model.json` + `saved_model/` and/or `model.onnx` (+ optional
+`model.keras`).
 
 `model.json` fixes everything scoring needs to reproduce training's preprocessing: the label
 order, the input size and channels, the resize mode and interpolation. `files` holds the
 sha256 of every other file, and `version` is a digest of those digests, so a bundle's version
 changes exactly when its content does. Loading verifies every digest before the model is
 used: a bundle that was tampered with or copied half-way is refused.
+
+`backends` says which inference backends the bundle has: `tf` (its `saved_model/`) and
+`onnx` (its `model.onnx`). Bundles made from Keras or a SavedModel have both (or `tf` alone
+with --no-onnx); a bundle imported from an ONNX file (`export --onnx`) has `onnx` alone.
+Bundles written before the key existed say it through their files.
 """
 from __future__ import annotations
 
@@ -13,8 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +28,8 @@ from bucketscore.storage import uris
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
 SAVED_MODEL_DIR = "saved_model"
+ONNX_FILE = "model.onnx"
+BACKEND_FILES = {"tf": f"{SAVED_MODEL_DIR}/", "onnx": ONNX_FILE}  # backend -> what it loads
 RESIZE_MODES = ("squash", "crop", "fill")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 # Larger images are errors rows, not decoded (model_export.images; --max_pixels).
@@ -72,7 +78,20 @@ class BundleMeta:
 
     @property
     def has_onnx(self) -> bool:
-        return "model.onnx" in self.files
+        return ONNX_FILE in self.files
+
+    @property
+    def has_saved_model(self) -> bool:
+        return "tf" in files_backends(self.files)
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """The backends this bundle can be scored with ('tf', 'onnx'), as model.json says
+        (bundles written before `backends` existed: as their files say)."""
+        declared = self.extra.get("backends")
+        if declared is not None:
+            return tuple(declared)
+        return files_backends(self.files)
 
     @property
     def has_embeddings(self) -> bool:
@@ -119,6 +138,7 @@ class BundleMeta:
             raise BundleError(f"{where}: bad input section: {e}") from None
         known = {"format_version", "name", "version", "labels", "input", "outputs", "files",
                  "metrics"}
+        _check_backends(doc.get("backends"), dict(doc["files"]), where)
         return cls(
             name=str(doc["name"]),
             version=str(doc["version"]),
@@ -130,6 +150,25 @@ class BundleMeta:
             format_version=doc["format_version"],
             extra={k: v for k, v in doc.items() if k not in known},
         )
+
+
+def files_backends(files: dict[str, str]) -> tuple[str, ...]:
+    """The backends whose model files are among `files` (relative paths), in BACKENDS order."""
+    return tuple(b for b, path in BACKEND_FILES.items()
+                 if any(f == path or (path.endswith("/") and f.startswith(path)) for f in files))
+
+
+def _check_backends(declared, files: dict[str, str], where: str) -> None:
+    """A `backends` list in model.json must name known backends whose files are there."""
+    if declared is None:
+        return
+    if not isinstance(declared, list) or not set(declared) <= set(BACKEND_FILES):
+        raise BundleError(f"{where}: backends must be a list of {', '.join(BACKEND_FILES)}, "
+                          f"not {declared!r}")
+    missing = [b for b in declared if b not in files_backends(files)]
+    if missing:
+        raise BundleError(f"{where}: lists backend {', '.join(missing)} but has no "
+                          f"{', '.join(BACKEND_FILES[b] for b in missing)}")
 
 
 def sha256_file(path: str) -> str:
@@ -152,19 +191,23 @@ def write_bundle(local_dir: str, out_uri: str, *, name: str, labels: list[str],
                  input_spec: InputSpec, metrics: dict[str, Any] | None = None,
                  outputs: tuple[str, ...] = ("probabilities",),
                  extra: dict[str, Any] | None = None) -> BundleMeta:
-    """Seal a folder that holds `saved_model/` (and optional files) into a bundle at `out_uri`.
+    """Seal a folder that holds `saved_model/` and/or `model.onnx` (and optional files) into
+    a bundle at `out_uri`.
 
-    Computes the digests of every file in `local_dir`, writes `model.json` beside them and
-    copies the whole folder to `out_uri` (local path, s3:// or gs://), `model.json` last so a
-    half-copied bundle has no `model.json` and is never loaded. Returns the metadata.
+    Computes the digests of every file in `local_dir`, writes `model.json` beside them (with
+    `backends`: the model files found) and copies the whole folder to `out_uri` (local path,
+    s3:// or gs://), `model.json` last so a half-copied bundle has no `model.json` and is
+    never loaded. Returns the metadata.
     """
-    if not os.path.isdir(os.path.join(local_dir, SAVED_MODEL_DIR)):
-        raise BundleError(f"{local_dir} has no {SAVED_MODEL_DIR}/")
     files = {rel: sha256_file(os.path.join(local_dir, rel))
              for rel in uris.iter_local_files(local_dir) if rel != MODEL_JSON}
+    backends = files_backends(files)
+    if not backends:
+        raise BundleError(f"{local_dir} has neither {SAVED_MODEL_DIR}/ nor {ONNX_FILE}")
     meta = BundleMeta(name=name, version=content_version(files), labels=tuple(labels),
                       input=input_spec, files=files, metrics=dict(metrics or {}),
-                      outputs=tuple(outputs), extra=dict(extra or {}))
+                      outputs=tuple(outputs),
+                      extra={**dict(extra or {}), "backends": list(backends)})
     out_uri = uris.normalize(out_uri)
     same_place = (not uris.is_remote(out_uri)
                   and os.path.realpath(out_uri) == os.path.realpath(local_dir))
@@ -180,53 +223,73 @@ def read_meta(bundle_uri: str) -> BundleMeta:
     """Read and validate `model.json` (no model files are read)."""
     uri = uris.join(uris.normalize(bundle_uri), MODEL_JSON)
     try:
-        text = uris.read_text(uri)
+        if "://" in uri:
+            text = uris.read_text(uri)
+        else:  # a local bundle never needs Beam's filesystems (`classify` stays fast)
+            with open(uri, encoding="utf-8") as f:
+                text = f.read()
     except Exception as e:  # noqa: BLE001 - every storage error means the same here
         raise BundleError(f"no model bundle at {bundle_uri}: cannot read {MODEL_JSON} "
                           f"({described(e)})") from None
     return BundleMeta.from_json(text, where=uri)
 
 
-_cache_lock = threading.Lock()
-_local_copies: dict[tuple[str, str], str] = {}
-
-
 def fetch_verified(bundle_uri: str, dest: str | None = None) -> tuple[BundleMeta, str]:
-    """Copy a bundle to a local folder, verifying every digest; returns (meta, local folder).
+    """A local copy of a bundle, every digest verified; returns (meta, local folder).
 
-    Copies are cached per process by (uri, version), so a worker that loads the model
-    several times downloads it once. Raises BundleError on any mismatch or missing file.
+    Without `dest`: a local bundle is checked and used where it is; a remote one is the
+    machine's cached copy of its version (model_export/bundle_cache.py: fetched once, shared
+    by processes and runs, bounded), never a new folder in TMPDIR. Raises BundleError on
+    any mismatch or missing file.
     """
+    from bucketscore.model_export import bundle_cache
+
     meta = read_meta(bundle_uri)
-    src = uris.normalize(bundle_uri)
-    key = (src, meta.version)
-    with _cache_lock:
-        if dest is None and key in _local_copies and os.path.isdir(_local_copies[key]):
-            return meta, _local_copies[key]
-        if content_version(meta.files) != meta.version:
-            raise BundleError(f"{bundle_uri}: version {meta.version} does not match the file "
-                              f"digests in model.json (edited model.json?)")
-        local = dest or tempfile.mkdtemp(prefix=f"bundle-{meta.version}-")
-        for rel, digest in sorted(meta.files.items()):
-            target = os.path.join(local, rel)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            src_file = uris.join(src, rel)
-            if not uris.is_remote(src):
-                if not os.path.isfile(src_file):
-                    raise BundleError(f"{bundle_uri}: {rel} is listed in model.json but missing")
-                shutil.copyfile(src_file, target)
-            else:
-                try:
-                    uris.download(src_file, target)
-                except Exception as e:  # noqa: BLE001
-                    raise BundleError(f"{bundle_uri}: cannot read {rel}: {first_line(e)}") from None
-            actual = sha256_file(target)
-            if actual != digest:
-                raise BundleError(f"{bundle_uri}: {rel} does not match its digest in model.json "
-                                  f"(expected sha256 {digest[:12]}..., found {actual[:12]}...): "
-                                  f"the bundle was modified or is incomplete; refusing to load it")
-        with open(os.path.join(local, MODEL_JSON), "w") as f:
-            f.write(meta.to_json())
-        if dest is None:
-            _local_copies[key] = local
+    if content_version(meta.files) != meta.version:
+        raise BundleError(f"{bundle_uri}: version {meta.version} does not match the file "
+                          f"digests in model.json (edited model.json?)")
+    if dest is not None:
+        _copy_verified(bundle_uri, meta, dest)
+        return meta, dest
+    if not uris.is_remote(uris.normalize(bundle_uri)):
+        # A local bundle is used where it is, checked every time (hashing is cheap next to
+        # loading a model): no copy, and a modified file is refused.
+        local = uris.normalize(bundle_uri).rstrip(os.sep)
+        _check_files(bundle_uri, meta, local)
         return meta, local
+    return meta, bundle_cache.cached(meta.version,
+                                     lambda folder: _copy_verified(bundle_uri, meta, folder))
+
+
+def _check_files(bundle_uri: str, meta: BundleMeta, folder: str) -> None:
+    """BundleError unless every file of `meta` is in `folder` with its digest."""
+    for rel, digest in sorted(meta.files.items()):
+        path = os.path.join(folder, rel)
+        if not os.path.isfile(path):
+            raise BundleError(f"{bundle_uri}: {rel} is listed in model.json but missing")
+        actual = sha256_file(path)
+        if actual != digest:
+            raise BundleError(f"{bundle_uri}: {rel} does not match its digest in model.json "
+                              f"(expected sha256 {digest[:12]}..., found {actual[:12]}...): "
+                              f"the bundle was modified or is incomplete; refusing to load it")
+
+
+def _copy_verified(bundle_uri: str, meta: BundleMeta, local: str) -> None:
+    """Copy every file of the bundle into `local`, checking each digest, then model.json."""
+    src = uris.normalize(bundle_uri)
+    for rel in sorted(meta.files):
+        target = os.path.join(local, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        src_file = uris.join(src, rel)
+        if not uris.is_remote(src):
+            if not os.path.isfile(src_file):
+                raise BundleError(f"{bundle_uri}: {rel} is listed in model.json but missing")
+            shutil.copyfile(src_file, target)
+        else:
+            try:
+                uris.download(src_file, target)
+            except Exception as e:  # noqa: BLE001
+                raise BundleError(f"{bundle_uri}: cannot read {rel}: {first_line(e)}") from None
+    _check_files(bundle_uri, meta, local)
+    with open(os.path.join(local, MODEL_JSON), "w") as f:
+        f.write(meta.to_json())

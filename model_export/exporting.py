@@ -7,9 +7,14 @@
         b.add_text("training/curves.csv", ...)
         meta = b.seal(out_uri, metrics=...)   # model.json, copy, then load + smoke test
 
+A model imported from an ONNX file (`export --onnx`, model_export.onnx_import) is added with
+`add_imported_onnx` instead: the bundle then holds model.onnx alone (model.json `backends`:
+onnx) and `predict`/`smoke_test` run it with ONNX Runtime.
+
 `seal` writes `embedding_dim` (when the model exports embeddings), the ONNX parity figures
 and the input scaling into model.json, then loads the bundle back from where it was
-written with `load_predictor` (digests verified) and checks one prediction's shape.
+written with `load_predictor` (digests verified), with every backend it has, and checks
+one prediction's shape.
 """
 from __future__ import annotations
 
@@ -21,7 +26,13 @@ from typing import Any, Optional
 import numpy as np
 
 from bucketscore.errors import described
-from bucketscore.model_export.bundle import SAVED_MODEL_DIR, BundleMeta, InputSpec, write_bundle
+from bucketscore.model_export.bundle import (
+    ONNX_FILE,
+    SAVED_MODEL_DIR,
+    BundleMeta,
+    InputSpec,
+    write_bundle,
+)
 from bucketscore.model_export.onnx_export import (
     DEFAULT_OPSET,
     PARITY_TOLERANCE,
@@ -29,7 +40,6 @@ from bucketscore.model_export.onnx_export import (
     convert_saved_model,
 )
 
-ONNX_FILE = "model.onnx"
 KERAS_FILE = "model.keras"
 CALIBRATION_IMAGES = 32
 PROBABILITY_SUM_TOLERANCE = 1e-3
@@ -76,6 +86,7 @@ class BundleBuilder:
         self.extra: dict[str, Any] = {}
         self._fn = None
         self._loaded = None
+        self._onnx = None  # the ONNX Runtime predictor of an imported model.onnx
 
     # -- context manager: the temporary folder goes away whatever happens ---------------
     def __enter__(self) -> "BundleBuilder":
@@ -85,7 +96,7 @@ class BundleBuilder:
         self.close()
 
     def close(self) -> None:
-        self._fn = self._loaded = None
+        self._fn = self._loaded = self._onnx = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
@@ -127,6 +138,18 @@ class BundleBuilder:
         self.smoke_test()
         return info
 
+    def add_imported_onnx(self, model_proto, facts: dict) -> Optional[int]:
+        """A user's ONNX model, already wrapped (uint8 images in; see onnx_import.wrap), as
+        the bundle's only model; smoke-tested with ONNX Runtime. Returns the embedding size
+        (None without embeddings)."""
+        with open(os.path.join(self.dir, ONNX_FILE), "wb") as f:
+            f.write(model_proto.SerializeToString())
+        self.onnx_report = dict(facts)
+        self.smoke_test()
+        out = self.predict(synthetic_images(self.spec, 2))
+        self.embedding_dim = int(out["embeddings"].shape[1]) if "embeddings" in out else None
+        return self.embedding_dim
+
     def _check_keras_io(self, model) -> None:
         from bucketscore.model_export.serving import ServingError, check_image_shape
 
@@ -151,7 +174,10 @@ class BundleBuilder:
                               f"in output order")
 
     def predict(self, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
-        """Run the exported SavedModel signature (what is shipped) on uint8 images."""
+        """Run the exported SavedModel signature (what is shipped) on uint8 images; for an
+        imported ONNX model (no SavedModel), its model.onnx on ONNX Runtime."""
+        if not os.path.isdir(self.saved_model_dir):
+            return self._predict_onnx(images, batch_size)
         import tensorflow as tf
 
         if self._fn is None:
@@ -162,6 +188,19 @@ class BundleBuilder:
             batch = tf.constant(np.asarray(images[start:start + batch_size], np.uint8))
             for k, v in self._fn(images=batch).items():
                 outs.setdefault(k, []).append(v.numpy())
+        return {k: np.concatenate(v) for k, v in outs.items()}
+
+    def _predict_onnx(self, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+        from bucketscore.model_export.predictor import ONNXPredictor
+
+        if self._onnx is None:
+            self._onnx = ONNXPredictor(None, self.dir, "cpu", name=self.name)
+        outs: dict[str, list] = {}
+        for start in range(0, len(images), batch_size):
+            pred = self._onnx.predict(images[start:start + batch_size], with_embeddings=True)
+            outs.setdefault("probabilities", []).append(pred.probabilities)
+            if pred.embeddings is not None:
+                outs.setdefault("embeddings", []).append(pred.embeddings)
         return {k: np.concatenate(v) for k, v in outs.items()}
 
     def smoke_test(self, images: Optional[np.ndarray] = None,
@@ -226,7 +265,7 @@ class BundleBuilder:
     def seal(self, out_uri: str, *, metrics: Optional[dict] = None,
              extra: Optional[dict] = None, verify: bool = True) -> BundleMeta:
         """Write model.json + files to `out_uri`, then load it back and smoke-test it."""
-        self._fn = self._loaded = None
+        self._fn = self._loaded = self._onnx = None
         outputs = ("probabilities", "embeddings") if self.embedding_dim else ("probabilities",)
         doc = dict(self.extra)
         doc.update(extra or {})
@@ -246,7 +285,7 @@ def verify_bundle(uri: str, meta: BundleMeta) -> None:
     from bucketscore.model_export.bundle import BundleError
     from bucketscore.model_export.predictor import load_predictor
 
-    backends = ["tf"] + (["onnx"] if meta.has_onnx else [])
+    backends = list(meta.backends)  # tf (+ onnx) for bundles made here, onnx for imports
     probe = synthetic_images(meta.input, 2)
     for backend in backends:
         try:

@@ -118,8 +118,8 @@ class Scaling:
             return [layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_tf")]
         if mode == "torch":
             return [layers.Rescaling(1.0 / 255.0, name="scale_unit"),
-                    _normalization(_per_channel(IMAGENET_MEAN_RGB, channels, "mean"),
-                                   _per_channel(IMAGENET_STD_RGB, channels, "std"))]
+                    _normalization(per_channel(IMAGENET_MEAN_RGB, channels, "mean"),
+                                   per_channel(IMAGENET_STD_RGB, channels, "std"))]
         if mode == "caffe":
             if channels != 3:
                 raise ScalingError("caffe preprocessing (resnet50, vgg) needs 3 channels")
@@ -128,8 +128,8 @@ class Scaling:
         if self.scale != 1.0 or self.offset != 0.0:
             out.append(layers.Rescaling(self.scale, offset=self.offset, name="scale"))
         if self.mean is not None:
-            out.append(_normalization(_per_channel(self.mean, channels, "mean"),
-                                      _per_channel(self.std, channels, "std")))
+            out.append(_normalization(per_channel(self.mean, channels, "mean"),
+                                      per_channel(self.std, channels, "std")))
         return out
 
     def tf_apply(self, x, channels: int):
@@ -142,8 +142,8 @@ class Scaling:
         if mode == "tf":
             return x / 127.5 - 1.0
         if mode == "torch":
-            mean = _per_channel(IMAGENET_MEAN_RGB, channels, "mean")
-            std = _per_channel(IMAGENET_STD_RGB, channels, "std")
+            mean = per_channel(IMAGENET_MEAN_RGB, channels, "mean")
+            std = per_channel(IMAGENET_STD_RGB, channels, "std")
             return (x / 255.0 - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
         if mode == "caffe":
             if channels != 3:
@@ -152,8 +152,8 @@ class Scaling:
         if self.scale != 1.0 or self.offset != 0.0:
             x = x * self.scale + self.offset
         if self.mean is not None:
-            x = ((x - tf.constant(_per_channel(self.mean, channels, "mean"), tf.float32))
-                 / tf.constant(_per_channel(self.std, channels, "std"), tf.float32))
+            x = ((x - tf.constant(per_channel(self.mean, channels, "mean"), tf.float32))
+                 / tf.constant(per_channel(self.std, channels, "std"), tf.float32))
         return x
 
 
@@ -170,7 +170,7 @@ def _set_caffe_weights(layer) -> None:
     layer.set_weights([kernel, -np.asarray(CAFFE_MEAN_BGR, np.float32)])
 
 
-def _per_channel(values: Sequence[float], channels: int, what: str) -> list[float]:
+def per_channel(values: Sequence[float], channels: int, what: str) -> list[float]:
     values = list(values)
     if len(values) == channels:
         return values

@@ -1,4 +1,5 @@
-"""`bucketscore export`: wrap a model trained elsewhere (Keras or SavedModel) into a bundle.
+"""`bucketscore export`: wrap a model trained elsewhere (Keras, SavedModel or ONNX) into a
+bundle.
 
 * Keras (`.keras`, `.h5`): loaded with `safe_mode=True` (a Lambda layer's pickled code is
   refused, not run). The input scaling the user names is put in front of it as Keras layers,
@@ -6,6 +7,10 @@
   can continue it) and exported like every other bundle, embeddings = penultimate layer.
 * SavedModel: one signature is wrapped behind a uint8 `serving_default` (the scaling and
   softmax as TensorFlow ops); embeddings when `--embedding_output` names an output.
+* ONNX (PyTorch or any framework that exports it): the graph is wrapped behind a uint8 NHWC
+  `images` input (the scaling, NCHW transpose and softmax as ONNX nodes,
+  model_export.onnx_import); the bundle holds model.onnx alone and is scored with ONNX
+  Runtime (model.json `backends`: onnx). No TensorFlow is loaded.
 
 Height, width and channels come from the model's input shape; `--height/--width/--channels`
 fill in dynamic dimensions (and must agree with fixed ones). The labels file has one label
@@ -37,6 +42,8 @@ class ExportRequest:
     labels: str
     keras: Optional[str] = None
     saved_model: Optional[str] = None
+    onnx_file: Optional[str] = None  # --onnx: a user's ONNX model
+    layout: str = "auto"  # --onnx: nchw | nhwc | auto (from the input's shape)
     name: Optional[str] = None
     resize: Optional[str] = None  # default squash
     interpolation: Optional[str] = None  # default bilinear
@@ -169,9 +176,11 @@ def _calibration_images(uri: str, spec: InputSpec, n: int = 32):
 
 def export_model(req: ExportRequest, log: Callable[[str], None] = _log.info):
     """Export a user's model as a bundle at `req.out`; returns the BundleMeta."""
-    if bool(req.keras) == bool(req.saved_model):
-        raise ExportError("give exactly one of --keras PATH or --saved_model PATH")
+    if sum(bool(x) for x in (req.keras, req.saved_model, req.onnx_file)) != 1:
+        raise ExportError("give exactly one of --keras PATH, --saved_model PATH or --onnx PATH")
     labels = read_labels_file(req.labels)
+    if req.onnx_file:
+        return _export_onnx(req, labels, log)
     with tempfile.TemporaryDirectory(prefix="bucketscore-export-") as tmp:
         if req.keras:
             src = _local_file(req.keras, tmp)
@@ -204,13 +213,7 @@ def export_model(req: ExportRequest, log: Callable[[str], None] = _log.info):
                 if not dim:
                     log("NOTE: no --embedding_output given: this bundle exports probabilities "
                         "only (score --embeddings will refuse it)")
-            log(f"{name}: input {h}x{w}x{c} ({spec.resize}), {len(labels)} labels, scaling "
-                f"{req.scaling.describe()}"
-                + (", softmax added" if req.softmax else "")
-                + (f", embeddings {dim}-d" if dim else ""))
-            if req.scaling.is_identity and not req.scaling.preprocess:
-                log("NOTE: no --scale, --mean/--std or --preprocess given: the model receives "
-                    "pixel values 0..255 as they are")
+            _log_summary(log, name, spec, labels, req, dim)
             if req.onnx:
                 real = _calibration_images(req.calibration, spec) if req.calibration else None
                 report = bundle.add_onnx(calibration_batch(spec, real))
@@ -218,6 +221,57 @@ def export_model(req: ExportRequest, log: Callable[[str], None] = _log.info):
                     f"{report['max_abs_diff']['probabilities']:.2g} on "
                     f"{report['calibration_images']} calibration images "
                     f"(tolerance {report['tolerance']:g})")
+            extra = {"architecture": "imported", "source": source,
+                     "scaling": req.scaling.to_json(), "softmax_added": req.softmax}
+            return bundle.seal(req.out, metrics={}, extra=extra)
+
+
+def _log_summary(log: Callable[[str], None], name: str, spec: InputSpec, labels: list[str],
+                 req: ExportRequest, dim: Optional[int], layout: str = "") -> None:
+    """What was exported, in a line (and a note when the pixels go in unscaled)."""
+    log(f"{name}: input {spec.height}x{spec.width}x{spec.channels}"
+        + (f" {layout.upper()}" if layout else "") + f" ({spec.resize}), {len(labels)} "
+        f"labels, scaling {req.scaling.describe()}"
+        + (", softmax added" if req.softmax else "")
+        + (f", embeddings {dim}-d" if dim else ""))
+    if req.scaling.is_identity and not req.scaling.preprocess:
+        log("NOTE: no --scale, --mean/--std or --preprocess given: the model receives "
+            "pixel values 0..255 as they are")
+
+
+def _export_onnx(req: ExportRequest, labels: list[str], log: Callable[[str], None]):
+    """`export --onnx`: the user's ONNX model wrapped (onnx_import.wrap), smoke-tested with
+    ONNX Runtime, sealed and loaded back; returns the BundleMeta."""
+    from bucketscore.model_export import onnx_import
+    from bucketscore.model_export.scaling import ScalingError
+
+    with tempfile.TemporaryDirectory(prefix="bucketscore-export-") as tmp:
+        src = _local_file(req.onnx_file, tmp)
+        try:
+            model = onnx_import.load(src)
+            inp = onnx_import.image_input(model, req.layout)
+            h, w, c = resolve_size(inp.nhwc, req, f"the model's input {inp.name!r}")
+            spec = _spec(h, w, c, req)
+            wrapped, facts = onnx_import.wrap(
+                model, inp, h, w, c, req.scaling, softmax=req.softmax,
+                output_key=req.output_key, embedding_output=req.embedding_output)
+        except (onnx_import.OnnxImportError, ScalingError) as e:
+            raise ExportError(str(e)) from None
+        name = req.name or _default_name(req)
+        source = {"format": "onnx", "uri": req.onnx_file, "sha256": sha256_file(src),
+                  **{k: facts[k] for k in ("producer", "layout", "input", "output_key",
+                                           "embedding_output")}}
+        with BundleBuilder(name=name, labels=labels, input_spec=spec) as bundle:
+            dim = bundle.add_imported_onnx(wrapped, {"imported": True,
+                                                     "opset": facts["opset"]})
+            _log_summary(log, name, spec, labels, req, dim, inp.layout)
+            if not dim:
+                log("NOTE: no --embedding_output given: this bundle exports probabilities "
+                    "only (score --embeddings will refuse it)")
+            if inp.batch:
+                log(f"NOTE: the model has a fixed batch size of {inp.batch}: it is fed "
+                    f"batches of exactly {inp.batch} (export it with a dynamic batch "
+                    f"dimension to score larger batches at once)")
             extra = {"architecture": "imported", "source": source,
                      "scaling": req.scaling.to_json(), "softmax_added": req.softmax}
             return bundle.seal(req.out, metrics={}, extra=extra)
@@ -243,9 +297,9 @@ def _saved_model_size(path: str, req: ExportRequest) -> tuple[int, int, int]:
 
 
 def _default_name(req: ExportRequest) -> str:
-    src = (req.keras or req.saved_model or "model").rstrip("/")
+    src = (req.keras or req.saved_model or req.onnx_file or "model").rstrip("/")
     base = src.rsplit("/", 1)[-1]
-    for ext in KERAS_EXTENSIONS:
+    for ext in KERAS_EXTENSIONS + (".onnx",):
         if base.endswith(ext):
             base = base[: -len(ext)]
     return base or "model"

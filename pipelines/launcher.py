@@ -24,7 +24,7 @@ from apache_beam.runners.runner import PipelineResult
 from bucketscore.model_export import devices
 from bucketscore.model_export.bundle import BundleError, BundleMeta, fetch_verified, read_meta
 from bucketscore.model_export.label_sources import read_labels_csv
-from bucketscore.model_export.predictor import choose_backend
+from bucketscore.model_export.predictor import choose_backend, onnx_available
 from bucketscore.pipelines import runtime_defaults, template
 from bucketscore.pipelines.beam_options import flag_value, is_local
 from bucketscore.pipelines.graph import build_pipeline
@@ -109,31 +109,52 @@ def validate_for_run(config: ScoreConfig) -> BundleMeta:
     return meta
 
 
-def choose_inference(config: ScoreConfig, meta: BundleMeta, local: bool) -> tuple[str, str]:
-    """(backend, device) for the run: `--backend auto` made concrete (onnx when the bundle has
-    model.onnx), and the device as far as this machine can tell. `--device gpu` without a
-    GPU is a usage error for local runs; remote workers (Dataflow GPU workers) decide for
-    themselves when they load the model."""
+def choose_inference(config: ScoreConfig, meta: BundleMeta, local: bool) -> devices.Choice:
+    """The backend and device for the run (model_export.devices.choose): `--backend auto`
+    made concrete (onnx when the bundle has model.onnx and ONNX Runtime imports), on this
+    machine's GPU when a backend can use it; a GPU that no backend can use is a warning,
+    never a silent CPU run. `--device gpu` without a usable GPU is a usage error for local
+    runs; remote workers (Dataflow GPU workers) decide for themselves when they load the
+    model (transforms/inference.py)."""
     try:
         backend = choose_backend(meta, config.backend)
     except BundleError as e:
         raise UsageError(str(e)) from None
     if not local:
-        return backend, config.device
+        return devices.Choice(backend, config.device)
+    offered = [b for b in meta.backends if b != "onnx" or onnx_available()]
     try:
-        return backend, devices.resolve(config.device, backend)
+        return devices.choose(offered, config.backend, config.device, devices.probe())
     except devices.DeviceError as e:
         raise UsageError(str(e)) from None
 
 
 def settle_inference(config: ScoreConfig, meta: BundleMeta, local: bool,
-                     say: Say) -> tuple[ScoreConfig, str, str]:
-    """(config with its batch size settled, backend, device), said in one line."""
-    backend, device = choose_inference(config, meta, local)
+                     say: Say) -> tuple[ScoreConfig, dict]:
+    """(config with its batch size settled, the `inference` record of manifest.json:
+    backend, device, batch size, and a warning when a GPU goes unused), said at start."""
+    choice = choose_inference(config, meta, local)
     config = dataclasses.replace(
-        config, batch_size=runtime_defaults.batch_size_for(device, config.batch_size))
-    say(describe_inference(backend, device, config.batch_size))
-    return config, backend, device
+        config, batch_size=runtime_defaults.batch_size_for(choice.device, config.batch_size))
+    say(describe_inference(choice.backend, choice.device, config.batch_size))
+    inference = {"backend": choice.backend, "device": choice.device,
+                 "batch_size": config.batch_size,
+                 "model_copies": model_copies_for(config.model_copies, choice.device)}
+    if choice.warning:
+        say(f"bucketscore: WARNING: {choice.warning}")
+        inference["warning"] = choice.warning
+    return config, inference
+
+
+def model_copies_for(given: Optional[int], device: str) -> Optional[int]:
+    """Model copies per machine shared by its worker processes, None = one per process:
+    the user's number (0 = per process), else one per GPU where inference runs on GPUs
+    (a remote GPU worker's GPUs cannot be counted from here: one)."""
+    if given is not None:
+        return given or None
+    if device == "gpu":
+        return devices.gpu_count() or 1
+    return None
 
 
 def run_info(config: ScoreConfig, meta: BundleMeta, *, inference: dict, **where) -> RunInfo:
@@ -141,7 +162,8 @@ def run_info(config: ScoreConfig, meta: BundleMeta, *, inference: dict, **where)
     (run_uri, run_id, arguments, started_at, output_uri, base_run) as values or launch
     values; `inference` goes into the manifest."""
     return RunInfo(model_uri=config.model, model_version=meta.version, model_name=meta.name,
-                   labels=list(meta.labels), top_k=config.top_k, code_version=code_version(),
+                   labels=list(meta.labels), top_k=min(config.top_k, len(meta.labels)),
+                   code_version=code_version(),
                    allow_empty=config.allow_empty, max_error_ratio=config.max_error_ratio,
                    extra={"inference": inference}, **where)
 
@@ -185,6 +207,8 @@ def start(config: ScoreConfig, show_progress: bool = False, say: Say = _quiet) -
         return build_template(config, location, say)
     options = config.pipeline_options()
     uris.set_options(options)
+    # This process and the worker processes it starts: the run's storage retry budget.
+    uris.prepare_process(config.storage_retry_seconds)
     meta = validate_for_run(config)
     # Verify every file of the bundle before anything runs: a tampered or half-copied bundle
     # fails here, in seconds, with a clear message (workers verify again when they load it).
@@ -200,8 +224,12 @@ def start(config: ScoreConfig, show_progress: bool = False, say: Say = _quiet) -
         else:
             say(f"bucketscore: incremental: no completed run with model version "
                 f"{meta.version} under {config.output}; scoring everything")
-    config, backend, device = settle_inference(config, meta, is_local(config.beam_args), say)
-    config, plan = runtime_defaults.apply(config, backend)
+    config, inference = settle_inference(config, meta, is_local(config.beam_args), say)
+    backend = inference["backend"]
+    # Small local inputs are scored in one process, their tables written as one file each.
+    images = (runtime_defaults.count_up_to(config.inputs)
+              if runtime_defaults.defaults_apply(config.beam_args) else None)
+    config, plan = runtime_defaults.apply(config, backend, images=images)
     say(runtime_defaults.describe(plan))
     options = config.pipeline_options()  # again: with the flags the plan added
     uris.set_options(options)
@@ -210,7 +238,7 @@ def start(config: ScoreConfig, show_progress: bool = False, say: Say = _quiet) -
         config, meta, run_uri=config.run_uri, run_id=config.run_id,
         arguments=config.arguments(), started_at=now_iso(), output_uri=config.output,
         base_run=base_run,
-        inference={"backend": backend, "device": device, "batch_size": config.batch_size,
+        inference={**inference,
                    "workers": plan.workers if plan.local else None,
                    "running_mode": plan.running_mode if plan.local else None,
                    "threads_per_worker": plan.threads_per_worker if plan.local else None})
@@ -220,21 +248,29 @@ def start(config: ScoreConfig, show_progress: bool = False, say: Say = _quiet) -
         setup.save_main_session = False
     # Local runs: Beam's FnApiRunner directly (see runtime_defaults.make_runner).
     p = beam.Pipeline(runner=runtime_defaults.make_runner(options), options=options)
-    build_pipeline(p, config, meta, info, base_run, backend)
+    build_pipeline(p, config, meta, info, base_run, backend, device=inference["device"],
+                   model_copies=inference["model_copies"], shards=1 if plan.small else 0)
     with runtime_defaults.environment(plan.env):
         if options.view_as(StandardOptions).no_wait_until_finish:
             # A launcher (Flex Template, scheduler) that only submits: the job finishes alone.
             result = p.run()
             return ScoreRun(config, meta, result, submitted_only=True)
-        if show_progress:
-            from bucketscore.pipelines.progress import ProgressPrinter
+        try:
+            if show_progress:
+                from bucketscore.pipelines.progress import ProgressPrinter
 
-            with ProgressPrinter():
+                with ProgressPrinter() as printer:
+                    result = p.run()
+                    result.wait_until_finish()
+                    printer.finish(beam_counters(result))  # the last line: the true totals
+            else:
                 result = p.run()
                 result.wait_until_finish()
-        else:
-            result = p.run()
-            result.wait_until_finish()
+        except Exception:
+            # A failed run leaves no temporary folders of Beam's sinks behind (a killed one:
+            # the next run with this id clears them).
+            layout.remove_temp(config.run_uri)
+            raise
     record_counters(config, result)
     return ScoreRun(config, meta, result)
 
@@ -249,17 +285,19 @@ def build_template(config: ScoreConfig, location: str, say: Say = _quiet) -> Sco
     uris.set_options(options)
     meta = validate_for_run(config)
     fetch_verified(config.model)
-    config, backend, device = settle_inference(config, meta, False, say)
+    config, inference = settle_inference(config, meta, False, say)
+    backend = inference["backend"]
     target = RunTarget.at_launch(job_name, " ".join(config.inputs), config.output)
     arguments = dict(config.arguments(), input=target.inputs, output=target.output,
                      run_id=target.run_id, template=location)
     info = run_info(
         config, meta, run_uri=target.run_uri, run_id=target.run_id, arguments=arguments,
         started_at="", output_uri=target.output,
-        inference={"backend": backend, "device": device, "batch_size": config.batch_size})
+        inference=inference)
     options.view_as(SetupOptions).save_main_session = False
     p = beam.Pipeline(options=options)
-    build_pipeline(p, config, meta, info, backend=backend, target=target)
+    build_pipeline(p, config, meta, info, backend=backend, target=target,
+                   model_copies=inference["model_copies"])
     result = p.run()  # with --template_location: stages the graph, starts no job
     metadata_uri = template.write_metadata(location, template.metadata(config, meta.name))
     say(f"bucketscore: template written to {location} (parameters: {metadata_uri})")

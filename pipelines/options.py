@@ -23,10 +23,12 @@ from bucketscore.model_export.label_sources import LabelSource
 from bucketscore.pipelines.beam_options import flag_value, unknown_beam_flags
 from bucketscore.pipelines.redaction import redact_flags
 from bucketscore.pipelines.runtime_defaults import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE
-from bucketscore.pipelines.validators import UsageError, positive_int, probability
+from bucketscore.pipelines.validators import (UsageError, non_negative_float,
+                                              non_negative_int, positive_int, probability)
 from bucketscore.run_folder.layout import new_run_id, run_uri
-from bucketscore.storage import uris
-from bucketscore.storage.listing import EXTENSIONS_TEXT, split_input
+from bucketscore.storage import manifests, uris
+from bucketscore.storage.errors import RETRY_SECONDS
+from bucketscore.storage.listing import EXTENSIONS_TEXT, PLANNING_ROUNDS, split_input
 
 DEFAULT_MAX_ERROR_RATIO = 0.1
 BACKENDS = ("auto", "tf", "onnx")
@@ -68,7 +70,8 @@ def option(name: str, default: Any, help: str, *, convert: Callable = _same,
 
 
 def _uris(values) -> tuple[str, ...]:
-    return tuple(uris.normalize(u) for u in values or ())
+    return tuple(manifests.normalize(u) if manifests.is_manifest(u) else uris.normalize(u)
+                 for u in values or ())
 
 
 def _uri(value: Optional[str]) -> str:
@@ -86,8 +89,10 @@ class ScoreConfig:
     inputs: tuple[str, ...] = option(
         "input", (), run_needs=True, nargs="+", metavar="URI", convert=_uris, record=list,
         help="(required) prefixes or globs to score: s3://bucket/prefix/, gs://..., a local "
-             f"folder; a prefix means every image below it ({EXTENSIONS_TEXT}, any case). "
-             "With --template_location: the default of the launch parameter input")
+             f"folder; a prefix means every image below it ({EXTENSIONS_TEXT}, any case); "
+             "an image file is one image; manifest:URI names a file listing images (one URI "
+             "per line, CSV uri[,label] or JSON Lines). With --template_location: the "
+             "default of the launch parameter input")
     output: str = option(
         "output", "", run_needs=True, metavar="URI", convert=_uri,
         help="(required) results prefix; the run writes to <output>/<run_id>/. With "
@@ -100,7 +105,8 @@ class ScoreConfig:
         record=_labels_text, cli_default="folder",
         help="true labels: folder (parent folder name, default), regex:PATTERN (first group, "
              "searched in the file name), csv:URI (columns path,label; paths relative to the "
-             "input or full URIs), none (score only)")
+             "input or full URIs), manifest (the labels of manifest: inputs), none (score "
+             "only)")
     top_k: int = option("top_k", 5, type=positive_int,
                         help="labels and scores kept per image (default 5)")
     min_confidence: float = option(
@@ -144,6 +150,22 @@ class ScoreConfig:
         "batch_size", None, type=positive_int,
         help=f"images per inference call (default {DEFAULT_BATCH_SIZE} on a CPU: as fast per "
              f"image as larger batches, with far less memory; {GPU_BATCH_SIZE} on a GPU)")
+    # None: one copy per GPU when inference runs on GPUs, else one per worker process.
+    model_copies: Optional[int] = option(
+        "model_copies", None, type=non_negative_int, metavar="N",
+        help="copies of the model per machine, shared by all its worker processes (they "
+             "decode, the copies infer): default one per GPU when inference runs on GPUs "
+             "(--device gpu, or auto on a GPU machine), else 0 = one per worker process")
+    storage_retry_seconds: float = option(
+        "storage_retry_seconds", RETRY_SECONDS, type=non_negative_float, metavar="S",
+        help="how long reads and writes keep retrying a storage that does not answer "
+             "(connection refused or reset, timeouts, 5xx, throttling) before the run fails "
+             f"saying storage failed (default {RETRY_SECONDS:g}); 403/404 are never retried")
+    listing_rounds: int = option(
+        "listing_rounds", PLANNING_ROUNDS, type=non_negative_int, metavar="N",
+        help="planning rounds before listing: each spreads the listing over the workers "
+             "and cuts it again (sub-prefixes, key ranges of flat prefixes); 0 = one lister "
+             f"per input (default {PLANNING_ROUNDS})")
     beam_args: tuple[str, ...] = ()  # every other flag: Beam pipeline options
 
     @property
@@ -217,6 +239,7 @@ def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreCon
     values["run_id"] = run_id or ("" if building_template else new_run_id())
     config = ScoreConfig(**values, beam_args=tuple(beam_args))
     check_output_outside_inputs(config)
+    check_manifest_inputs(config)
     return config
 
 
@@ -226,7 +249,21 @@ def check_output_outside_inputs(config: ScoreConfig) -> None:
         return
     out = uris.as_prefix(config.output)
     for uri in config.inputs:
+        if manifests.is_manifest(uri):
+            continue  # names images anywhere; a run's files are no image names
         base, _glob = split_input(uri)
         if out.startswith(base):
             raise UsageError(f"--output {config.output} is inside the input {uri}: results would "
                              f"be scored as images next time; choose an output outside it")
+
+
+def check_manifest_inputs(config: ScoreConfig) -> None:
+    """--labels manifest needs a manifest input; --incremental cannot compare manifest
+    entries (a manifest gives no size or modification time)."""
+    named = any(manifests.is_manifest(u) for u in config.inputs)
+    if config.labels.kind == "manifest" and not named and config.inputs:
+        raise UsageError("--labels manifest takes the labels of manifest: inputs, and no "
+                         "--input is one (--input manifest:URI)")
+    if named and config.incremental:
+        raise UsageError("--incremental cannot be combined with manifest: inputs yet: a "
+                         "manifest gives no size or modification time to compare")

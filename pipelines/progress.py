@@ -1,9 +1,15 @@
-"""Live progress on the terminal for DirectRunner runs: listed, scored, failed, rate, ETA.
+"""Live progress for DirectRunner runs: listed, scored, failed, the rate and an ETA.
 
-Reads the board of `transforms.progress` (fed by the same calls that increment the Beam
+Reads the board of `transforms.counters` (fed by the same calls that increment the Beam
 counters; worker processes share theirs through a temporary folder that the printer makes
-for the run) from a background thread. On a terminal the line is redrawn in place;
-in a log (scheduled jobs) a line is printed every `log_every` seconds.
+for the run, and flush it at least every 0.5 s) from a background thread.
+
+* On a terminal: a bar drawn with rich (a maintained library; it redraws in place and
+  handles terminal width), refreshed every `interval` second.
+* In a log (scheduled jobs, CI): one `progress:` line every `log_every` seconds.
+
+When the run ends, `finish(totals)` draws the last line with the run's true totals (the
+final Beam counters), so the last progress line always equals the summary's counts.
 """
 from __future__ import annotations
 
@@ -29,17 +35,35 @@ def format_progress(counts: dict, elapsed: float, rate: Optional[float]) -> str:
     return text + f"  [{int(elapsed)}s]"
 
 
+class _Rate:
+    """Images done per second since the first one was done (start-up does not count)."""
+
+    def __init__(self):
+        self._first_at: Optional[float] = None
+        self._first = 0
+
+    def update(self, done: int, now: float) -> Optional[float]:
+        if done and self._first_at is None:
+            self._first_at, self._first = now, done
+        if self._first_at is not None and now > self._first_at and done > self._first:
+            return (done - self._first) / (now - self._first_at)
+        return None
+
+
 class ProgressPrinter:
     """Prints progress until stopped. Use as a context manager around the run."""
 
-    def __init__(self, stream: TextIO = None, interval: float = 1.0, log_every: float = 10.0):
+    def __init__(self, stream: TextIO = None, interval: float = 0.25, log_every: float = 10.0):
         self._stream = stream or sys.stderr
         self._tty = bool(getattr(self._stream, "isatty", lambda: False)())
         self._interval = interval if self._tty else log_every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="progress")
         self._started = 0.0
-        self._last_line = ""
+        self._rate = _Rate()
+        self._bar = None  # rich's Progress, on a terminal
+        self._task = None
+        self._last: dict = {}
 
     def __enter__(self):
         counters.reset()
@@ -48,35 +72,61 @@ class ProgressPrinter:
         self._previous = os.environ.get(counters.DIR_ENV)
         counters.set_folder(self._folder)
         self._started = time.monotonic()
+        if self._tty:
+            self._bar = _rich_bar(self._stream)
+            self._bar.start()
+            self._task = self._bar.add_task("scoring", total=None, listed=0, scored=0,
+                                            failed=0, rate="", eta="")
         self._thread.start()
         return self
+
+    def finish(self, totals: dict) -> None:
+        """Show the run's final counts (call before leaving the context)."""
+        if totals:
+            self._show(dict(totals), final=True)
 
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=5)
         counters.set_folder(self._previous)
         shutil.rmtree(self._folder, ignore_errors=True)
-        if self._tty and self._last_line:
-            self._stream.write("\n")
-            self._stream.flush()
+        if self._bar is not None:
+            self._bar.stop()
 
     def _loop(self):
-        first_done_at, first_done = None, 0
         while not self._stop.wait(self._interval):
             counts = counters.snapshot()
-            done = counts.get("scored", 0) + counts.get("failed", 0)
-            now = time.monotonic()
-            if done and first_done_at is None:
-                first_done_at, first_done = now, done
-            rate = None
-            if first_done_at is not None and now > first_done_at and done > first_done:
-                rate = (done - first_done) / (now - first_done_at)
-            if not counts:
-                continue  # nothing counted yet
-            line = format_progress(counts, now - self._started, rate)
-            if self._tty:
-                self._stream.write("\r" + line.ljust(len(self._last_line)))
-            else:
-                self._stream.write("progress: " + line + "\n")
+            if counts:  # nothing counted yet: nothing to say
+                self._show(counts)
+
+    def _show(self, counts: dict, final: bool = False) -> None:
+        now = time.monotonic()
+        listed, scored, failed = (int(counts.get(k, 0)) for k in ("listed", "scored", "failed"))
+        rate = self._rate.update(scored + failed, now)
+        self._last = counts
+        if self._bar is None:
+            self._stream.write("progress: " + format_progress(counts, now - self._started,
+                                                              rate) + "\n")
             self._stream.flush()
-            self._last_line = line
+            return
+        done = scored + failed
+        eta = (f"ETA {int((listed - done) / rate + 0.5)}s"
+               if rate and listed > done and not final else "")
+        self._bar.update(self._task, completed=done, total=max(listed, done) or None,
+                         listed=listed, failed=failed, scored=scored,
+                         rate=f"{rate:.1f} img/s" if rate else "", eta=eta)
+        self._bar.refresh()
+
+
+def _rich_bar(stream: TextIO):
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=stream, force_terminal=True)
+    return Progress(
+        TextColumn("listed {task.fields[listed]}  scored {task.fields[scored]}  "
+                   "failed {task.fields[failed]}"),
+        BarColumn(),
+        TextColumn("{task.fields[rate]}  {task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=console, transient=False, auto_refresh=False)

@@ -51,10 +51,19 @@ def class_metrics(pairs: Iterable[tuple[str, Optional[str]]], labels: Iterable[s
 # --------------------------------------------------------------------------------------
 # Accumulating prediction rows (the CombineFn's state)
 # --------------------------------------------------------------------------------------
+CONFIDENCE_BINS = 20  # the confidence histogram: 0-0.05, 0.05-0.1, ..., 0.95-1
+
+
 def new_accumulator() -> dict:
     return {"scored": 0, "labelled": 0, "unlabelled": 0, "unknown_label": 0,
             "below_threshold": 0, "correct": 0, "top_k_correct": 0, "pairs": Counter(),
-            "unknown_labels": Counter()}
+            "unknown_labels": Counter(), "predicted": Counter(),
+            "confidence_bins": [0] * CONFIDENCE_BINS, "unlabelled_example": None}
+
+
+def confidence_bin(confidence: float) -> int:
+    """The histogram bin of a top-1 probability (1.0 falls in the last bin)."""
+    return min(CONFIDENCE_BINS - 1, max(0, int(float(confidence) * CONFIDENCE_BINS)))
 
 
 def add_row(acc: dict, row: dict, known: Optional[set] = None) -> dict:
@@ -62,9 +71,15 @@ def add_row(acc: dict, row: dict, known: Optional[set] = None) -> dict:
     acc["scored"] += 1
     if row["below_threshold"]:
         acc["below_threshold"] += 1
+    else:
+        # What the model predicts, labelled or not: the class distribution (and drift).
+        acc["predicted"][row["predicted_label"]] += 1
+    acc["confidence_bins"][confidence_bin(row["confidence"])] += 1
     true = row["true_label"]
     if true is None or true == "":
         acc["unlabelled"] += 1
+        if acc["unlabelled_example"] is None or row["uri"] < acc["unlabelled_example"]:
+            acc["unlabelled_example"] = row["uri"]
         return acc
     if known is not None and true not in known:
         acc["unknown_label"] += 1
@@ -84,7 +99,12 @@ def merge(accumulators: Iterable[dict]) -> dict:
     out = new_accumulator()
     for acc in accumulators:
         for key, value in acc.items():
-            out[key] += value  # ints add, Counters update
+            if key == "confidence_bins":
+                out[key] = [a + b for a, b in zip(out[key], value)]
+            elif key == "unlabelled_example":
+                out[key] = min((u for u in (out[key], value) if u is not None), default=None)
+            else:
+                out[key] += value  # ints add, Counters update
     return out
 
 
@@ -147,6 +167,12 @@ def summarise(acc: dict, labels: Sequence[str]) -> dict:
         "per_class": per_class,
         "confusion_matrix": {"labels": list(labels), "matrix": matrix},
         "unknown_labels": dict(sorted(acc["unknown_labels"].items())),
+        # Every scored image, labelled or not: what the model predicted, how sure it was.
+        "predicted_counts": {label: acc["predicted"][label] for label in labels},
+        "confidence_histogram": {
+            "edges": [round(i / CONFIDENCE_BINS, 4) for i in range(CONFIDENCE_BINS + 1)],
+            "counts": list(acc["confidence_bins"])},
+        "examples": {"unlabelled": acc["unlabelled_example"]},
     }
 
 

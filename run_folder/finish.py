@@ -7,22 +7,21 @@ after every sink has written its files). It raises RunFailed, so that the run fa
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from bucketscore.run_folder import layout, state
 from bucketscore.run_folder.report_page import write_report
-from bucketscore.run_folder.summary import (
-    build_manifest,
-    build_summary,
-    confusion_csv,
-    per_class_csv,
-)
+from bucketscore.run_folder.summary import (build_manifest, build_summary, confusion_csv,
+                                            drift, label_warnings, per_class_csv)
 from bucketscore.storage import uris
 from bucketscore.storage.listing import EXTENSIONS_TEXT
 
 FAILURE_MARK = "bucketscore run failed:"
+log = logging.getLogger(__name__)
 
 
 class RunFailed(RuntimeError):
@@ -60,6 +59,30 @@ class RunInfo:
         return {"uri": self.model_uri, "name": self.model_name, "version": self.model_version}
 
 
+def _seconds_between(start: str, end: str) -> Optional[float]:
+    try:
+        return round((dt.datetime.fromisoformat(end)
+                      - dt.datetime.fromisoformat(start)).total_seconds(), 1)
+    except (TypeError, ValueError):
+        return None
+
+
+def _drift_since_previous(info: RunInfo, summary: dict) -> Optional[dict]:
+    """Drift from the previous completed run under the same output with the same model
+    version (run_folder.state), or None (no such run, or it cannot be read)."""
+    if not info.output_uri:
+        return None
+    try:
+        previous = state.last_completed_run(info.output_uri, info.model_version)
+        if not previous or previous.rstrip("/") == str(info.run_uri).rstrip("/"):
+            return None
+        doc = json.loads(uris.read_text(layout.file_uri(previous, layout.SUMMARY)))
+    except Exception as e:  # noqa: BLE001 - drift is a nicety: never fail a run for it
+        log.warning("no drift figure: cannot read the previous run: %s", e)
+        return None
+    return drift(summary, doc, previous)
+
+
 def _write_json(uri: str, doc: dict) -> None:
     uris.write_text(uri, json.dumps(doc, indent=2) + "\n", "application/json")
 
@@ -77,6 +100,13 @@ def finish_run(info: RunInfo, scores: dict, listed: int, failed: int, missing: i
     if info.base_run:
         summary["incremental"] = {"base_run": info.base_run, "carried_over": carried,
                                   "scored_now": summary["counts"]["scored"] - carried}
+    warnings = [w for w in [(info.extra.get("inference") or {}).get("warning")] if w]
+    warnings += label_warnings(summary, str(info.arguments.get("labels") or "folder"))
+    if warnings:
+        summary["warnings"] = warnings
+    shift = _drift_since_previous(info, summary)
+    if shift is not None:
+        summary["drift"] = shift
     counts = summary["counts"]
     if counts["listed"] != counts["scored"] + counts["failed"]:
         raise RunFailed(f"accounting mismatch: {counts['listed']} listed but "
@@ -86,9 +116,12 @@ def finish_run(info: RunInfo, scores: dict, listed: int, failed: int, missing: i
                         f"(extensions: {EXTENSIONS_TEXT}); pass --allow_empty to accept an "
                         f"empty input")
     run = info.run_uri
+    finished_at = layout.now_iso()
+    summary["started_at"], summary["finished_at"] = info.started_at, finished_at
+    summary["duration_seconds"] = _seconds_between(info.started_at, finished_at)
     manifest = build_manifest(run_id=info.run_id, arguments=info.arguments, model=info.model,
                               code_version=info.code_version, started_at=info.started_at,
-                              finished_at=layout.now_iso(), counts=counts, files=written,
+                              finished_at=finished_at, counts=counts, files=written,
                               base_run=info.base_run, extra=info.extra)
     _write_json(layout.file_uri(run, layout.SUMMARY), summary)
     uris.write_text(layout.file_uri(run, layout.PER_CLASS), per_class_csv(summary), "text/csv")

@@ -109,6 +109,57 @@ def per_class_png(summary: dict) -> Optional[bytes]:
         return _png(fig)
 
 
+def distribution_png(summary: dict) -> Optional[bytes]:
+    """Horizontal bars: how many images the model put in each class (every scored image,
+    labelled or not), the most frequent MAX_BAR_CLASSES when there are more; with the
+    previous run's shares as markers when summary.json has a drift section."""
+    counts = {k: v for k, v in (summary.get("predicted_counts") or {}).items() if v}
+    if not counts:
+        return None
+    classes = sorted(counts, key=lambda k: (-counts[k], k))[:MAX_BAR_CLASSES]
+    total = sum(counts.values())
+    then = {k: v["then"] for k, v in ((summary.get("drift") or {}).get("shares")
+                                      or {}).items()}
+    with _mpl_rc():
+        import numpy as np
+
+        n = len(classes)
+        fig = _figure(8.0, min(max(2.5, 0.3 * n + 1.4), 24.0))
+        ax = fig.add_subplot()
+        y = np.arange(n)
+        ax.barh(y, [counts[c] / total for c in classes], 0.6, color="#2a9d8f", label="this run")
+        if then:
+            ax.scatter([then.get(c, 0.0) for c in classes], y, marker="|", s=180,
+                       color="#e76f51", label="previous run", zorder=3)
+            ax.legend(loc="lower right", fontsize=8, frameon=False)
+        ax.set_yticks(y, [f"{_short(c)} ({counts[c]})" for c in classes],
+                      fontsize=8 if n > 20 else 10)
+        ax.invert_yaxis()
+        ax.set_xlabel("share of the predictions")
+        ax.set_title("Predicted classes")
+        ax.grid(axis="x", alpha=0.3)
+        return _png(fig)
+
+
+def confidence_png(summary: dict) -> Optional[bytes]:
+    """Histogram of the top-1 probability of every scored image."""
+    hist = summary.get("confidence_histogram") or {}
+    counts, edges = hist.get("counts") or [], hist.get("edges") or []
+    if not counts or not sum(counts) or len(edges) != len(counts) + 1:
+        return None
+    with _mpl_rc():
+        fig = _figure(8.0, 3.2)
+        ax = fig.add_subplot()
+        ax.bar(edges[:-1], counts, width=[b - a for a, b in zip(edges, edges[1:])],
+               align="edge", color="#457b9d", edgecolor="white")
+        ax.set_xlim(0, 1.0)
+        ax.set_xlabel("confidence (top-1 probability)")
+        ax.set_ylabel("images")
+        ax.set_title("How sure the model was")
+        ax.grid(axis="y", alpha=0.3)
+        return _png(fig)
+
+
 class _mpl_rc:
     """matplotlib settings for every figure: no mathtext (labels may hold `$`)."""
 

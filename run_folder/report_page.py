@@ -17,13 +17,10 @@ import logging
 from typing import Any, Iterable, Optional, Sequence
 
 from bucketscore.run_folder.layout import REPORT
-from bucketscore.run_folder.report_figures import (
-    MAX_BAR_CLASSES,
-    MAX_MATRIX_CLASSES,
-    confusion_png,
-    matrix_labels,
-    per_class_png,
-)
+from bucketscore.run_folder.report_figures import (MAX_BAR_CLASSES, MAX_MATRIX_CLASSES,
+                                                   confidence_png, confusion_png,
+                                                   distribution_png, matrix_labels,
+                                                   per_class_png)
 from bucketscore.storage import uris
 
 log = logging.getLogger(__name__)
@@ -89,6 +86,9 @@ td,th{border-bottom:1px solid #e6e9ef;padding:4px 10px;text-align:left;vertical-
 th{background:#f1f3f7}
 td.code{font-family:"DejaVu Sans Mono",monospace;overflow-wrap:anywhere;max-width:900px}
 .note{color:#5a6478;font-size:13px}
+.warning{color:#8a4b00;background:#fff4e0;border-left:4px solid #f4a261;padding:6px 10px;
+font-size:13px}
+h3.class{font-size:14px;margin:12px 0 6px 0}
 footer{color:#8a93a6;font-size:12px;padding:0 28px 20px 28px}
 """
 
@@ -111,6 +111,8 @@ def _headline(summary: dict) -> str:
         _card(f"top-{k} accuracy" if k else "top-k accuracy", _pct(summary.get("top_k_accuracy"))),
         _card("macro F1", _fmt(macro)),
     ]
+    if summary.get("duration_seconds") is not None:
+        cards.append(_card("duration", _duration(summary["duration_seconds"])))
     extra = []
     if c.get("labelled") is not None:
         extra.append(f"{_e(c.get('labelled'))} labelled images count towards accuracy")
@@ -133,20 +135,30 @@ def _headline(summary: dict) -> str:
         shown = ", ".join(f"{_e(k)} ({_e(v)})" for k, v in list(unknown.items())[:20])
         extra.append(f"labels unknown to the model: {shown}")
     note = f'<p class="note">{"; ".join(extra)}.</p>' if extra else ""
+    warnings = "".join(f'<p class="warning">warning: {_e(w)}</p>'
+                       for w in summary.get("warnings") or [])
     return (f'<section id="headline"><h2>Headline</h2><div class="cards">{"".join(cards)}'
-            f"</div>{note}</section>")
+            f"</div>{note}{warnings}</section>")
+
+
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {rest:02d} s"
+
+
+def _images(*figures: tuple[str, str, Optional[bytes]]) -> list[str]:
+    """<img> tags of the (id, alt text, PNG) figures that could be drawn."""
+    return [f'<img id="{_e(name)}" alt="{_e(alt)}" src="{_data_uri(png)}">'
+            for name, alt, png in figures if png is not None]
 
 
 def _figures(summary: dict) -> str:
-    parts = []
-    cm = confusion_png(summary)
-    bars = per_class_png(summary)
-    if cm is not None:
-        parts.append(f'<img id="confusion-matrix" alt="confusion matrix heatmap" '
-                     f'src="{_data_uri(cm)}">')
-    if bars is not None:
-        parts.append(f'<img id="per-class" alt="precision and recall per class" '
-                     f'src="{_data_uri(bars)}">')
+    parts = _images(("confusion-matrix", "confusion matrix heatmap", confusion_png(summary)),
+                    ("per-class", "precision and recall per class", per_class_png(summary)))
     notes = []
     _labels, _matrix, cut = matrix_labels(summary)
     if cut:
@@ -164,6 +176,71 @@ def _figures(summary: dict) -> str:
     note = f'<p class="note">{" ".join(notes)}</p>' if notes else ""
     return (f'<section id="figures"><h2>Accuracy by class</h2><div class="figs">'
             f'{"".join(parts)}</div>{note}</section>')
+
+
+def _predictions(summary: dict) -> str:
+    """What the model predicted over every scored image (labelled or not): the class
+    distribution and the confidence histogram."""
+    parts = _images(("class-distribution", "predicted class distribution",
+                     distribution_png(summary)),
+                    ("confidence-histogram", "confidence histogram", confidence_png(summary)))
+    if not parts:
+        return ""
+    counts = {k: v for k, v in (summary.get("predicted_counts") or {}).items() if v}
+    note = ""
+    if len(counts) > MAX_BAR_CLASSES:
+        note = (f'<p class="note">The bars show the {MAX_BAR_CLASSES} most predicted classes '
+                f"of {len(counts)}; summary.json (predicted_counts) has all of them.</p>")
+    return (f'<section id="predictions"><h2>Predictions (every scored image)</h2>'
+            f'<div class="figs">{"".join(parts)}</div>{note}</section>')
+
+
+def _drift(summary: dict) -> str:
+    shift = summary.get("drift")
+    if not shift:
+        return ""
+    rows = sorted(shift["shares"].items(),
+                  key=lambda kv: -abs(kv[1]["now"] - kv[1]["then"]))[:MAX_BAR_CLASSES]
+    body = "".join(f"<tr><td>{_e(label)}</td><td>{_pct(v['then'])}</td><td>{_pct(v['now'])}"
+                   f"</td><td>{100.0 * (v['now'] - v['then']):+.2f} points</td></tr>"
+                   for label, v in rows)
+    previous = shift.get("previous_run_id") or shift.get("previous_run")
+    return (f'<section id="drift"><h2>Shift since the previous run</h2>'
+            f'<div class="cards">{_card("total variation", _fmt(shift["total_variation"]))}'
+            f'</div><p class="note">Class shares of the predictions now and in run '
+            f'{_e(previous)} ({_e(shift.get("previous_scored"))} images), the same model; '
+            f"total variation distance: 0 = the same distribution, 1 = nothing in common. "
+            f"Largest changes first.</p><table><tr><th>class</th><th>then</th><th>now</th>"
+            f"<th>change</th></tr>{body}</table></section>")
+
+
+def _scored_item(row: dict, cls: str) -> str:
+    true = row.get("true_label")
+    return (f'<div class="item {cls}" title="{_e(row["uri"])}">{_thumb(row)}'
+            f'<div class="name">{_e(_basename(row["uri"]))}</div>'
+            f'<div>predicted <span class="lab p">{_e(row.get("predicted_label") or "none")}'
+            f'</span>' + (f' true <span class="lab t">{_e(true)}</span>' if true else "")
+            + f'</div><div>confidence {float(row.get("confidence") or 0.0):.4f}</div></div>')
+
+
+def _least_confident(rows: Sequence[dict]) -> str:
+    if not rows:
+        return ""
+    cells = "".join(_scored_item(r, "least") for r in rows)
+    return (f'<section id="least-confident"><h2>Least confident predictions ({len(rows)})</h2>'
+            f'<div class="grid">{cells}</div></section>')
+
+
+def _most_confident(groups: Sequence[dict]) -> str:
+    if not groups:
+        return ""
+    parts = []
+    for group in groups:
+        cells = "".join(_scored_item(r, "best") for r in group["rows"])
+        parts.append(f'<h3 class="class">{_e(group["label"])}</h3><div class="grid">{cells}'
+                     f"</div>")
+    return (f'<section id="most-confident"><h2>Most confident images per predicted class</h2>'
+            f'{"".join(parts)}</section>')
 
 
 def _thumb(item: dict) -> str:
@@ -242,13 +319,15 @@ def _parameters(summary: dict, parameters: dict) -> str:
 
 
 def render_report(summary: dict, mistakes: Iterable[dict], failures: Iterable[dict],
-                  parameters: dict) -> str:
+                  parameters: dict, least_confident: Iterable[dict] = (),
+                  most_confident: Iterable[dict] = ()) -> str:
     """The whole report.html (UTF-8 text, self-contained, no script, no external links).
 
-    summary: the summary.json document (run_folder.summary.build_summary). mistakes:
-    prediction rows plus `thumbnail` (PNG/JPEG bytes or None). failures: `{uri, stage,
-    error, thumbnail}`. parameters: the run's arguments (manifest.json "arguments", secrets
-    already redacted) and anything else worth showing (code version, times).
+    summary: the summary.json document (run_folder.summary.build_summary). mistakes,
+    least_confident: prediction rows plus `thumbnail` (PNG/JPEG bytes or None). failures:
+    `{uri, stage, error, thumbnail}`. most_confident: `[{label, rows}]`. parameters: the
+    run's arguments (manifest.json "arguments", secrets already redacted) and anything else
+    worth showing (code version, times).
     """
     mistakes, failures = list(mistakes or []), list(failures or [])
     run_id = summary.get("run_id") or (parameters or {}).get("run_id") or ""
@@ -264,7 +343,11 @@ def render_report(summary: dict, mistakes: Iterable[dict], failures: Iterable[di
         f"<header><h1>bucketscore run {_e(run_id)}</h1><p>{_e(subtitle)}</p></header><main>",
         _headline(summary),
         _figures(summary),
-        _mistakes(summary, mistakes),
+        _predictions(summary),
+        _drift(summary),
+        _mistakes(summary, mistakes) if (summary.get("counts") or {}).get("labelled") else "",
+        _least_confident(list(least_confident or [])),
+        _most_confident(list(most_confident or [])),
         _failures(summary, failures),
         _parameters(summary, parameters or {}),
         "</main><footer>Written by bucketscore. Full results: predictions*.csv, errors.csv, "
@@ -284,7 +367,8 @@ def write_report(run_uri: str, summary: dict, items: Optional[dict], parameters:
     target = uris.join(run_uri, REPORT)
     try:
         page = render_report(summary, items.get("mistakes") or [], items.get("failures") or [],
-                             parameters)
+                             parameters, items.get("least_confident") or [],
+                             items.get("most_confident") or [])
         uris.write_text(target, page, "text/html")
     except Exception as e:  # noqa: BLE001 - the report is a view of results already written
         log.warning("could not write %s: %s: %s", target, type(e).__name__, e)

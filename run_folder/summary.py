@@ -3,6 +3,7 @@ confusion_matrix.csv and manifest.json, built from the pipeline's counts.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
 from bucketscore.run_folder.schemas import PER_CLASS_COLUMNS, csv_text
@@ -58,3 +59,68 @@ def build_manifest(*, run_id: str, arguments: dict, model: dict, code_version: s
     }
     manifest.update(extra or {})
     return manifest
+
+
+# --------------------------------------------------------------------------------------
+# Warnings: settings that look wrong for this data
+# --------------------------------------------------------------------------------------
+# Folder names that are dates or partitions, not classes: 2026-11-30, 20261130, 2026/11,
+# dt=2026-11-30, year=2026, part-00001.
+_PARTITION = re.compile(r"^(\d{4}-\d{2}(-\d{2})?|\d{8}|\d{4}|[A-Za-z_][\w-]*=.+|"
+                        r"part-\d+|\d{4}-\d{2}-\d{2}T.*)$")
+
+
+def label_warnings(summary: dict, labels_argument: str) -> list[str]:
+    """What the summary says about the labels source (the `--labels` value as recorded in
+    manifest.json): folder names that look like dates or partitions, a regex that matched
+    no file name."""
+    counts = summary.get("counts") or {}
+    scored = counts.get("scored") or 0
+    out = []
+    kind = (labels_argument or "folder").split(":", 1)[0]
+    unknown = summary.get("unknown_labels") or {}
+    named = (counts.get("labelled") or 0) + (counts.get("unknown_label") or 0)
+    if kind == "folder" and unknown and counts.get("unknown_label", 0) * 2 > max(named, 1):
+        partitions = [name for name in unknown if _PARTITION.match(name)]
+        if sum(unknown[n] for n in partitions) * 2 > sum(unknown.values()):
+            shown = ", ".join(sorted(partitions)[:3])
+            out.append(f"most images are in folders whose names are no model label and look "
+                       f"like dates or partitions ({shown}): --labels folder took them as "
+                       f"true labels, so no accuracy was computed for them; for images "
+                       f"without labels use --labels none (or regex:/csv: for labels kept "
+                       f"elsewhere)")
+    example = (summary.get("examples") or {}).get("unlabelled")
+    if kind == "regex" and scored and not named and example:
+        name = example.rstrip("/").rsplit("/", 1)[-1]
+        out.append(f"--labels {labels_argument} matched no file name (for example "
+                   f"{name!r}): every image is unlabelled and there is no accuracy; the "
+                   f"pattern is searched in the file name and its first group is the label")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Drift: how the predicted classes moved since the previous run
+# --------------------------------------------------------------------------------------
+def class_shares(summary: dict) -> dict[str, float]:
+    """{label: share of the run's predictions} (images below --min_confidence left out)."""
+    counts = summary.get("predicted_counts") or {}
+    total = sum(counts.values())
+    return {label: (n / total if total else 0.0) for label, n in counts.items()}
+
+
+def drift(summary: dict, previous: dict, previous_run: str) -> Optional[dict]:
+    """The shift of the predicted-class distribution from `previous` (an earlier run's
+    summary.json with the same model) to `summary`: shares then and now per class and the
+    total variation distance (half the sum of absolute share differences: 0 = the same
+    distribution, 1 = no class in common). None when either run predicted nothing."""
+    now, then = class_shares(summary), class_shares(previous)
+    if not sum((summary.get("predicted_counts") or {}).values()) or \
+            not sum((previous.get("predicted_counts") or {}).values()):
+        return None
+    labels = list(now) + [label for label in then if label not in now]
+    shares = {label: {"then": then.get(label, 0.0), "now": now.get(label, 0.0)}
+              for label in labels}
+    tvd = 0.5 * sum(abs(v["now"] - v["then"]) for v in shares.values())
+    return {"previous_run": previous_run, "previous_run_id": previous.get("run_id"),
+            "previous_scored": (previous.get("counts") or {}).get("scored"),
+            "total_variation": tvd, "shares": shares}

@@ -80,13 +80,18 @@ def thumbnail_of(uri: str, size: int = THUMBNAIL_SIZE) -> Optional[bytes]:
 
 
 def add_thumbnails(items: dict, size: int = THUMBNAIL_SIZE) -> tuple[dict, int]:
-    """{"mistakes", "failures"} -> (the same with a `thumbnail` (PNG bytes or None) per item,
-    how many thumbnails were made). At most len(mistakes) + len(failures) images are read,
-    a few at a time in threads."""
-    entries = list(items.get("mistakes", [])) + list(items.get("failures", []))
+    """The report's items (run_folder.report_selection.assemble_items) -> (the same with a
+    `thumbnail` (PNG bytes or None) on every image entry, how many thumbnails were made).
+    Each distinct URI is read once, a few at a time in threads."""
+    lists = {key: list(value) for key, value in items.items() if key != "most_confident"}
+    groups = [dict(g) for g in items.get("most_confident", [])]
+    entries = [e for rows in lists.values() for e in rows] + [
+        row for g in groups for row in g["rows"]]
+    wanted = sorted({e["uri"] for e in entries})
     with ThreadPoolExecutor(max_workers=THUMBNAIL_THREADS) as pool:
-        thumbs = list(pool.map(lambda e: thumbnail_of(e["uri"], size), entries))
-    n = len(items.get("mistakes", []))
-    return ({"mistakes": [dict(m, thumbnail=t) for m, t in zip(entries[:n], thumbs[:n])],
-             "failures": [dict(f, thumbnail=t) for f, t in zip(entries[n:], thumbs[n:])]},
-            sum(t is not None for t in thumbs))
+        made = dict(zip(wanted, pool.map(lambda uri: thumbnail_of(uri, size), wanted)))
+    out = {key: [dict(e, thumbnail=made[e["uri"]]) for e in rows]
+           for key, rows in lists.items()}
+    out["most_confident"] = [dict(g, rows=[dict(r, thumbnail=made[r["uri"]])
+                                           for r in g["rows"]]) for g in groups]
+    return out, sum(t is not None for t in made.values())

@@ -225,10 +225,18 @@ def test_installed_distribution_has_one_top_level_name():
 def test_wheel_installs_everything_under_one_name(tmp_path):
     """What a user or a worker installs (a wheel, not this editable checkout): every module
     under bucketscore/, and top_level.txt lists only bucketscore."""
+    import shutil
     import zipfile
 
+    # Built from a copy: setuptools writes build/ and *.egg-info/ beside setup.py.
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(os.path.join(REPO, "setup.py"), src)
+    for folder in PACKAGES:
+        shutil.copytree(os.path.join(REPO, folder), src / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "-w", str(tmp_path), REPO], check=True,
+                    "--no-build-isolation", "-w", str(tmp_path), str(src)], check=True,
                    capture_output=True, cwd=str(tmp_path))
     wheel = next(p for p in tmp_path.iterdir() if p.suffix == ".whl")
     with zipfile.ZipFile(wheel) as z:

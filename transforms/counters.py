@@ -23,13 +23,15 @@ import apache_beam as beam
 
 NAMESPACE = "bucketscore"
 DIR_ENV = "BUCKETSCORE_PROGRESS_DIR"
-FLUSH_EVERY = 0.5  # seconds
+FLUSH_EVERY = 0.25  # seconds: the terminal line is redrawn as often
 
 _lock = threading.Lock()
 _board: _Tally = _Tally()
 _last_flush = 0.0
 _UNSET = object()
 _folder = _UNSET  # $BUCKETSCORE_PROGRESS_DIR, read once per process (and after reset())
+_flusher: Optional[threading.Thread] = None  # writes the last counts of a quiet stage
+_dirty = False
 
 
 class _Counter:
@@ -38,9 +40,11 @@ class _Counter:
         self._beam = beam.metrics.Metrics.counter(NAMESPACE, name)
 
     def inc(self, n: int = 1) -> None:
+        global _dirty
         self._beam.inc(n)
         with _lock:
             _board[self._name] += n
+            _dirty = True
         _maybe_flush()
 
     def __reduce__(self):  # DoFns are pickled: rebuild from the name
@@ -59,11 +63,14 @@ def _maybe_flush(force: bool = False) -> None:
     folder = _folder
     if not folder:
         return
+    _start_flusher()
     now = time.monotonic()
     if not force and now - _last_flush < FLUSH_EVERY:
         return
+    global _dirty
     with _lock:
         _last_flush = now
+        _dirty = False
         data = json.dumps(dict(_board))
     path = os.path.join(folder, f"{os.getpid()}.json")
     tmp = f"{path}.{threading.get_ident()}.tmp"
@@ -73,6 +80,27 @@ def _maybe_flush(force: bool = False) -> None:
         os.replace(tmp, path)  # readers never see half a file
     except OSError:  # the folder is gone (run over): progress is best effort
         pass
+
+
+def _start_flusher() -> None:
+    """One daemon thread per process that writes the board when counts changed since the
+    last write: without it, a worker's last counts (its last FLUSH_EVERY seconds of work)
+    would reach the progress line only if it counted again."""
+    global _flusher
+    if _flusher is not None and _flusher.is_alive():
+        return
+    with _lock:
+        if _flusher is not None and _flusher.is_alive():
+            return
+
+        def loop():
+            while True:
+                time.sleep(FLUSH_EVERY)
+                if _dirty:
+                    _maybe_flush(force=True)
+
+        _flusher = threading.Thread(target=loop, daemon=True, name="bucketscore-counts")
+        _flusher.start()
 
 
 def flush() -> None:

@@ -6,17 +6,10 @@ from typing import Iterator, Optional, Sequence
 import apache_beam as beam
 import numpy as np
 
+from bucketscore.model_export.predictor import top_k
 from bucketscore.transforms import counters
 from bucketscore.transforms.launch_values import value_of
 from bucketscore.transforms.records import ModelOutput
-
-
-def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int
-          ) -> tuple[list[str], list[float]]:
-    """The k most probable labels, best first (ties broken by label order)."""
-    k = min(k, len(labels))
-    order = np.argsort(-probabilities, kind="stable")[:k]
-    return [labels[i] for i in order], [float(probabilities[i]) for i in order]
 
 
 def prediction_row(out: ModelOutput, labels: Sequence[str], *, k: int, min_confidence: float,

@@ -12,14 +12,11 @@ from typing import Iterator, Optional, Sequence
 
 import apache_beam as beam
 
-from bucketscore.run_folder.report_selection import (
-    DEFAULT_REPORT_ITEMS,
-    assemble_items,
-    failure_dict,
-    failure_key,
-    is_mistake,
-    mistake_key,
-)
+from bucketscore.run_folder.report_selection import (DEFAULT_REPORT_ITEMS, PER_CLASS_ITEMS,
+                                                     assemble_items, by_predicted_label,
+                                                     failure_dict, failure_key, has_prediction,
+                                                     is_mistake, least_confident_key,
+                                                     mistake_key, per_class_items)
 from bucketscore.run_folder.thumbnails import THUMBNAIL_SIZE, add_thumbnails
 from bucketscore.transforms.counters import NAMESPACE
 
@@ -41,22 +38,29 @@ class AddThumbnails(beam.DoFn):
 
 
 class CollectReportItems(beam.PTransform):
-    """(prediction rows, ErrorRow) -> ONE element {"mistakes": [...], "failures": [...]}.
+    """(prediction rows, ErrorRow) -> ONE element (run_folder.report_selection.assemble_items):
 
-    mistakes: up to n prediction rows (see `is_mistake`), most confident first, each with
-    `thumbnail`. failures: up to n `{uri, stage, error, thumbnail}`, the first n by URI.
-    Memory: two `Top` combiners of size n; the data set is never gathered. `labels`: the
-    model's labels (rows whose true label is not one of them are not mistakes).
+    * mistakes: up to n prediction rows (see `is_mistake`), most confident first;
+    * failures: up to n `{uri, stage, error}`, the first n by URI;
+    * least_confident: up to n prediction rows, least confident first (labelled or not);
+    * most_confident: per predicted class (model label order, at most MAX_CLASSES_SHOWN),
+      its `per_class` most confident rows;
+
+    each with a `thumbnail`. Memory: bounded `Top` combiners; the data set is never
+    gathered. `labels`: the model's labels (rows whose true label is not one of them are
+    not mistakes; the order of the per-class section).
 
         items = (rows, errors) | "CollectReportItems" >> CollectReportItems(24, meta.labels)
     """
 
     def __init__(self, n: int = DEFAULT_REPORT_ITEMS, labels: Optional[Sequence[str]] = None,
-                 thumbnail_size: int = THUMBNAIL_SIZE):
+                 thumbnail_size: int = THUMBNAIL_SIZE, per_class: int = PER_CLASS_ITEMS):
         super().__init__()
-        if n < 0:
-            raise ValueError(f"n must be >= 0, not {n}")
+        if n < 0 or per_class < 0:
+            raise ValueError(f"n and per_class must be >= 0, not {n}, {per_class}")
         self._n = n
+        self._per_class = per_class
+        self._order = None if labels is None else list(labels)
         self._labels = None if labels is None else frozenset(labels)
         self._size = thumbnail_size
 
@@ -69,7 +73,19 @@ class CollectReportItems(beam.PTransform):
                     | "FailureDicts" >> beam.Map(failure_dict)
                     | "FirstFailures" >> beam.combiners.Top.Of(self._n, key=failure_key,
                                                                reverse=True))
+        least = rows | "LeastConfident" >> beam.combiners.Top.Of(self._n,
+                                                                 key=least_confident_key)
+        best = (rows
+                | "WithPrediction" >> beam.Filter(has_prediction)
+                | "ByPredictedLabel" >> beam.Map(by_predicted_label)
+                | "MostConfidentPerClass" >> beam.combiners.Top.PerKey(self._per_class,
+                                                                       key=mistake_key))
         return (mistakes
-                | "Assemble" >> beam.Map(assemble_items,
-                                         failures=beam.pvalue.AsSingleton(failures))
+                | "Assemble" >> beam.Map(_assemble, failures=beam.pvalue.AsSingleton(failures),
+                                         least=beam.pvalue.AsSingleton(least),
+                                         best=beam.pvalue.AsList(best), labels=self._order)
                 | "AddThumbnails" >> beam.ParDo(AddThumbnails(self._size)))
+
+
+def _assemble(mistakes, failures, least, best, labels):
+    return assemble_items(mistakes, failures, least, per_class_items(best, labels))

@@ -141,3 +141,26 @@ def test_batch_size_suits_the_device_unless_given():
     assert rd.batch_size_for("auto") == rd.DEFAULT_BATCH_SIZE  # remote workers: the CPU size
     assert rd.batch_size_for("gpu") == rd.GPU_BATCH_SIZE
     assert rd.batch_size_for("gpu", given=8) == 8
+
+
+def test_small_runs_are_done_in_one_process():
+    small = rd.plan([], cores=2, environ={}, memory_bytes=24 * GB, images=rd.SMALL_RUN_IMAGES)
+    assert small.small and small.workers == 1 and small.running_mode == "in_memory"
+    assert small.added_args == () and "a small run" in rd.describe(small)
+    for images in (None, rd.SMALL_RUN_IMAGES + 1):
+        big = rd.plan([], cores=2, environ={}, memory_bytes=24 * GB, images=images)
+        assert not big.small and big.workers == 2
+    given = rd.plan(["--direct_num_workers=2"], cores=2, environ={}, memory_bytes=24 * GB,
+                    images=10)
+    assert not given.small and given.workers == 2  # what the user asked for wins
+    assert not rd.defaults_apply(["--direct_num_workers=2"])
+    assert not rd.defaults_apply(["--runner", "DataflowRunner"]) and rd.defaults_apply([])
+
+
+def test_count_up_to_stops_at_the_limit(tmp_path):
+    for i in range(12):
+        (tmp_path / f"{i}.png").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert rd.count_up_to([str(tmp_path)], limit=20) == 12
+    assert rd.count_up_to([str(tmp_path)], limit=11) is None
+    assert rd.count_up_to([str(tmp_path / "missing")], limit=5) in (0, None)

@@ -107,13 +107,17 @@ def test_demo_folder_end_to_end(demo_bundle, bucket, tmp_path, capsys):
     assert manifest["arguments"]["top_k"] == 3 and manifest["status"] == "complete"
     assert "scored: 50" in printed and "failed: 3" in printed and "accuracy:" in printed
     # The demo bundle has model.onnx: ONNX Runtime, chosen automatically and said so; on
-    # DirectRunner one worker process per core (pipelines.runtime_defaults).
+    # DirectRunner a run this small in one process, each table one file
+    # (pipelines.runtime_defaults.SMALL_RUN_IMAGES).
     assert "inference: ONNX Runtime (model.onnx) on CPU, batches of 4" in printed
+    assert "a small run" in printed
     inference = manifest["inference"]
     assert (inference["backend"], inference["device"], inference["batch_size"]) == (
         "onnx", "cpu", 4)
-    if (os.cpu_count() or 1) > 1:
-        assert inference["running_mode"] == "multi_processing" and inference["workers"] >= 2
+    assert inference["running_mode"] == "in_memory" and inference["workers"] == 1
+    for table in ("predictions", "objects"):
+        assert len(glob.glob(os.path.join(out, "r1", f"{table}-*.parquet"))) == 1
+    assert len(glob.glob(os.path.join(out, "r1", "predictions-*.csv"))) == 1
 
 
 @pytest.mark.parametrize("flags", [["--backend", "tf", "--device", "cpu"],

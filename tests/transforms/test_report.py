@@ -140,6 +140,28 @@ def test_collect_report_items_keeps_the_top_n_with_thumbnails(tmp_path):
              ("z.png", "decode", "DecodeError: z", None)])]))
 
 
+def test_collect_report_items_least_and_most_confident():
+    rows = [_row("/x/a.png", None, "dog", 0.40), _row("/x/b.png", None, "dog", 0.90),
+            _row("/x/c.png", "cat", "cat", 0.40), _row("/x/d.png", None, "cat", 0.99),
+            _row("/x/e.png", None, "dog", 0.95), _row("/x/f.png", "fox", None, 0.2, below=True),
+            _row("/x/g.png", None, "dog", 0.97), _row("/x/h.png", None, "fox", 0.6)]
+
+    def names(items):
+        return ([r["uri"][3:] for r in items["least_confident"]],
+                [(g["label"], [r["uri"][3:] for r in g["rows"]])
+                 for g in items["most_confident"]])
+
+    with TestPipeline() as p:
+        items = (p | "Rows" >> beam.Create(rows),
+                 p | "Errors" >> beam.Create([]).with_output_types(ErrorRow)
+                 ) | CollectReportItems(3, labels=LABELS, per_class=2)
+        # least: f (0.2, abstained), then a and c tie at 0.40: the smaller URI first;
+        # per class in model label order (cat, dog, fox), most confident first.
+        assert_that(items | beam.Map(names), equal_to([(
+            ["f.png", "a.png", "c.png"],
+            [("cat", ["d.png", "c.png"]), ("dog", ["g.png", "e.png"]), ("fox", ["h.png"])])]))
+
+
 def test_collect_report_items_keeps_every_row_field():
     row = _row("/nowhere/x.png", "cat", "dog", 0.5)
     with TestPipeline() as p:
@@ -147,7 +169,10 @@ def test_collect_report_items_keeps_every_row_field():
                  p | "Errors" >> beam.Create([], reshuffle=False).with_output_types(ErrorRow)
                  ) | CollectReportItems(5)
         assert_that(items, equal_to([{"mistakes": [dict(row, thumbnail=None)],
-                                      "failures": []}]))
+                                      "failures": [],
+                                      "least_confident": [dict(row, thumbnail=None)],
+                                      "most_confident": [{"label": "dog", "rows": [
+                                          dict(row, thumbnail=None)]}]}]))
 
 
 def test_collect_report_items_on_empty_inputs_gives_one_empty_element():
@@ -155,7 +180,8 @@ def test_collect_report_items_on_empty_inputs_gives_one_empty_element():
         items = (p | "Rows" >> beam.Create([]).with_output_types(dict),
                  p | "Errors" >> beam.Create([]).with_output_types(ErrorRow)
                  ) | CollectReportItems(24)
-        assert_that(items, equal_to([{"mistakes": [], "failures": []}]))
+        assert_that(items, equal_to([{"mistakes": [], "failures": [], "least_confident": [],
+                                      "most_confident": []}]))
 
 
 # --------------------------------------------------------------------------------------
@@ -202,7 +228,9 @@ def test_render_report_is_self_contained_with_figures_and_thumbnails():
     assert "<script" not in page and "<link" not in page
     assert not re.search(r'(src|href)="(?!data:)', page)
     srcs = _img_srcs(page)
-    assert len(srcs) == 2 + 2  # confusion matrix, per-class bars, two thumbnails
+    # confusion matrix, per-class bars, class distribution, confidence histogram, two
+    # thumbnails
+    assert len(srcs) == 4 + 2
     for src in srcs:
         mime, b64 = re.match(r"data:(image/png);base64,(.*)", src).groups()
         Image.open(io.BytesIO(base64.b64decode(b64))).load()
@@ -234,7 +262,7 @@ def test_render_report_escapes_everything_from_data():
     # Every attribute value is quoted and holds no raw quote or angle bracket.
     for attr in re.findall(r'(?:title|alt)="([^"]*)"', page):
         assert "<" not in attr and ">" not in attr
-    assert len(_img_srcs(page)) == 2  # the figures were drawn despite the odd labels
+    assert len(_img_srcs(page)) == 4  # the figures were drawn despite the odd labels
 
 
 def test_render_report_without_labels_or_results():
@@ -244,7 +272,7 @@ def test_render_report_without_labels_or_results():
     summary["accuracy"] = summary["top_k_accuracy"] = None
     page = render_report(summary, [], [], {})
     assert _img_srcs(page) == []
-    assert "No labelled images" in page and "No wrong predictions" in page
+    assert "No labelled images" in page and 'id="mistakes"' not in page  # nothing to be wrong
     assert "No image failed" in page and "n/a" in page
 
 
@@ -258,8 +286,9 @@ def test_many_classes_are_cut_to_readable_figures():
     page = render_report(summary, [], [], {})
     assert "shows the 40 most frequent classes" in page
     assert "the 60 classes with the lowest F1" in page
+    assert "the 60 most predicted classes of 120" in page
     srcs = _img_srcs(page)
-    assert len(srcs) == 2
+    assert len(srcs) == 4  # matrix, per-class bars, class distribution, confidence histogram
     for src in srcs:
         w, h = _png_size(base64.b64decode(src.split(",", 1)[1]))
         assert w <= 2000 and h <= 2500
