@@ -31,7 +31,7 @@ BENCH_ARGS ?=
 TEMPLATE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock demo score test download train tune template bench bench-gpu bench-listing clean
+.PHONY: help setup lock demo score test download train tune template bench bench-gpu bench-listing bench-cost clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -93,8 +93,11 @@ bench: $(STAMP) ## throughput and memory benchmark, never part of make test: [BE
 bench-gpu: $(STAMP) ## GPU decode+inference benchmark (skips the GPU parts without one): [BENCH_ARGS=...]
 	$(BIN)/python -m benchmarks.gpu $(BENCH_ARGS)
 
-bench-listing: $(STAMP) ## listing benchmark, 10k/100k/1M objects, local + S3: [BENCH_ARGS='--sizes 10000']
+bench-listing: $(STAMP) ## listing benchmark, 10k/100k/1M objects, local + S3: [BENCH_ARGS='--sizes 10000 --incremental 100000']
 	$(BIN)/python -m benchmarks.listing_bench $(BENCH_ARGS)
+
+bench-cost: $(STAMP) ## what 1M and 100M images cost on Dataflow, from the latest bench results: [BENCH_ARGS=...]
+	$(BIN)/python -m benchmarks.dataflow_cost $(BENCH_ARGS)
 
 clean: ## remove the demo model, demo images and local results (keeps .venv)
 	rm -rf $(DEMO_MODEL) $(DEMO_DATA) results

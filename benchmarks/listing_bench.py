@@ -2,6 +2,8 @@
 
     python -m benchmarks.listing_bench                      # sizes 10000 100000 1000000
     python -m benchmarks.listing_bench --sizes 10000        # a few minutes
+    python -m benchmarks.listing_bench --incremental 100000 --only_incremental
+                                  # incremental runs where 1% changed (incremental_bench.py)
 
 For each store (a local folder; a bucket on a SeaweedFS S3 server started for the run),
 layout (`tree`: N objects in 100 folders; `flat`: N objects under one prefix), size N and
@@ -294,7 +296,25 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--tag", default="")
+    ap.add_argument("--incremental", type=int, nargs="*", default=[], metavar="N",
+                    help="then measure incremental runs of N images where 1%% changed "
+                         "(benchmarks/incremental_bench.py)")
+    ap.add_argument("--only_incremental", action="store_true",
+                    help="skip the listing tables (with --incremental)")
     args = ap.parse_args(argv)
+    if args.only_incremental and not args.incremental:
+        ap.error("--only_incremental needs --incremental N")
+    if args.incremental and min(args.incremental) < 100:
+        ap.error("--incremental: at least 100 images (1%% of them change)")
+    code = 0 if args.only_incremental else _listing_tables(args)
+    if args.incremental:
+        from benchmarks.incremental_bench import run_sizes
+
+        code = run_sizes(args.incremental, args.work, args.out, args.timeout, args.tag) or code
+    return code
+
+
+def _listing_tables(args) -> int:
     stores = [s for s in args.stores.split(",") if s]
     layouts = [s for s in args.layouts.split(",") if s]
     modes = [m for m in args.modes.split(",") if m]

@@ -436,6 +436,16 @@ def main(argv=None) -> int:
 
             result["small_runs"] = measure_small(sets, args.bundle, args.work, small_sizes,
                                                  args.repeats, env)
+            if server is not None:
+                from benchmarks.small_runs import measure_s3_output
+
+                n = min(small_sizes)
+                if n not in s3_uris:
+                    raise RuntimeError(f"no S3 copy of the {n}-image set")
+                log(f"small runs: results written to S3 against a local folder, {n} images")
+                result["small_runs_s3"] = measure_s3_output(
+                    sets[n] + "/", s3_uris[n], n, args.bundle, args.work, server, BUCKET,
+                    args.repeats, env)
     finally:
         if server is not None:
             server.stop()
@@ -459,6 +469,12 @@ def main(argv=None) -> int:
 
         result["small_runs_table"] = small_table(result["small_runs"])
         print(result["small_runs_table"])
+        print()
+    if "small_runs_s3" in result:
+        from benchmarks.small_runs import s3_table
+
+        result["small_runs_s3_table"] = s3_table(result["small_runs_s3"])
+        print(result["small_runs_s3_table"])
         print()
     for c in result["targets"]["checks"]:
         met = {True: "MET   ", False: "MISSED", None: "n/a   "}[c["met"]]

@@ -79,6 +79,41 @@ def measure(sets: dict, bundle: str, work: str, sizes: list[int], repeats: int =
     return {"rows": rows, "break_even_n": min(faster) if faster else None}
 
 
+def measure_s3_output(inp: str, s3_inp: str, n: int, bundle: str, work: str, server,
+                      bucket: str, repeats: int = 1, env: dict | None = None) -> dict:
+    """A small run (the default settings) written to a local folder against the same run
+    written to S3 (the benchmark's SeaweedFS server), from a local folder and from S3;
+    fastest of `repeats` each. `s3_write_s` = S3 output - local output, from local input:
+    what writing the run's few result files to S3 costs."""
+    env = dict(os.environ if env is None else env)
+    flags = server.beam_options()
+    local_out = os.path.join(work, "out", "small-runs-s3")
+    os.makedirs(local_out, exist_ok=True)
+    s3_out = f"s3://{bucket}/small-runs-out"
+
+    def best(source: str, out: str) -> dict:
+        return min((timed_run(source, bundle, out, flags, env) for _ in range(repeats)),
+                   key=lambda r: r["wall_s"])
+
+    rows = {"local -> local": best(inp, local_out), "local -> S3": best(inp, s3_out),
+            "S3 -> S3": best(s3_inp, s3_out)}
+    return {"n": n, "rows": rows, "load": os.getloadavg()[0],
+            "s3_write_s": rows["local -> S3"]["wall_s"] - rows["local -> local"]["wall_s"]}
+
+
+def s3_table(result: dict) -> str:
+    lines = [f"| {result['n']} images | whole run s | first image read s |",
+             "| --- | ---: | ---: |"]
+    for name, r in result["rows"].items():
+        first = r["first_read_s"]
+        lines.append(f"| {name} | {r['wall_s']:.1f} | "
+                     f"{'-' if first is None else f'{first:.1f}'} |")
+    lines.append("")
+    lines.append(f"writing the results to S3: {result['s3_write_s']:+.1f} s against a local "
+                 f"folder (load {result['load']:.2f})")
+    return "\n".join(lines)
+
+
 def table(result: dict) -> str:
     lines = ["| images | one process s | worker processes s | default s | default: first "
              "image read s | load |", "| ---: | ---: | ---: | ---: | ---: | ---: |"]
