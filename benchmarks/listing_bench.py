@@ -49,7 +49,7 @@ BUCKET = "listing"
 FOLDERS = 100  # of the tree layout
 LINKS_PER_FILE = 60_000
 TARGET_GROWTH = 0.10
-MODES = {"one": 0, "fanout": None}  # --listing_rounds; None: the default
+MODES = {"one": 0, "fanout": PLANNING_ROUNDS}  # --listing_rounds, given explicitly
 
 
 def log(msg: str) -> None:
@@ -82,7 +82,8 @@ def local_set(work: str, layout: str, n: int, body: bytes) -> str:
     shutil.rmtree(folder, ignore_errors=True)
     sources = []
     for k in range(-(-n // LINKS_PER_FILE)):
-        src = os.path.join(root, "src", f"{k}.png")
+        # sources per set: ext4 allows 65,000 links per file, and the sets share a folder
+        src = os.path.join(root, "src", f"{layout}-{n}-{k}.png")
         os.makedirs(os.path.dirname(src), exist_ok=True)
         if not os.path.exists(src):
             with open(src, "wb") as f:

@@ -12,6 +12,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,8 @@ def timed_run(inp: str, bundle: str, out: str, extra: list[str], env: dict) -> d
     """{wall_s, first_read_s} of one `bucketscore score` run (first read: from the live
     counts the processes write to $BUCKETSCORE_PROGRESS_DIR)."""
     exe = os.path.join(os.path.dirname(sys.executable), "bucketscore")
-    counts = tempfile.mkdtemp(prefix="bench-counts-", dir=out)
+    # the live counts are local files whatever the output (an S3 output has no folder here)
+    counts = tempfile.mkdtemp(prefix="bench-counts-")
     cmd = [exe, "score", "--input", inp, "--model", bundle, "--output", out, "--run_id", "r",
            "--no_progress", *extra]
     started = time.monotonic()
@@ -46,6 +48,7 @@ def timed_run(inp: str, bundle: str, out: str, extra: list[str], env: dict) -> d
                     pass
         time.sleep(0.01)
     wall = time.monotonic() - started
+    shutil.rmtree(counts, ignore_errors=True)
     err = proc.stderr.read()
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err[-1500:]}")

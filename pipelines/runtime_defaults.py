@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, MutableMapping, Optional, Sequence
 
 from bucketscore.pipelines.beam_options import DIRECT_RUNNERS, flag_value, is_local
+from bucketscore.storage.listing import PLANNING_ROUNDS
 
 # Environment variables that size the inference engines' thread pools.
 THREAD_ENV = ("BUCKETSCORE_ONNX_THREADS",  # bucketscore.model_export.onnx_export.ort_threads
@@ -47,10 +48,11 @@ GPU_BATCH_SIZE = 64
 DEFAULT_RUNNING_MODE = {"onnx": "multi_processing", "tf": "multi_threading"}
 MEMORY_PER_WORKER = {"onnx": 0.6 * 2**30, "tf": 0.5 * 2**30}  # rounded up from measured peaks
 # Up to this many images a local run is done in one process, and its results are written
-# as one file each: each extra worker process costs ~5 s of start-up (it imports Beam and
-# loads the model) and gains ~0.5 ms per image (MobileNetV2, 2 cores); see the README's
-# Performance section for the measured break-even.
-SMALL_RUN_IMAGES = 4000
+# as one file each: the worker processes start ~2 s later (each imports Beam and loads the
+# model) and then score faster. `make bench` small runs (2026-12-02, 2 cores, MobileNetV2,
+# ONNX Runtime, load 1.7-1.9), one process against 2 processes: 60 images 4.2 s vs 6.4 s,
+# 500: 5.8 vs 7.8, 2,000: 13.0 vs 13.5, 4,000: 19.7 vs 18.1: break-even near 2,500.
+SMALL_RUN_IMAGES = 2500
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,20 @@ def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int
     return RuntimePlan(local=True, cores=cores, workers=workers, running_mode=mode,
                        threads_per_worker=threads, added_args=tuple(added), env=env,
                        small=small)
+
+
+def listing_rounds(beam_args: Sequence[str], incremental: bool = False) -> int:
+    """Default --listing_rounds: the planning rounds (fan-out over the workers), except for
+    an --incremental run (one with a base run) on the DirectRunner: 0, one lister per input.
+
+    Measured (2 cores, 1M local images): Beam's local runner (FnApiRunner, 2 worker
+    processes) lost 27% of the listed images on their way into the incremental join
+    (CoGroupByKey) when the listing was fanned out (the run failed its accounting check);
+    with one lister the same run is complete, and the work is spread again after the join.
+    Without a join the fan-out is kept on one machine too: its Reshuffles are what spread
+    reading and inference over the worker processes (one lister's stage runs on one worker:
+    the 1M-image full run took 419 s with one lister against 265 s fanned out)."""
+    return 0 if incremental and is_local(beam_args) else PLANNING_ROUNDS
 
 
 def defaults_apply(beam_args: Sequence[str]) -> bool:

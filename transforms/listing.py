@@ -17,7 +17,7 @@ an image twice or name one a prefix also lists, go through a keyed dedupe step (
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.options.value_provider import ValueProvider
@@ -116,16 +116,16 @@ class ListImages(beam.PTransform):
     `inputs`: URIs, or a ValueProvider of a list of URIs (transforms.launch_values).
     `after`: an optional PCollection that must be complete before anything is listed
     (a template's run folder preparation: every stage that writes comes after listing).
-    `rounds`: planning rounds (0: one lister per input, no planning).
+    `rounds`: planning rounds (0: one lister per input, no planning; None: PLANNING_ROUNDS).
     """
 
-    def __init__(self, inputs, after=None, rounds: int = PLANNING_ROUNDS):
+    def __init__(self, inputs, after=None, rounds: Optional[int] = PLANNING_ROUNDS):
         super().__init__()
         if not isinstance(inputs, ValueProvider):
             inputs = [normalize_input(u) for u in inputs]
         self._inputs = inputs
         self._after = after
-        self._rounds = max(0, int(rounds))
+        self._rounds = PLANNING_ROUNDS if rounds is None else max(0, int(rounds))
         self._dedupe = has_manifest(inputs)
 
     def expand(self, pbegin):

@@ -57,6 +57,8 @@ def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
     assert c["listed"] == 50 and c["scored"] == 50 and c["carried_over"] == 39
     assert second["summary"]["beam_counters"]["scored"] == 11
     assert second["summary"]["incremental"]["scored_now"] == 11
+    # one lister into the join on the local runner (runtime_defaults.listing_rounds)
+    assert second["manifest"]["arguments"]["listing_rounds"] == 0
     rows = {r["uri"]: r for r in second["predictions"]}
     assert len(rows) == 50
     # Carried rows say which run scored them; the 11 new ones are this run's.

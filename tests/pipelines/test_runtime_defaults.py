@@ -164,3 +164,13 @@ def test_count_up_to_stops_at_the_limit(tmp_path):
     assert rd.count_up_to([str(tmp_path)], limit=20) == 12
     assert rd.count_up_to([str(tmp_path)], limit=11) is None
     assert rd.count_up_to([str(tmp_path / "missing")], limit=5) in (0, None)
+
+
+def test_listing_is_fanned_out_except_into_a_local_incremental_join():
+    from bucketscore.storage.listing import PLANNING_ROUNDS
+
+    assert rd.listing_rounds([]) == PLANNING_ROUNDS
+    assert rd.listing_rounds([], incremental=True) == 0
+    assert rd.listing_rounds(["--runner", "DirectRunner"], incremental=True) == 0
+    for runner in ("DataflowRunner", "PortableRunner", "FlinkRunner"):
+        assert rd.listing_rounds([f"--runner={runner}"], incremental=True) == PLANNING_ROUNDS

@@ -105,6 +105,8 @@ def test_demo_folder_end_to_end(demo_bundle, bucket, tmp_path, capsys):
     assert manifest["model"]["version"] == demo_bundle.meta.version
     assert manifest["counts"] == summary["counts"]
     assert manifest["arguments"]["top_k"] == 3 and manifest["status"] == "complete"
+    # the listing is fanned out by default, on one machine too (runtime_defaults)
+    assert manifest["arguments"]["listing_rounds"] == 3
     assert "scored: 50" in printed and "failed: 3" in printed and "accuracy:" in printed
     # The demo bundle has model.onnx: ONNX Runtime, chosen automatically and said so; on
     # DirectRunner a run this small in one process, each table one file
