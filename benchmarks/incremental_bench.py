@@ -24,11 +24,10 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
-from benchmarks.listing_bench import FOLDERS, PeakSampler, _kill_tree, fmt, key, log, tiny_png
+from benchmarks.listing_bench import FOLDERS, fmt, key, log, run_sampled, tiny_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVERY = 100  # one image in EVERY changes: 1%
@@ -90,21 +89,7 @@ def score(folder: str, model: str, out: str, run_id: str, incremental: bool, env
     if incremental:
         cmd.append("--incremental")
     load = os.getloadavg()
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    sampler = PeakSampler(proc.pid)
-    sampler.start()
-    try:
-        text, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_tree(proc.pid)
-        text, _ = proc.communicate()
-    seconds = time.perf_counter() - started
-    peaks = sampler.stop()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n"
-                           f"{text.decode(errors='replace')[-3000:]}")
+    seconds, peaks = run_sampled(cmd, env, timeout)
     with open(os.path.join(out, run_id, "summary.json")) as f:
         summary = json.load(f)
     return {"seconds": seconds, **peaks, "counters": summary.get("beam_counters", {}),

@@ -172,13 +172,11 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
-def list_only(uri: str, rounds: int, flags: list[str], work: str, env: dict,
-              timeout: float) -> dict:
-    """The listing stage alone on `uri`: seconds, count, peak RSS of its processes."""
-    result = os.path.join(work, "listing-result.json")
-    cmd = [sys.executable, "-m", "benchmarks.listing_pipeline", "--input", uri,
-           "--rounds", str(rounds), "--result", result] + flags
-    load = os.getloadavg()
+def run_sampled(cmd: list[str], env: dict, timeout: float) -> tuple[float, dict]:
+    """Run `cmd` to its end (killed with its children after `timeout`), sampling the peak
+    RSS of its process tree -> (wall seconds, peaks). RuntimeError with its output's tail
+    when it exits non-zero."""
+    started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     sampler = PeakSampler(proc.pid)
@@ -188,9 +186,22 @@ def list_only(uri: str, rounds: int, flags: list[str], work: str, env: dict,
     except subprocess.TimeoutExpired:
         _kill_tree(proc.pid)
         out, _ = proc.communicate()
+    seconds = time.perf_counter() - started
     peaks = sampler.stop()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.decode(errors='replace')[-3000:]}")
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n"
+                           f"{out.decode(errors='replace')[-3000:]}")
+    return seconds, peaks
+
+
+def list_only(uri: str, rounds: int, flags: list[str], work: str, env: dict,
+              timeout: float) -> dict:
+    """The listing stage alone on `uri`: seconds, count, peak RSS of its processes."""
+    result = os.path.join(work, "listing-result.json")
+    cmd = [sys.executable, "-m", "benchmarks.listing_pipeline", "--input", uri,
+           "--rounds", str(rounds), "--result", result] + flags
+    load = os.getloadavg()
+    _seconds, peaks = run_sampled(cmd, env, timeout)
     with open(result) as f:
         got = json.load(f)
     return {**got, **peaks, "load_before": load, "load_after": os.getloadavg()}
