@@ -229,12 +229,9 @@ def start(config: ScoreConfig, show_progress: bool = False, say: Say = _quiet) -
     # Small local inputs are scored in one process, their tables written as one file each.
     images = (runtime_defaults.count_up_to(config.inputs)
               if runtime_defaults.defaults_apply(config.beam_args) else None)
-    config, plan = runtime_defaults.apply(config, backend, images=images)
+    config, plan = runtime_defaults.apply(config, backend, images=images,
+                                          incremental=bool(base_run))
     say(runtime_defaults.describe(plan))
-    if config.listing_rounds is None:
-        config = dataclasses.replace(
-            config, listing_rounds=runtime_defaults.listing_rounds(config.beam_args,
-                                                                  bool(base_run)))
     options = config.pipeline_options()  # again: with the flags the plan added
     uris.set_options(options)
     prepare_run_folder(config)

@@ -161,12 +161,11 @@ class ScoreConfig:
         help="how long reads and writes keep retrying a storage that does not answer "
              "(connection refused or reset, timeouts, 5xx, throttling) before the run fails "
              f"saying storage failed (default {RETRY_SECONDS:g}); 403/404 are never retried")
-    listing_rounds: Optional[int] = option(
-        "listing_rounds", None, type=non_negative_int, metavar="N",
+    listing_rounds: int = option(
+        "listing_rounds", PLANNING_ROUNDS, type=non_negative_int, metavar="N",
         help="planning rounds before listing: each spreads the listing over the workers "
              "and cuts it again (sub-prefixes, key ranges of flat prefixes); 0 = one lister "
-             f"per input (default {PLANNING_ROUNDS}; 0 for --incremental runs on the "
-             "DirectRunner)")
+             f"per input (default {PLANNING_ROUNDS})")
     beam_args: tuple[str, ...] = ()  # every other flag: Beam pipeline options
 
     @property

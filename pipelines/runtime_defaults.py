@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Mapping, MutableMapping, Optional, Sequence
 
 from bucketscore.pipelines.beam_options import DIRECT_RUNNERS, flag_value, is_local
-from bucketscore.storage.listing import PLANNING_ROUNDS
 
 # Environment variables that size the inference engines' thread pools.
 THREAD_ENV = ("BUCKETSCORE_ONNX_THREADS",  # bucketscore.model_export.onnx_export.ort_threads
@@ -53,7 +52,19 @@ MEMORY_PER_WORKER = {"onnx": 0.6 * 2**30, "tf": 0.5 * 2**30}  # rounded up from 
 # ONNX Runtime, load 1.7-1.9), one process against 2 processes: 60 images 4.2 s vs 6.4 s,
 # 500: 5.8 vs 7.8, 2,000: 13.0 vs 13.5, 4,000: 19.7 vs 18.1: break-even near 2,500.
 SMALL_RUN_IMAGES = 2500
-
+# An --incremental run on this machine is done in ONE process (in_memory), whatever its
+# size: with 2 or more workers (multi_processing or multi_threading) Beam 2.77's local runner
+# loses elements going into the join with the base run, a CoGroupByKey of the listing and
+# the base run's object index and rows (1M images, ~870 MB shuffled): whole data chunks
+# (~10 MB, ~86,000 values) written by the stage that feeds the group never reach it, in
+# some runs and not others. Measured (2 cores): the Beam-only `benchmarks/beam_join_loss.py`
+# lost values in 7 of 20 runs with 2 workers (7 of the first 10, then none in 10: it depends
+# on timing) and in none of 2 in one process; bucketscore's 1M incremental run with 2
+# workers lost 81,614-270,414 images (the run failed its accounting check) or base rows
+# (83,623 images re-scored) in 4 of 8 runs. In one process the same run read exactly the
+# 10,000 changed images in 128 s (2 workers, when complete: 102-146 s). A user's
+# --direct_num_workers still wins; the accounting check (run_folder.finish) is the guard.
+INCREMENTAL_WORKERS = 1
 
 @dataclass(frozen=True)
 class RuntimePlan:
@@ -67,6 +78,7 @@ class RuntimePlan:
     added_args: tuple[str, ...] = ()
     env: dict = field(default_factory=dict)
     small: bool = False  # a small run (SMALL_RUN_IMAGES): one process, one file per table
+    joined: bool = False  # an --incremental run (a base run to join): one process
 
 
 def available_cores() -> int:
@@ -102,13 +114,15 @@ def batch_size_for(device: str, given: Optional[int] = None) -> int:
 
 def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int] = None,
          environ: Optional[Mapping[str, str]] = None,
-         memory_bytes: Optional[int] = None, images: Optional[int] = None) -> RuntimePlan:
+         memory_bytes: Optional[int] = None, images: Optional[int] = None,
+         incremental: bool = False) -> RuntimePlan:
     """Decide workers, running mode and threads for these Beam flags on this machine.
 
     `backend` is the inference backend the run will use (`tf` or `onnx`, as chosen by
     model_export.predictor.choose_backend): it decides processes or threads. `images`:
     how many images the run has when that is known to be small (count_up_to), else None;
-    a small run is done in one process (SMALL_RUN_IMAGES)."""
+    a small run is done in one process (SMALL_RUN_IMAGES). `incremental`: the run joins the
+    listing with a base run (CoGroupByKey); it is done in one process (INCREMENTAL_WORKERS)."""
     if backend not in DEFAULT_RUNNING_MODE:
         raise ValueError(f"backend must be one of {sorted(DEFAULT_RUNNING_MODE)}, not {backend!r}")
     environ = os.environ if environ is None else environ
@@ -119,14 +133,17 @@ def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int
     given_workers = flag_value(beam_args, "direct_num_workers")
     given_mode = flag_value(beam_args, "direct_running_mode")
     added: list[str] = []
-    small = False
+    small = joined = False
     if given_workers is None and given_mode is None:
         memory = memory_bytes if memory_bytes is not None else _memory_bytes()
         by_memory = int(memory // MEMORY_PER_WORKER[backend]) if memory else cores
         workers = max(1, min(cores, MAX_DEFAULT_WORKERS, by_memory))
         small = images is not None and images <= SMALL_RUN_IMAGES
+        joined = incremental and workers > 1
         if small:
             workers = 1  # starting worker processes costs more than they save
+        elif joined:
+            workers = INCREMENTAL_WORKERS
         mode = DEFAULT_RUNNING_MODE[backend] if workers > 1 else "in_memory"
         if workers > 1:
             added = [f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
@@ -150,21 +167,7 @@ def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int
             env[name] = str(inter) if name == "TF_NUM_INTEROP_THREADS" else str(threads)
     return RuntimePlan(local=True, cores=cores, workers=workers, running_mode=mode,
                        threads_per_worker=threads, added_args=tuple(added), env=env,
-                       small=small)
-
-
-def listing_rounds(beam_args: Sequence[str], incremental: bool = False) -> int:
-    """Default --listing_rounds: the planning rounds (fan-out over the workers), except for
-    an --incremental run (one with a base run) on the DirectRunner: 0, one lister per input.
-
-    Measured (2 cores, 1M local images): Beam's local runner (FnApiRunner, 2 worker
-    processes) lost 27% of the listed images on their way into the incremental join
-    (CoGroupByKey) when the listing was fanned out (the run failed its accounting check);
-    with one lister the same run is complete, and the work is spread again after the join.
-    Without a join the fan-out is kept on one machine too: its Reshuffles are what spread
-    reading and inference over the worker processes (one lister's stage runs on one worker:
-    the 1M-image full run took 419 s with one lister against 265 s fanned out)."""
-    return 0 if incremental and is_local(beam_args) else PLANNING_ROUNDS
+                       small=small, joined=joined and not small)
 
 
 def defaults_apply(beam_args: Sequence[str]) -> bool:
@@ -243,6 +246,8 @@ def describe(p: RuntimePlan) -> str:
            "in_memory": "in-process worker"}.get(p.running_mode, p.running_mode)
     chosen = "" if p.added_args or p.env else " (as given)"
     small = f" (a small run: up to {SMALL_RUN_IMAGES} images)" if p.small else ""
+    if p.joined:
+        small = " (an --incremental run: one process, see README \"Incremental scheduled runs\")"
     return (f"bucketscore: DirectRunner, {p.workers} {how} x {p.threads_per_worker} inference "
             f"thread(s) on {p.cores} core(s){chosen}{small}")
 

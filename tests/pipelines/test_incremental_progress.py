@@ -57,8 +57,10 @@ def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
     assert c["listed"] == 50 and c["scored"] == 50 and c["carried_over"] == 39
     assert second["summary"]["beam_counters"]["scored"] == 11
     assert second["summary"]["incremental"]["scored_now"] == 11
-    # one lister into the join on the local runner (runtime_defaults.listing_rounds)
-    assert second["manifest"]["arguments"]["listing_rounds"] == 0
+    # the listing is fanned out as in any run (the join is done in one process here:
+    # runtime_defaults.INCREMENTAL_WORKERS)
+    assert second["manifest"]["arguments"]["listing_rounds"] == 3
+    assert second["manifest"]["inference"]["workers"] == 1
     rows = {r["uri"]: r for r in second["predictions"]}
     assert len(rows) == 50
     # Carried rows say which run scored them; the 11 new ones are this run's.

@@ -166,11 +166,23 @@ def test_count_up_to_stops_at_the_limit(tmp_path):
     assert rd.count_up_to([str(tmp_path / "missing")], limit=5) in (0, None)
 
 
-def test_listing_is_fanned_out_except_into_a_local_incremental_join():
-    from bucketscore.storage.listing import PLANNING_ROUNDS
-
-    assert rd.listing_rounds([]) == PLANNING_ROUNDS
-    assert rd.listing_rounds([], incremental=True) == 0
-    assert rd.listing_rounds(["--runner", "DirectRunner"], incremental=True) == 0
-    for runner in ("DataflowRunner", "PortableRunner", "FlinkRunner"):
-        assert rd.listing_rounds([f"--runner={runner}"], incremental=True) == PLANNING_ROUNDS
+def test_incremental_runs_are_done_in_one_process_on_this_machine():
+    # Beam's local runner loses elements going into a large CoGroupByKey with 2+ workers
+    # (runtime_defaults.INCREMENTAL_WORKERS): the join of an --incremental run.
+    joined = rd.plan([], cores=2, environ={}, memory_bytes=24 * GB, incremental=True)
+    assert joined.joined and not joined.small
+    assert joined.workers == 1 and joined.running_mode == "in_memory"
+    assert joined.added_args == () and "an --incremental run: one process" in rd.describe(joined)
+    # its inference engine gets every core, as a small run's does
+    assert joined.threads_per_worker == 2 and joined.env["BUCKETSCORE_ONNX_THREADS"] == "2"
+    full = rd.plan([], cores=2, environ={}, memory_bytes=24 * GB)
+    assert not full.joined and full.workers == 2 and full.running_mode == "multi_processing"
+    small = rd.plan([], cores=2, environ={}, memory_bytes=24 * GB, images=10, incremental=True)
+    assert small.small and not small.joined and "a small run" in rd.describe(small)
+    given = rd.plan(["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+                    cores=2, environ={}, memory_bytes=24 * GB, incremental=True)
+    assert not given.joined and given.workers == 2  # what the user asked for wins
+    remote = rd.plan(["--runner=DataflowRunner"], cores=2, environ={}, incremental=True)
+    assert not remote.local and not remote.joined  # other runners: left alone
+    one_core = rd.plan([], cores=1, environ={}, memory_bytes=24 * GB, incremental=True)
+    assert one_core.workers == 1 and not one_core.joined  # nothing changed: one anyway
