@@ -58,10 +58,10 @@ SMALL_RUN_IMAGES = 2500
 # the base run's object index and rows (1M images, ~870 MB shuffled): whole data chunks
 # (~10 MB, ~86,000 values) written by the stage that feeds the group never reach it, in
 # some runs and not others. Measured (2 cores): the Beam-only `benchmarks/beam_join_loss.py`
-# lost values in 7 of 20 runs with 2 workers (7 of the first 10, then none in 10: it depends
-# on timing) and in none of 2 in one process; bucketscore's 1M incremental run with 2
+# lost values in 8 of 28 runs with 2 workers (7 of the first 10, then 1 of 18: it depends
+# on timing) and in none of 9 in one process; bucketscore's 1M incremental run with 2
 # workers lost 81,614-270,414 images (the run failed its accounting check) or base rows
-# (83,623 images re-scored) in 4 of 8 runs. In one process the same run read exactly the
+# (83,623-104,840 images re-scored) in 4 of 8 runs. In one process the same run read exactly the
 # 10,000 changed images in 128 s (2 workers, when complete: 102-146 s). A user's
 # --direct_num_workers still wins; the accounting check (run_folder.finish) is the guard.
 INCREMENTAL_WORKERS = 1
