@@ -61,10 +61,12 @@ SMALL_RUN_IMAGES = 2500
 # lost values in 8 of 28 runs with 2 workers (7 of the first 10, then 1 of 18: it depends
 # on timing) and in none of 9 in one process; bucketscore's 1M incremental run with 2
 # workers lost 81,614-270,414 images (the run failed its accounting check) or base rows
-# (83,623-104,840 images re-scored) in 4 of 8 runs. In one process the same run read exactly the
-# 10,000 changed images in 128 s (2 workers, when complete: 102-146 s). A user's
-# --direct_num_workers still wins; the accounting check (run_folder.finish) is the guard.
+# (83,623-104,840 images re-scored) in 4 of 8 runs. In one process the same run read
+# exactly the 10,000 changed images in 128 s (2 workers, when complete: 102-146 s). A user's
+# --direct_num_workers still wins; the accounting check (run_folder.finish) is the guard
+# (tests/run_folder/test_accounting.py).
 INCREMENTAL_WORKERS = 1
+
 
 @dataclass(frozen=True)
 class RuntimePlan:
@@ -139,7 +141,7 @@ def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int
         by_memory = int(memory // MEMORY_PER_WORKER[backend]) if memory else cores
         workers = max(1, min(cores, MAX_DEFAULT_WORKERS, by_memory))
         small = images is not None and images <= SMALL_RUN_IMAGES
-        joined = incremental and workers > 1
+        joined = incremental and not small and workers > 1
         if small:
             workers = 1  # starting worker processes costs more than they save
         elif joined:
@@ -167,7 +169,7 @@ def plan(beam_args: Sequence[str], backend: str = "onnx", *, cores: Optional[int
             env[name] = str(inter) if name == "TF_NUM_INTEROP_THREADS" else str(threads)
     return RuntimePlan(local=True, cores=cores, workers=workers, running_mode=mode,
                        threads_per_worker=threads, added_args=tuple(added), env=env,
-                       small=small, joined=joined and not small)
+                       small=small, joined=joined)
 
 
 def defaults_apply(beam_args: Sequence[str]) -> bool:
