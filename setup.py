@@ -1,11 +1,13 @@
 """Installs bucketscore: one import name, `bucketscore`, over the project's folders.
 
-    bucketscore/   -> bucketscore               (package root: errors, private_apis)
+    bucketscore/   -> bucketscore               (package root: errors, private_apis, results)
     storage/       -> bucketscore.storage
     run_folder/    -> bucketscore.run_folder
-    model_export/  -> bucketscore.model_export
+    bundle/        -> bucketscore.bundle        (a bundle at run time: read, verify, predict)
+    model_export/  -> bucketscore.model_export  (writing bundles: export, train, tune)
     transforms/    -> bucketscore.transforms
-    pipelines/     -> bucketscore.pipelines     (and the `bucketscore` command)
+    pipelines/     -> bucketscore.pipelines     (the scoring run: config, plan, graph, run)
+    cli/           -> bucketscore.cli           (the `bucketscore` command)
 
 The same file is what Dataflow workers install (`--setup_file ./setup.py`), so the core
 install is what scoring needs (both inference backends) and nothing more; training-only
@@ -21,10 +23,13 @@ FOLDERS = {
     "bucketscore": "bucketscore",
     "bucketscore.storage": "storage",
     "bucketscore.run_folder": "run_folder",
+    "bucketscore.bundle": "bundle",
     "bucketscore.model_export": "model_export",
     "bucketscore.transforms": "transforms",
     "bucketscore.pipelines": "pipelines",
-    "bucketscore.pipelines.commands": "pipelines/commands",
+    "bucketscore.pipelines.features": "pipelines/features",
+    "bucketscore.cli": "cli",
+    "bucketscore.cli.commands": "cli/commands",
 }
 
 setup(
@@ -64,5 +69,5 @@ setup(
             "pyyaml",  # tests/infra: parse the schedule files
         ],
     },
-    entry_points={"console_scripts": ["bucketscore=bucketscore.pipelines.cli:main"]},
+    entry_points={"console_scripts": ["bucketscore=bucketscore.cli.main:main"]},
 )

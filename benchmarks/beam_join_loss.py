@@ -1,6 +1,6 @@
 """Beam-only reproduction: Beam's local runner loses elements going into a large CoGroupByKey
 when it runs 2 or more workers. No bucketscore code; for an upstream report and to re-check
-after a Beam upgrade (pipelines/runtime_defaults.py: INCREMENTAL_WORKERS).
+after a Beam upgrade (pipelines/workers.py: INCREMENTAL_WORKERS).
 
     python -m benchmarks.beam_join_loss                     # 1M keys, 2 worker processes
     python -m benchmarks.beam_join_loss --runs 5 --mode multi_threading

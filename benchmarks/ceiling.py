@@ -41,7 +41,7 @@ def time_decode(datas: list[bytes], spec, repeats: int = 3) -> dict:
     """CPU seconds per image, best of `repeats` passes, for decode_image and plain Pillow."""
     from PIL import Image
 
-    from bucketscore.model_export.images import decode_image
+    from bucketscore.bundle.images import decode_image
 
     size = (spec.width, spec.height)
 
@@ -78,7 +78,7 @@ def _inference_worker(bundle: str, backend: str, threads: int, images: int,
         tf.config.threading.set_inter_op_parallelism_threads(1)
     else:
         os.environ["BUCKETSCORE_ONNX_THREADS"] = str(threads)
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
 
     pred = load_predictor(bundle, backend)
     spec = pred.meta.input
@@ -120,7 +120,7 @@ def time_inference(bundle: str, backends=("onnx", "tf"), threads=(1, 2), images:
 def measure(bundle: str, corpus: str, cores: int, decode_images: int = 400,
             infer_images: int = 256, backends=("onnx", "tf"), threads=(1, 2),
             batch_sizes=BATCH_SIZES) -> dict:
-    from bucketscore.model_export.bundle import read_meta
+    from bucketscore.bundle.meta import read_meta
 
     spec = read_meta(bundle).input
     dec = time_decode(load_corpus_bytes(corpus, decode_images), spec)

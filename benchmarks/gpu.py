@@ -50,7 +50,7 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------------------
 def gpu_status() -> tuple[bool, str]:
     """(usable, why not / what): an NVIDIA GPU and ONNX Runtime's CUDA provider."""
-    from bucketscore.model_export import devices
+    from bucketscore.bundle import devices
 
     hw = devices.probe()
     if not hw.gpu:
@@ -62,8 +62,8 @@ def gpu_status() -> tuple[bool, str]:
 
 def _decode_chunk(args) -> int:
     datas, spec_doc = args
-    from bucketscore.model_export.bundle import InputSpec
-    from bucketscore.model_export.images import decode_image
+    from bucketscore.bundle.meta import InputSpec
+    from bucketscore.bundle.images import decode_image
 
     spec = InputSpec(**spec_doc)
     for data in datas:
@@ -86,7 +86,7 @@ def decode_ceiling(datas: list[bytes], spec_doc: dict, processes: int) -> float:
 # --------------------------------------------------------------------------------------
 def build_bundle(model: str, out: str):
     """The benchmark bundle of `model` at `out` (built once: random weights, 10 classes)."""
-    from bucketscore.model_export.bundle import BundleError, read_meta
+    from bucketscore.bundle.meta import BundleError, read_meta
 
     try:
         return read_meta(out)
@@ -99,7 +99,7 @@ def build_bundle(model: str, out: str):
     import keras
 
     from benchmarks.model import calibrate_batchnorm, calibration_images, labels
-    from bucketscore.model_export.bundle import InputSpec
+    from bucketscore.bundle.meta import InputSpec
     from bucketscore.model_export.exporting import BundleBuilder
 
     keras.utils.set_random_seed(0)
@@ -151,7 +151,7 @@ class UtilisationSampler:
 def infer_rate(bundle: str, pixels: np.ndarray, batch: int, seconds: float = 5.0) -> dict:
     """Images/s of the project's predictor on the GPU with batches of `batch` (after a
     warm-up batch), and the GPU utilisation meanwhile."""
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
 
     predictor = load_predictor(bundle, "onnx", "gpu")
     images = np.resize(pixels, (batch,) + pixels.shape[1:]).astype(np.uint8)
@@ -206,8 +206,8 @@ def main(argv=None) -> int:
         log(f"GPU parts skipped: {why}")
         lines.append(f"GPU parts skipped: {why}")
     else:
-        from bucketscore.model_export.bundle import InputSpec
-        from bucketscore.model_export.images import decode_image
+        from bucketscore.bundle.meta import InputSpec
+        from bucketscore.bundle.images import decode_image
 
         pixels = np.stack([decode_image(d, InputSpec(**spec))[0] for d in datas[:64]])
         lines.append("| model | batch | images/s | GPU utilisation % | decode-bound ratio |")

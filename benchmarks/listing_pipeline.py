@@ -30,14 +30,14 @@ def main(argv=None) -> int:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from bucketscore.pipelines.runtime_defaults import make_runner
+    from bucketscore.pipelines.runners import make_runner, runner_of
     from bucketscore.storage import uris
     from bucketscore.transforms.listing import ListImages
 
     options = PipelineOptions(beam_args + [f"--direct_num_workers={args.workers}",
                                            "--direct_running_mode=multi_processing"])
     uris.set_options(options)
-    p = beam.Pipeline(runner=make_runner(options), options=options)
+    p = beam.Pipeline(runner=make_runner(runner_of(beam_args), options), options=options)
     count_file = args.result + ".count"
     (p
      | "ListImages" >> ListImages([args.input], rounds=args.rounds)

@@ -78,7 +78,7 @@ def calibrate_batchnorm(model, images) -> None:
 
 def write_bench_bundle(out: str, seed: int = 0):
     """Write the bundle to `out` (a local folder) unless one is there; returns its meta."""
-    from bucketscore.model_export.bundle import BundleError, InputSpec, read_meta
+    from bucketscore.bundle.meta import BundleError, InputSpec, read_meta
 
     try:
         meta = read_meta(out)
@@ -107,7 +107,7 @@ def _write_with_tf2onnx(model, out, names, spec, extra):
 
     import tf2onnx  # noqa: F401 - fail early with a clear ImportError
 
-    from bucketscore.model_export.bundle import write_bundle
+    from bucketscore.model_export.sealing import write_bundle
     from bucketscore.model_export.serving import export_saved_model
 
     tmp = tempfile.mkdtemp(prefix="bench-bundle-")

@@ -119,11 +119,12 @@ def large_run_flags(backend: str, extra: list[str]) -> list[str]:
     otherwise be small runs in one process, and the table is about runs of any size (the
     small-run default is measured apart: benchmarks/small_runs.py). [] when the user's
     --bucketscore_args choose the workers themselves."""
-    from bucketscore.pipelines import runtime_defaults
+    from bucketscore.pipelines.runners import runner_of
+    from bucketscore.pipelines.workers import plan_workers, user_chose_workers
 
-    if not runtime_defaults.defaults_apply(extra):
+    if user_chose_workers(extra) or not runner_of(extra).local:
         return []
-    return list(runtime_defaults.plan(extra, backend, images=None).added_args)
+    return list(plan_workers(runner_of(extra), extra, backend, images=None).added_args)
 
 
 def count_scored(m, variant: str, out: str) -> int:
@@ -522,7 +523,7 @@ def main(argv=None) -> int:
 
 
 def _code_version() -> str:
-    from bucketscore.pipelines.launcher import code_version
+    from bucketscore.pipelines.version import code_version
 
     version = code_version()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,

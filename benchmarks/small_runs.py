@@ -1,5 +1,5 @@
 """Small runs: whole-process time of `bucketscore score` in one process against worker
-processes, by number of images (the break-even behind runtime_defaults.SMALL_RUN_IMAGES),
+processes, by number of images (the break-even behind pipelines/workers.py SMALL_RUN_IMAGES),
 and start-up: seconds from the command to the first image read.
 
 Part of `make bench` (run_bench calls `measure`), or alone:

@@ -34,7 +34,7 @@ def plain(args) -> None:
     import numpy as np
     from PIL import Image
 
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
 
     pred = load_predictor(args.bundle, args.backend)
     spec = pred.meta.input

@@ -1,11 +1,16 @@
 """Exceptions in words a person can read: one line, never a traceback.
 
 The only place that turns an exception into the text of an errors row, a log line or a
-command's error message; every layer uses it.
+command's error message; every layer uses it. `UsageError` is the one exception for "the
+command or a setting is wrong" (exit status 2, one line), whichever layer finds it.
 """
 from __future__ import annotations
 
 MAX_MESSAGE = 500
+
+
+class UsageError(ValueError):
+    """The command line or a setting is wrong: exit status 2, one line, no traceback."""
 
 
 def first_line(e: BaseException, limit: int = 300) -> str:

@@ -55,7 +55,7 @@ def fn_api_runner(options) -> Any:
     (offline it fails, then falls back) and ignores --direct_num_workers /
     --direct_running_mode. Private: `fn_runner.ExtendedProvisionInfo` and
     `JobServiceHandle.encode_pipeline_options` (public classes in internal modules).
-    Tests: tests/pipelines/test_runtime_defaults.py, every local end-to-end run.
+    Tests: tests/pipelines/test_runners.py, every local end-to-end run.
     """
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner

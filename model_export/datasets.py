@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 
 from bucketscore.errors import described
-from bucketscore.model_export.bundle import InputSpec
+from bucketscore.bundle.meta import InputSpec
 from bucketscore.storage import uris
 
 _log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class Dataset:
 def discover(data_uri: str, labels_csv: Optional[str] = None) -> tuple[list[Item], str,
                                                                         list[tuple[str, str]]]:
     """List the labelled images under `data_uri`: (items, layout, skipped)."""
-    from bucketscore.model_export.label_sources import LabelSourceError, read_labels_csv
+    from bucketscore.bundle.label_sources import LabelSourceError, read_labels_csv
     from bucketscore.storage.listing import list_input
 
     prefix = uris.as_prefix(uris.normalize(data_uri))
@@ -178,7 +178,7 @@ def load_dataset(data_uri: str, spec: InputSpec, *, labels_csv: Optional[str] = 
                  threads: int = READ_THREADS, log=_log.info) -> Dataset:
     """Discover, read, decode and split. `label_order` fixes the first labels' indices
     (continuing a bundle); new labels are appended in sorted order."""
-    from bucketscore.model_export.images import decode_image
+    from bucketscore.bundle.images import decode_image
 
     items, layout, skipped = discover(data_uri, labels_csv)
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from bucketscore.model_export.bundle import BundleError, BundleMeta, InputSpec, read_meta
+from bucketscore.bundle.meta import BundleError, BundleMeta, InputSpec, read_meta
 
 _log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def write_demo_images(folder: str) -> int:
 
 
 def _pixels(images: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    from bucketscore.model_export.images import decode_image
+    from bucketscore.bundle.images import decode_image
 
     return np.stack([decode_image(digit_png(images[i]), DEMO_SPEC)[0] for i in idx])
 

@@ -26,13 +26,8 @@ from typing import Any, Optional
 import numpy as np
 
 from bucketscore.errors import described
-from bucketscore.model_export.bundle import (
-    ONNX_FILE,
-    SAVED_MODEL_DIR,
-    BundleMeta,
-    InputSpec,
-    write_bundle,
-)
+from bucketscore.bundle.meta import ONNX_FILE, SAVED_MODEL_DIR, BundleMeta, InputSpec
+from bucketscore.model_export.sealing import write_bundle
 from bucketscore.model_export.onnx_export import (
     DEFAULT_OPSET,
     PARITY_TOLERANCE,
@@ -191,7 +186,7 @@ class BundleBuilder:
         return {k: np.concatenate(v) for k, v in outs.items()}
 
     def _predict_onnx(self, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
-        from bucketscore.model_export.predictor import ONNXPredictor
+        from bucketscore.bundle.predictor import ONNXPredictor
 
         if self._onnx is None:
             self._onnx = ONNXPredictor(None, self.dir, "cpu", name=self.name)
@@ -282,8 +277,8 @@ class BundleBuilder:
 
 def verify_bundle(uri: str, meta: BundleMeta) -> None:
     """Load the written bundle (digests checked) with every backend it offers; predict once."""
-    from bucketscore.model_export.bundle import BundleError
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.meta import BundleError
+    from bucketscore.bundle.predictor import load_predictor
 
     backends = list(meta.backends)  # tf (+ onnx) for bundles made here, onnx for imports
     probe = synthetic_images(meta.input, 2)

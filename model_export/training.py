@@ -25,7 +25,7 @@ import numpy as np
 
 from bucketscore.errors import described, first_line
 from bucketscore.model_export.architectures import SCRATCH
-from bucketscore.model_export.bundle import InputSpec, sha256_file
+from bucketscore.bundle.meta import InputSpec, sha256_file
 from bucketscore.model_export.datasets import Dataset
 
 _log = logging.getLogger(__name__)
@@ -309,7 +309,8 @@ def load_bundle_model(bundle_uri: str):
     """(meta, Keras model) of a bundle that carries model.keras (loaded with safe_mode)."""
     import keras
 
-    from bucketscore.model_export.bundle import BundleError, fetch_verified
+    from bucketscore.bundle.meta import BundleError
+    from bucketscore.bundle.verified import fetch_verified
     from bucketscore.model_export.exporting import KERAS_FILE
 
     try:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from bucketscore.errors import described, first_line
-from bucketscore.model_export.bundle import BundleError, InputSpec, sha256_file
+from bucketscore.bundle.meta import BundleError, InputSpec, sha256_file
 from bucketscore.model_export.exporting import BundleBuilder, ExportError, calibration_batch
 from bucketscore.model_export.scaling import Scaling
 from bucketscore.storage import uris
@@ -165,7 +165,7 @@ def _wrap_keras(user, spec: InputSpec, req: ExportRequest):
 def _calibration_images(uri: str, spec: InputSpec, n: int = 32):
     import numpy as np
 
-    from bucketscore.model_export.images import decode_image
+    from bucketscore.bundle.images import decode_image
     from bucketscore.storage.listing import list_input
 
     found = sorted(list_input(uri), key=lambda i: i.uri)[:n]

@@ -1,9 +1,9 @@
 """`bucketscore score` options: each declared once, parsed into a validated ScoreConfig.
 
-Every option is one field of `ScoreConfig`, declared with `option(...)`: its flag, default,
-help, argparse check, how the parsed value becomes the field (`convert`) and how the field
-is recorded in manifest.json (`record`). `add_score_arguments`, `config_from_args` and
-`ScoreConfig.arguments` are loops over those fields, so adding an option is adding a field.
+Every option is one field of `ScoreConfig`, declared with `option(...)` (pipelines/flags.py);
+an optional feature declares its own in its module (pipelines/features/*). `add_score_arguments`,
+`config_from_args` and `ScoreConfig.arguments` are loops over those fields, so adding an
+option is adding a field.
 
 Our own flags are parsed here; every other `--flag` is handed to Beam as a pipeline option
 (`--runner`, `--direct_num_workers`, `--s3_endpoint_url`, `--project`, ...). A flag that
@@ -14,72 +14,60 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from typing import Optional
 
-from bucketscore.model_export.bundle import DEFAULT_MAX_PIXELS
-from bucketscore.model_export.devices import DEVICES
-from bucketscore.model_export.label_sources import LabelSource
-from bucketscore.pipelines.beam_options import flag_value, unknown_beam_flags
+from bucketscore.bundle.devices import DEVICES
+from bucketscore.bundle.label_sources import LabelSource
+from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS
+from bucketscore.errors import UsageError
+from bucketscore.pipelines.beam_options import unknown_beam_flags
+from bucketscore.pipelines.features import FEATURES, embeddings, incremental, labels
+from bucketscore.pipelines.flags import option
+from bucketscore.pipelines.inference_plan import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE
 from bucketscore.pipelines.redaction import redact_flags
-from bucketscore.pipelines.runtime_defaults import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE
-from bucketscore.pipelines.validators import (UsageError, non_negative_float,
-                                              non_negative_int, positive_int, probability)
+from bucketscore.pipelines.runners import Runner, runner_of
+from bucketscore.pipelines.validators import (
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    probability,
+)
 from bucketscore.run_folder.layout import new_run_id, run_uri
 from bucketscore.storage import manifests, uris
 from bucketscore.storage.errors import RETRY_SECONDS
 from bucketscore.storage.listing import EXTENSIONS_TEXT, PLANNING_ROUNDS, split_input
+from bucketscore.storage.preflight import form_error
 
 DEFAULT_MAX_ERROR_RATIO = 0.1
 BACKENDS = ("auto", "tf", "onnx")
 
 
-def _same(value: Any) -> Any:
-    return value
+def _checked(flag: str, uri: str) -> str:
+    """`uri` when its form is one bucketscore reads (before it is made absolute)."""
+    problem = form_error(uri)
+    if problem:
+        raise ValueError(f"--{flag} {uri}: {problem}")
+    return uri
 
 
-@dataclass(frozen=True)
-class Flag:
-    """One `score` option on the command line."""
-
-    name: str  # --name; also its key in manifest.json "arguments"
-    help: str
-    argparse: dict  # type, nargs, metavar, choices, action for parser.add_argument
-    convert: Callable[[Any], Any] = _same  # parsed value -> field value (ValueError: usage)
-    record: Callable[[Any], Any] = _same  # field value -> manifest.json value
-    required: bool = False  # argparse refuses a command line without it
-    run_needs: bool = False  # a run needs it; a classic template build may leave it to launch
-    cli_default: Any = None  # the default as typed on a command line (argparse's default)
+def _inputs(values) -> tuple[str, ...]:
+    out = []
+    for u in values or ():
+        if manifests.is_manifest(u):
+            _checked("input", u[len(manifests.PREFIX):])
+            out.append(manifests.normalize(u))
+        else:
+            out.append(uris.normalize(_checked("input", u)))
+    return tuple(out)
 
 
-_AS_FIELD = object()
+def _output(value: Optional[str]) -> str:
+    return uris.normalize(_checked("output", value)) if value else ""
 
 
-def option(name: str, default: Any, help: str, *, convert: Callable = _same,
-           record: Callable = _same, required: bool = False, run_needs: bool = False,
-           cli_default: Any = _AS_FIELD, **argparse_kwargs) -> Any:
-    """A ScoreConfig field that is also the `--name` option. `default` is the field's;
-    `cli_default` what argparse shows as the default (by default the same, for options
-    whose parsed value is the field value)."""
-    if cli_default is _AS_FIELD:
-        cli_default = default if convert is _same else None
-    flag = Flag(name, help, argparse_kwargs, convert, record, required, run_needs, cli_default)
-    if isinstance(default, LabelSource):
-        return field(default_factory=lambda: default, metadata={"flag": flag})
-    return field(default=default, metadata={"flag": flag})
-
-
-def _uris(values) -> tuple[str, ...]:
-    return tuple(manifests.normalize(u) if manifests.is_manifest(u) else uris.normalize(u)
-                 for u in values or ())
-
-
-def _uri(value: Optional[str]) -> str:
-    return uris.normalize(value) if value else ""
-
-
-def _labels_text(source: LabelSource) -> str:
-    return source.kind if not source.argument else f"{source.kind}:{source.argument}"
+def _model(value: str) -> str:
+    return uris.normalize(_checked("model", value))
 
 
 @dataclass(frozen=True)
@@ -87,26 +75,20 @@ class ScoreConfig:
     """Everything a scoring run needs, validated. Field order is the order of `--help`."""
 
     inputs: tuple[str, ...] = option(
-        "input", (), run_needs=True, nargs="+", metavar="URI", convert=_uris, record=list,
+        "input", (), run_needs=True, nargs="+", metavar="URI", convert=_inputs, record=list,
         help="(required) prefixes or globs to score: s3://bucket/prefix/, gs://..., a local "
              f"folder; a prefix means every image below it ({EXTENSIONS_TEXT}, any case); "
              "an image file is one image; manifest:URI names a file listing images (one URI "
              "per line, CSV uri[,label] or JSON Lines). With --template_location: the "
              "default of the launch parameter input")
     output: str = option(
-        "output", "", run_needs=True, metavar="URI", convert=_uri,
+        "output", "", run_needs=True, metavar="URI", convert=_output,
         help="(required) results prefix; the run writes to <output>/<run_id>/. With "
              "--template_location: the default of the launch parameter output")
     model: str = option(
-        "model", "", required=True, metavar="URI", convert=uris.normalize,
-        help="model bundle folder (model.json + saved_model/)")
-    labels: LabelSource = option(
-        "labels", LabelSource("folder"), metavar="SOURCE", convert=LabelSource.parse,
-        record=_labels_text, cli_default="folder",
-        help="true labels: folder (parent folder name, default), regex:PATTERN (first group, "
-             "searched in the file name), csv:URI (columns path,label; paths relative to the "
-             "input or full URIs), manifest (the labels of manifest: inputs), none (score "
-             "only)")
+        "model", "", required=True, metavar="URI", convert=_model,
+        help="model bundle folder (model.json + saved_model/ and/or model.onnx)")
+    labels: LabelSource = labels.FLAG
     top_k: int = option("top_k", 5, type=positive_int,
                         help="labels and scores kept per image (default 5)")
     min_confidence: float = option(
@@ -117,9 +99,7 @@ class ScoreConfig:
         "run_id", "", cli_default=None,
         help="name of the run folder (default: UTC time + random suffix); re-using one "
              "replaces that run's results. A template takes it at launch (run_id=...)")
-    embeddings: bool = option(
-        "embeddings", False, action="store_true",
-        help="also write embeddings*.parquet (bundle must export embeddings)")
+    embeddings: bool = embeddings.FLAG
     allow_empty: bool = option(
         "allow_empty", False, action="store_true",
         help="complete (with zero counts) when no image matches, instead of failing")
@@ -131,11 +111,7 @@ class ScoreConfig:
         "max_pixels", DEFAULT_MAX_PIXELS, type=positive_int,
         help=f"images with more pixels are errors rows, not decoded (default "
              f"{DEFAULT_MAX_PIXELS:,})")
-    incremental: bool = option(
-        "incremental", False, action="store_true",
-        help="score only images new or changed (size, modification time) since the last "
-             "completed run with the same model version under --output; the others keep "
-             "their earlier predictions, and the summary covers the whole current set")
+    incremental: bool = incremental.FLAG
     backend: str = option(
         "backend", "auto", choices=BACKENDS,
         help="inference backend: auto (default) = ONNX Runtime when the bundle has "
@@ -145,7 +121,7 @@ class ScoreConfig:
         help="where inference runs: auto (default) = a GPU when the backend has one "
              "(onnxruntime-gpu, TensorFlow with CUDA), else the CPU; gpu = fail at once "
              "without one; cpu = never a GPU")
-    # None: runtime_defaults.batch_size_for(device) decides when the run starts.
+    # None: the plan decides by device (pipelines/inference_plan.py).
     batch_size: Optional[int] = option(
         "batch_size", None, type=positive_int,
         help=f"images per inference call (default {DEFAULT_BATCH_SIZE} on a CPU: as fast per "
@@ -172,17 +148,17 @@ class ScoreConfig:
     def run_uri(self) -> str:
         return run_uri(self.output, self.run_id)
 
+    @property
+    def runner(self) -> Runner:
+        """Where the run goes (pipelines/runners.py): local or not, a template build or not."""
+        return runner_of(self.beam_args)
+
     def arguments(self) -> dict:
         """The arguments as recorded in manifest.json, secrets redacted."""
         out = {f.metadata["flag"].name: f.metadata["flag"].record(getattr(self, f.name))
                for f in score_fields()}
         out["beam_options"] = redact_flags(self.beam_args)
         return out
-
-    def pipeline_options(self):
-        from apache_beam.options.pipeline_options import PipelineOptions
-
-        return PipelineOptions(list(self.beam_args))
 
 
 def score_fields() -> list[dataclasses.Field]:
@@ -208,14 +184,16 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreConfig:
-    """Validate parsed arguments into a ScoreConfig; raises UsageError with a clear message."""
+    """Validate parsed arguments into a ScoreConfig; raises UsageError with a clear message.
+    Only the options themselves are checked here (no storage is touched): forms of URIs,
+    values, combinations (each feature's `check`)."""
     unknown = unknown_beam_flags(beam_args)
     if unknown:
         raise UsageError(f"unknown option(s): {' '.join(unknown)} (neither a bucketscore nor a "
                          f"Beam pipeline option; see bucketscore score --help)")
-    # A classic template (--template_location) takes input, output and run id at launch:
-    # here they are optional defaults (pipelines/template.py checks the rest).
-    building_template = bool(flag_value(beam_args, "template_location"))
+    # A classic template takes input, output and run id at launch: here they are optional
+    # defaults (pipelines/features/template.py checks the rest).
+    building_template = runner_of(beam_args).template
     if not building_template:
         missing = [f"--{f.metadata['flag'].name}" for f in score_fields()
                    if f.metadata["flag"].run_needs and not getattr(args, f.metadata["flag"].name)]
@@ -239,7 +217,8 @@ def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreCon
     values["run_id"] = run_id or ("" if building_template else new_run_id())
     config = ScoreConfig(**values, beam_args=tuple(beam_args))
     check_output_outside_inputs(config)
-    check_manifest_inputs(config)
+    for feature in FEATURES:
+        feature.check(config)
     return config
 
 
@@ -255,15 +234,3 @@ def check_output_outside_inputs(config: ScoreConfig) -> None:
         if out.startswith(base):
             raise UsageError(f"--output {config.output} is inside the input {uri}: results would "
                              f"be scored as images next time; choose an output outside it")
-
-
-def check_manifest_inputs(config: ScoreConfig) -> None:
-    """--labels manifest needs a manifest input; --incremental cannot compare manifest
-    entries (a manifest gives no size or modification time)."""
-    named = any(manifests.is_manifest(u) for u in config.inputs)
-    if config.labels.kind == "manifest" and not named and config.inputs:
-        raise UsageError("--labels manifest takes the labels of manifest: inputs, and no "
-                         "--input is one (--input manifest:URI)")
-    if named and config.incremental:
-        raise UsageError("--incremental cannot be combined with manifest: inputs yet: a "
-                         "manifest gives no size or modification time to compare")

@@ -1,4 +1,4 @@
-"""The argparse value checks every `bucketscore` command uses, and the usage error.
+"""The argparse value checks every `bucketscore` command uses.
 
 One set, named by what they accept, so that the same kind of value is checked the same way
 in every command (a probability may be 0 or 1; a held-out share must leave something).
@@ -6,10 +6,6 @@ in every command (a probability may be 0 or 1; a held-out share must leave somet
 from __future__ import annotations
 
 import argparse
-
-
-class UsageError(ValueError):
-    """The command line is wrong: exit status 2, one line, no traceback."""
 
 
 def positive_int(text: str) -> int:

@@ -48,6 +48,12 @@ def class_metrics(pairs: Iterable[tuple[str, Optional[str]]], labels: Iterable[s
     return out
 
 
+def is_correct(predicted: Optional[str], true: Optional[str]) -> Optional[bool]:
+    """A prediction row's `correct`: None for an image without a true label, else whether
+    the predicted label (None below --min_confidence: never correct) is the true one."""
+    return None if true is None else predicted == true
+
+
 # --------------------------------------------------------------------------------------
 # Accumulating prediction rows (the CombineFn's state)
 # --------------------------------------------------------------------------------------

@@ -4,6 +4,14 @@
 after every sink has written its files). It raises RunFailed, so that the run fails and no
 `_SUCCESS` is written, when nothing was listed (unless allow_empty), when listed != scored
 + failed, or when the share of failed images is over max_error_ratio.
+
+`_SUCCESS` is written last. A local run that the command waits for is completed by the
+command, with `complete_run`, once the pipeline ended: the run's final Beam counters (known
+only then) go into summary.json, then `_SUCCESS` is written, once. Any other run is
+completed by the pipeline's last step (a remote job must outlive a launcher that stops
+waiting); a launcher that waited for it adds the counters with `add_counters`, which
+writes `_SUCCESS` again after summary.json so that it stays the last file written. The
+incremental state pointer follows `_SUCCESS`.
 """
 from __future__ import annotations
 
@@ -88,12 +96,14 @@ def _write_json(uri: str, doc: dict) -> None:
 
 
 def finish_run(info: RunInfo, scores: dict, listed: int, failed: int, missing: int,
-               carried: int, written: list[str], report_items: Optional[dict] = None) -> dict:
+               carried: int, written: list[str], report_items: Optional[dict] = None,
+               complete: bool = True) -> dict:
     """Write summary.json, per_class.csv, confusion_matrix.csv, report.html,
-    manifest.json and `_SUCCESS` (then the incremental state pointer) under
-    `info.run_uri`; returns the summary. `scores`: run_folder.accuracy.summarise's output;
-    `written`: the files the sinks wrote; `report_items`: {"mistakes", "failures"} with
-    thumbnails (run_folder.report_selection)."""
+    manifest.json and, with `complete`, `_SUCCESS` (then the incremental state pointer)
+    under `info.run_uri`; returns the summary. `scores`: run_folder.accuracy.summarise's
+    output; `written`: the files the sinks wrote; `report_items`: {"mistakes", "failures"}
+    with thumbnails (run_folder.report_selection). Without `complete` the run is completed
+    by `complete_run` later."""
     summary = build_summary(info.run_id, scores, listed, failed,
                             model=dict(info.model, labels=info.labels), top_k=info.top_k,
                             missing=missing, carried=carried)
@@ -139,12 +149,46 @@ def finish_run(info: RunInfo, scores: dict, listed: int, failed: int, missing: i
                         f"see {layout.file_uri(run, layout.ERRORS_CSV)}")
     manifest["status"] = "complete"
     _write_json(layout.file_uri(run, layout.MANIFEST), manifest)
+    if complete:
+        _write_success(run, info.run_id, info.output_uri, info.model_version, finished_at)
+    return summary
+
+
+def complete_run(info: RunInfo, counters: Optional[dict[str, int]] = None) -> None:
+    """Complete a run whose pipeline finished it without `_SUCCESS` (finish_run with
+    complete=False): add `counters` (the run's final Beam counters) to summary.json, then
+    write `_SUCCESS` and the incremental state pointer. `info` holds plain values here."""
+    run = info.run_uri
+    summary_uri = layout.file_uri(run, layout.SUMMARY)
+    summary = json.loads(uris.read_text(summary_uri))
+    if counters:
+        summary["beam_counters"] = dict(sorted(counters.items()))
+        _write_json(summary_uri, summary)
+    _write_success(run, info.run_id, info.output_uri, info.model_version,
+                   summary["finished_at"])
+
+
+def add_counters(info: RunInfo, counters: Optional[dict[str, int]]) -> None:
+    """A completed run's final Beam counters added to its summary.json; `_SUCCESS` written
+    again after it, so that it stays the last file written. Nothing without counters (a
+    runner that cannot be queried) or without `_SUCCESS` (the run did not complete)."""
+    run = info.run_uri
+    success_uri = layout.file_uri(run, layout.SUCCESS)
+    if not counters or not uris.exists(success_uri):
+        return
+    success = uris.read_bytes(success_uri)
+    summary_uri = layout.file_uri(run, layout.SUMMARY)
+    summary = json.loads(uris.read_text(summary_uri))
+    summary["beam_counters"] = dict(sorted(counters.items()))
+    _write_json(summary_uri, summary)
+    uris.write_bytes(success_uri, success)
+
+
+def _write_success(run: str, run_id: str, output_uri: str, model_version: str,
+                   finished_at: str) -> None:
     # Not empty: Beam's S3 writer cannot complete a zero-byte multipart upload.
     uris.write_text(layout.file_uri(run, layout.SUCCESS),
-                    json.dumps({"run_id": info.run_id,
-                                "finished_at": manifest["finished_at"]}) + "\n")
-    if info.output_uri:
+                    json.dumps({"run_id": run_id, "finished_at": finished_at}) + "\n")
+    if output_uri:
         # The next --incremental run with this model builds on this completed run.
-        state.write_pointer(info.output_uri, info.model_version, info.run_id,
-                            manifest["finished_at"])
-    return summary
+        state.write_pointer(output_uri, model_version, run_id, finished_at)

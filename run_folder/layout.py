@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 # File names (prefixes of sharded files) in a run folder.
 PREDICTIONS = "predictions"  # predictions-*.csv, predictions-*.parquet
+# An --incremental run's rows carried over from its base run: predictions-carried-*.csv|parquet
+CARRIED_PREDICTIONS = f"{PREDICTIONS}-carried"
 ERRORS = "errors"  # errors.csv
 EMBEDDINGS = "embeddings"  # embeddings-*.parquet
 OBJECTS = "objects"  # objects-*.parquet: what --incremental compares with

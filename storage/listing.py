@@ -388,3 +388,19 @@ def list_input(uri: str) -> Iterator[ListedObject]:
     for task in root_tasks([resolve_input(uri)]):
         for found in list_task(task):
             yield from found
+
+
+def count_images(inputs: Iterable[str], limit: int) -> Optional[int]:
+    """How many images the inputs hold, when that is at most `limit`; None when there are
+    more (listing stops there: a page or two of a bucket) or they cannot be listed here
+    (the run will say why when it lists them)."""
+    n = 0
+    try:
+        for uri in inputs:
+            for _obj in list_input(uri):
+                n += 1
+                if n > limit:
+                    return None
+    except Exception:  # noqa: BLE001 - only an estimate; listing reports real problems
+        return None
+    return n

@@ -100,8 +100,8 @@ def direct_probabilities(bundle_dir: str, image_files: dict[str, bytes]) -> dict
     """uri -> probabilities from calling the SavedModel directly (no pipeline, no Beam)."""
     import tensorflow as tf
 
-    from bucketscore.model_export.bundle import read_meta
-    from bucketscore.model_export.images import decode_image
+    from bucketscore.bundle.meta import read_meta
+    from bucketscore.bundle.images import decode_image
 
     meta = read_meta(bundle_dir)
     fn = tf.saved_model.load(os.path.join(bundle_dir, "saved_model")).signatures[

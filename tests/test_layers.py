@@ -1,12 +1,17 @@
 """The house rules of the code, checked by parsing every import (those inside functions too).
 
-* One import name: nothing imports `pipelines`, `transforms`, `storage`, `model_export` or
-  `run_folder` bare, in code, tests, benchmarks or infra (Dockerfile included).
-* Layers point one way: errors/private_apis <- storage <- run_folder <- model_export <-
-  transforms <- pipelines; a module imports only from its own layer or those before it.
+* One import name: nothing imports `pipelines`, `transforms`, `storage`, `model_export`,
+  `bundle`, `cli` or `run_folder` bare, in code, tests, benchmarks or infra (Dockerfile
+  included).
+* Layers point one way: errors/private_apis <- storage <- run_folder <- bundle <-
+  model_export | transforms <- pipelines <- cli; a module imports only from its own layer or
+  those before it, and model_export and transforms (the same layer) never import each other.
+* Scoring never imports model_export (what writes bundles, the `train` extra's home): not
+  bundle, transforms, pipelines, nor the commands that score, classify or read runs.
 * No import cycle between modules.
-* run_folder never imports Beam; only pipelines imports pipelines inside the package.
-* `import bucketscore.pipelines.cli` and `bucketscore --help` load no Beam, TensorFlow or
+* run_folder and bundle never import Beam; only pipelines and cli import pipelines, only cli
+  imports cli.
+* `import bucketscore.cli.main` and `bucketscore --help` load no Beam, TensorFlow or
   Pillow.
 
 The allow-list of exceptions is empty and must stay so.
@@ -25,16 +30,25 @@ from tests.helpers import REPO
 
 # Folder on disk -> package name (as setup.py maps them).
 PACKAGES = {"bucketscore": "bucketscore", "storage": "bucketscore.storage",
-            "run_folder": "bucketscore.run_folder", "model_export": "bucketscore.model_export",
-            "transforms": "bucketscore.transforms", "pipelines": "bucketscore.pipelines"}
+            "run_folder": "bucketscore.run_folder", "bundle": "bucketscore.bundle",
+            "model_export": "bucketscore.model_export", "transforms": "bucketscore.transforms",
+            "pipelines": "bucketscore.pipelines", "cli": "bucketscore.cli"}
 OUTSIDE = ("tests", "benchmarks", "infra")
-BARE = ("pipelines", "transforms", "storage", "model_export", "run_folder")
+BARE = ("pipelines", "transforms", "storage", "model_export", "run_folder", "bundle", "cli")
 # Layer of each package (and of the root's own modules); a module may import its own layer
-# and any lower one.
-LAYER = {"bucketscore": 0, "bucketscore.errors": 0, "bucketscore.private_apis": 0, "bucketscore.storage": 1,
-         "bucketscore.run_folder": 2, "bucketscore.model_export": 3,
-         "bucketscore.transforms": 4, "bucketscore.pipelines": 5, "bucketscore.results": 5,
-         "bucketscore.classify": 5}
+# and any lower one. model_export and transforms share layer 4 and may not import each other.
+LAYER = {"bucketscore": 0, "bucketscore.errors": 0, "bucketscore.private_apis": 0,
+         "bucketscore.storage": 1, "bucketscore.run_folder": 2, "bucketscore.bundle": 3,
+         "bucketscore.model_export": 4, "bucketscore.transforms": 4,
+         "bucketscore.pipelines": 5, "bucketscore.results": 5, "bucketscore.cli": 6}
+SIBLINGS = [("bucketscore.model_export", "bucketscore.transforms"),
+            ("bucketscore.transforms", "bucketscore.model_export")]
+# What writes bundles (training, tuning, export, the demo) and the commands that do it:
+# the only places that may import bucketscore.model_export.
+MAY_IMPORT_MODEL_EXPORT = ("bucketscore.model_export", "bucketscore.cli.commands.export",
+                           "bucketscore.cli.commands.train", "bucketscore.cli.commands.tune",
+                           "bucketscore.cli.commands.demo",
+                           "bucketscore.cli.commands.model_flags")
 ALLOWED: set[tuple[str, str]] = set()  # (importer, imported): empty, and it stays empty
 
 
@@ -122,11 +136,25 @@ def test_layers_point_one_way():
             if target is None or (module, target) in ALLOWED:
                 continue
             theirs = _layer(target)
-            if theirs[1] > mine[1]:
+            if theirs[1] > mine[1] or (mine[0], theirs[0]) in SIBLINGS:
                 wrong.append(f"{module} ({mine[0]}, layer {mine[1]}) imports {target} "
                              f"({theirs[0]}, layer {theirs[1]}) at line {line}")
     assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
     assert not ALLOWED
+
+
+def test_scoring_never_imports_model_export():
+    """A worker installs the core package only: nothing it runs, and nothing `score`,
+    `classify`, `runs`, `compare` or `download` runs, may need the `train` extra."""
+    modules = project_modules()
+    scoring = [m for m in modules if not m.startswith(MAY_IMPORT_MODEL_EXPORT)
+               and m != "bucketscore.cli.main"]  # main imports every command by name
+    assert "bucketscore.cli.commands.score" in scoring
+    assert "bucketscore.cli.commands.classify" in scoring
+    wrong = [f"{m}:{line} imports {name}" for m in scoring
+             for name, line in imports_of(modules[m])
+             if name == "bucketscore.model_export" or name.startswith("bucketscore.model_export.")]
+    assert not wrong, "\n".join(wrong)
 
 
 def test_no_import_cycles():
@@ -167,15 +195,18 @@ def test_no_import_cycles():
     assert not cycles, f"import cycles: {cycles}"
 
 
-def test_run_folder_never_imports_beam_and_only_pipelines_import_pipelines():
+def test_run_folder_and_bundle_never_import_beam_and_the_top_is_imported_from_above():
     modules = project_modules()
     wrong = []
     for module, path in modules.items():
         for name, line in imports_of(path):
-            if module.startswith("bucketscore.run_folder") and name.startswith("apache_beam"):
+            if (module.startswith(("bucketscore.run_folder", "bucketscore.bundle"))
+                    and name.startswith("apache_beam")):
                 wrong.append(f"{module}:{line} imports {name}")
             if (name.startswith("bucketscore.pipelines")
-                    and not module.startswith("bucketscore.pipelines")):
+                    and not module.startswith(("bucketscore.pipelines", "bucketscore.cli"))):
+                wrong.append(f"{module}:{line} imports {name}")
+            if name.startswith("bucketscore.cli") and not module.startswith("bucketscore.cli"):
                 wrong.append(f"{module}:{line} imports {name}")
     assert not wrong, "\n".join(wrong)
 
@@ -184,8 +215,8 @@ HEAVY = ("apache_beam", "tensorflow", "PIL", "keras", "onnxruntime")
 
 
 @pytest.mark.parametrize("code", [
-    "import bucketscore.pipelines.cli",
-    "from bucketscore.pipelines.cli import _commands, build_parser; build_parser(_commands())",
+    "import bucketscore.cli.main",
+    "from bucketscore.cli.main import _commands, build_parser; build_parser(_commands())",
 ])
 def test_the_command_line_loads_no_heavy_library(code):
     out = subprocess.run(
@@ -198,7 +229,7 @@ def test_the_command_line_loads_no_heavy_library(code):
 
 def test_help_loads_no_heavy_library():
     code = ("import runpy, sys\nsys.argv = ['bucketscore', '--help']\n"
-            "try:\n    from bucketscore.pipelines.cli import main; main(['--help'])\n"
+            "try:\n    from bucketscore.cli.main import main; main(['--help'])\n"
             "except SystemExit:\n    pass\n"
             "print(sorted({m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -218,8 +249,7 @@ def test_installed_distribution_has_one_top_level_name():
         top = "\n".join(sorted(n for n in names if not n.startswith("__editable__")))
     assert top.split() == ["bucketscore"], top
     entry = [e for e in dist.entry_points if e.group == "console_scripts"]
-    assert [(e.name, e.value) for e in entry] == [("bucketscore",
-                                                    "bucketscore.pipelines.cli:main")]
+    assert [(e.name, e.value) for e in entry] == [("bucketscore", "bucketscore.cli.main:main")]
 
 
 def test_wheel_installs_everything_under_one_name(tmp_path):

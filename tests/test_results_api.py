@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import REPO, copy_demo_subset, parse_csv, parse_predictions_csv, write_file
 from tests.pipelines.test_score_buckets import GCSStore, S3Store
 from tests.storage_servers import unique_bucket_name

@@ -4,7 +4,7 @@ Every stage counts with `counter(name)`: a Beam metrics counter (what Dataflow's
 `PipelineResult.metrics()` show) and a board that the command line reads while a
 DirectRunner run is going (Beam's own metrics are only final at the end).
 
-Local runs use worker processes (pipelines.runtime_defaults), so each process keeps its own
+Local runs use worker processes (pipelines/workers.py), so each process keeps its own
 board and, when `$BUCKETSCORE_PROGRESS_DIR` is set (the progress printer sets it for the
 run; worker processes inherit it), writes it to `<dir>/<pid>.json` at most every
 `FLUSH_EVERY` seconds. `snapshot()` adds up this process's board and every other

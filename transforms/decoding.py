@@ -1,6 +1,6 @@
 """The decode stage: image bytes -> the model's input pixels, or an errors row.
 
-A thin Beam layer over `bucketscore.model_export.images.decode_image`, the one definition
+A thin Beam layer over `bucketscore.bundle.images.decode_image`, the one definition
 of preprocessing that training uses too.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Iterator
 import apache_beam as beam
 
 from bucketscore.errors import error_message
-from bucketscore.model_export.bundle import DEFAULT_MAX_PIXELS, InputSpec
-from bucketscore.model_export.images import DecodeError, decode_image
+from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS, InputSpec
+from bucketscore.bundle.images import DecodeError, decode_image
 from bucketscore.transforms import counters
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ImageExample
 

@@ -29,11 +29,15 @@ def resolved(info: RunInfo) -> RunInfo:
 
 class FinishRun(beam.DoFn):
     """None -> the summary dict, after checking the accounting and writing every file.
-    `retry_seconds`: the run's storage retry budget for these writes (None: the worker's)."""
+    `retry_seconds`: the run's storage retry budget for these writes (None: the worker's);
+    `complete`: write `_SUCCESS` too (False when the command waits for the run and
+    completes it itself: run_folder.finish.complete_run)."""
 
-    def __init__(self, info: RunInfo, retry_seconds: Optional[float] = None):
+    def __init__(self, info: RunInfo, retry_seconds: Optional[float] = None,
+                 complete: bool = True):
         self._info = info
         self._retry_seconds = retry_seconds
+        self._complete = complete
 
     def setup(self) -> None:
         uris.prepare_process(self._retry_seconds)
@@ -45,4 +49,5 @@ class FinishRun(beam.DoFn):
         info = resolved(self._info)
         if started_at:  # a template: the run started when the job prepared its folder
             info = dataclasses.replace(info, started_at=started_at)
-        yield finish_run(info, scores, listed, failed, missing, carried, written, report_items)
+        yield finish_run(info, scores, listed, failed, missing, carried, written, report_items,
+                         complete=self._complete)

@@ -17,8 +17,8 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from bucketscore.errors import error_message
-from bucketscore.model_export import devices
-from bucketscore.model_export.predictor import load_predictor
+from bucketscore.bundle import devices
+from bucketscore.bundle.predictor import load_predictor
 from bucketscore.transforms import counters
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput
 
@@ -77,7 +77,7 @@ class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
 
 def warn_if_gpu_unused(bundle_uri: str, backend: str) -> None:
     """Log (and count, `gpu_unused`) when this worker has a GPU no backend can use."""
-    from bucketscore.model_export.bundle import read_meta
+    from bucketscore.bundle.meta import read_meta
 
     try:
         choice = devices.choose(read_meta(bundle_uri).backends, backend, "auto",

@@ -2,7 +2,7 @@
 name no listed image.
 
 The rules per label source (`folder`, `regex:PATTERN`, `csv:URI`, `none`) live in
-`bucketscore.model_export.label_sources`, shared with training.
+`bucketscore.bundle.label_sources`, shared with training.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Iterator
 
 import apache_beam as beam
 
-from bucketscore.model_export.label_sources import (
+from bucketscore.bundle.label_sources import (
     LabelSource,
     csv_candidates,
     label_of,

@@ -6,7 +6,8 @@ from typing import Iterator, Optional, Sequence
 import apache_beam as beam
 import numpy as np
 
-from bucketscore.model_export.predictor import top_k
+from bucketscore.bundle.predictor import top_k
+from bucketscore.run_folder.accuracy import is_correct
 from bucketscore.transforms import counters
 from bucketscore.transforms.launch_values import value_of
 from bucketscore.transforms.records import ModelOutput
@@ -25,7 +26,7 @@ def prediction_row(out: ModelOutput, labels: Sequence[str], *, k: int, min_confi
         "true_label": true,
         "predicted_label": predicted,
         "confidence": confidence,
-        "correct": None if true is None else (predicted == true),
+        "correct": is_correct(predicted, true),
         "top_k_labels": top_labels,
         "top_k_scores": top_scores,
         "below_threshold": below,

@@ -1,6 +1,6 @@
 """Clear a re-used run folder from inside the pipeline (a classic template's runs).
 
-An ordinary run clears `<output>/<run_id>/` at launch (pipelines/launcher.py); a classic
+An ordinary run clears `<output>/<run_id>/` at launch (pipelines/run.py); a classic
 template, whose run folder is only known when the job runs, does it here, before anything
 is listed and so before any result is written. The clearing itself is
 `bucketscore.run_folder.layout.clear_run_folder`.

@@ -89,3 +89,21 @@ class CollectReportItems(beam.PTransform):
 
 def _assemble(mistakes, failures, least, best, labels):
     return assemble_items(mistakes, failures, least, per_class_items(best, labels))
+
+
+class ReportCandidates(beam.PTransform):
+    """(scored rows, carried rows) -> the rows report.html may show of an --incremental run:
+    each side's n most confident mistakes (the n of their union are among these 2n)."""
+
+    def __init__(self, n: int, labels: Sequence[str]):
+        super().__init__()
+        self._n = n
+        self._labels = frozenset(labels)
+
+    def expand(self, pcolls):
+        tops = [rows
+                | f"Mistakes{name}" >> beam.Filter(is_mistake, self._labels)
+                | f"Top{name}" >> beam.combiners.Top.Of(self._n, key=mistake_key)
+                | f"Each{name}" >> beam.FlatMap(lambda top: top)
+                for name, rows in zip(("Scored", "Carried"), pcolls)]
+        return tuple(tops) | "Candidates" >> beam.Flatten()

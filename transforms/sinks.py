@@ -1,8 +1,9 @@
 """Beam file sinks of a run's tables under `<output>/<run_id>/`.
 
 predictions*.csv / predictions*.parquet, errors.csv, embeddings*.parquet (optional) and the
-object index (transforms/incremental.py) are Beam file sinks; each returns the names of
-the files it wrote, which the finishing step (transforms/finishing.py) waits for. Columns,
+object index (what the run listed, which the next --incremental run compares with) are Beam
+file sinks; each returns the names of the files it wrote, which the finishing step
+(transforms/finishing.py) waits for. Columns,
 schemas and CSV formatting: run_folder.schemas; file names: run_folder.layout.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import apache_beam as beam
 from bucketscore.run_folder import layout
 from bucketscore.run_folder.schemas import (
     ERROR_COLUMNS,
+    OBJECTS_SCHEMA,
     PREDICTION_COLUMNS,
     PREDICTIONS_SCHEMA,
     csv_line,
@@ -28,7 +30,7 @@ class WritePredictions(beam.PTransform):
     `run_uri` (here and in the other sinks): the run folder, a str or a ValueProvider
     (transforms.launch_values), read when the job runs. `num_shards` (here and in the
     other sharded sinks): 0 = as many files as the runner likes, 1 = one file (small
-    runs: pipelines/runtime_defaults.SMALL_RUN_IMAGES)."""
+    runs: pipelines/workers.SMALL_RUN_IMAGES)."""
 
     def __init__(self, run_uri, num_shards: int = 0, name: str = layout.PREDICTIONS):
         super().__init__()
@@ -75,3 +77,25 @@ class WriteEmbeddings(beam.PTransform):
         return rows | "WriteParquet" >> beam.io.WriteToParquet(
             self._prefix, embeddings_schema(self._dim), file_name_suffix=".parquet",
             num_shards=self._shards)
+
+
+def object_record(image) -> dict:
+    """A ListedImage -> its object index row (run_folder.schemas.OBJECTS_SCHEMA)."""
+    return {"uri": image.uri, "size": int(image.size), "mtime": float(image.mtime)}
+
+
+class WriteObjectIndex(beam.PTransform):
+    """ListedImage -> `<run>/objects-*.parquet`: what the run listed (the state the next
+    --incremental run reads, run_folder/state.py)."""
+
+    def __init__(self, run_uri, num_shards: int = 0):
+        super().__init__()
+        self._prefix = Derived(join, run_uri, layout.OBJECTS)
+        self._shards = num_shards
+
+    def expand(self, images):
+        return (images
+                | "ToRecords" >> beam.Map(object_record)
+                | "WriteParquet" >> beam.io.WriteToParquet(
+                    self._prefix, OBJECTS_SCHEMA, file_name_suffix=".parquet",
+                    num_shards=self._shards))

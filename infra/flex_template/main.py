@@ -34,7 +34,7 @@ def _given(argv: list[str], name: str) -> bool:
 
 
 def _score_parser() -> argparse.ArgumentParser:
-    from bucketscore.pipelines.cli import _commands, build_parser
+    from bucketscore.cli.main import _commands, build_parser
     from bucketscore.private_apis import subcommand_parser
 
     return subcommand_parser(build_parser(_commands()), "score")
@@ -72,7 +72,7 @@ def flex_argv(argv: list[str], environ: dict | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bucketscore.pipelines.cli import main as cli_main
+    from bucketscore.cli.main import main as cli_main
 
     return cli_main(["score", *flex_argv(sys.argv[1:] if argv is None else argv)])
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bucketscore.model_export import devices
+from bucketscore.bundle import devices
 from tests.helpers import REPO
 
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from bucketscore.pipelines.beam_options import unknown_beam_flags
-from bucketscore.pipelines.cli import _commands, build_parser
+from bucketscore.cli.main import _commands, build_parser
 from bucketscore.pipelines.options import REQUIRED_FOR_A_RUN, config_from_args
 from tests.helpers import REPO
 

@@ -38,7 +38,7 @@ def shapes_bundle(shapes_data, tmp_path_factory) -> TrainedBundle:
     import contextlib
     import io
 
-    from bucketscore.pipelines.cli import main
+    from bucketscore.cli.main import main
 
     out = str(tmp_path_factory.mktemp("models") / "shapes-cnn")
     buf = io.StringIO()

@@ -5,14 +5,9 @@ import shutil
 
 import pytest
 
-from bucketscore.model_export.bundle import (
-    BundleError,
-    BundleMeta,
-    InputSpec,
-    fetch_verified,
-    read_meta,
-    write_bundle,
-)
+from bucketscore.bundle.meta import BundleError, BundleMeta, InputSpec, read_meta
+from bucketscore.bundle.verified import fetch_verified
+from bucketscore.model_export.sealing import write_bundle
 
 
 def _fake_bundle(tmp_path):

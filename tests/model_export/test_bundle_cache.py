@@ -10,14 +10,14 @@ import time
 
 import pytest
 
-from bucketscore.model_export import bundle_cache
-from bucketscore.model_export.bundle import fetch_verified
+from bucketscore.bundle import cache as bundle_cache
+from bucketscore.bundle.verified import fetch_verified
 from tests.helpers import REPO
 from tests.storage_servers import unique_bucket_name
 
 FETCH = ("import json, sys, time\n"
          "from bucketscore.storage import uris\n"
-         "from bucketscore.model_export.bundle import fetch_verified\n"
+         "from bucketscore.bundle.verified import fetch_verified\n"
          "uris.set_options(json.loads(sys.argv[2]))\n"
          "meta, local = fetch_verified(sys.argv[1])\n"
          "print(json.dumps([meta.version, local]))\n"
@@ -81,7 +81,7 @@ def test_a_damaged_cached_copy_is_fetched_again(s3_server, s3_bundle, tmp_path, 
     assert not bundle_cache.intact(folder)
     ((_, again),) = _fetch_in_processes(s3_bundle, s3_server.beam_options(), cache, 1)
     assert again == folder and bundle_cache.intact(folder)
-    from bucketscore.model_export.bundle import sha256_file, read_meta
+    from bucketscore.bundle.meta import sha256_file, read_meta
 
     monkeypatch.setenv("BUCKETSCORE_CACHE_DIR", str(cache))
     assert sha256_file(onnx) == read_meta(folder).files["model.onnx"]

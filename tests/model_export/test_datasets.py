@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bucketscore.model_export.bundle import InputSpec
+from bucketscore.bundle.meta import InputSpec
 from bucketscore.model_export.datasets import DatasetError, load_dataset, stratified_split
 from tests.model_export.data import write_shapes
 

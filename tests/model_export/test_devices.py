@@ -2,7 +2,7 @@
 asking for one where there is none fails at once with what to do."""
 import pytest
 
-from bucketscore.model_export import devices
+from bucketscore.bundle import devices
 
 
 def test_cpu_is_always_the_cpu():

@@ -1,7 +1,7 @@
 """The demo model and bucket: real digits, held-out split, accuracy recorded in model.json."""
 import os
 
-from bucketscore.model_export.bundle import read_meta
+from bucketscore.bundle.meta import read_meta
 from bucketscore.model_export.digits_demo import load_split
 
 

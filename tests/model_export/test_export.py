@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 
 LABELS = ["cat", "dog", "fox"]
 
@@ -46,7 +46,7 @@ def _meta(out):
 def test_keras_model_round_trip(tmp_path, capsys):
     import keras
 
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
 
     user = _user_model()
     src = str(tmp_path / "user_net.keras")
@@ -85,7 +85,7 @@ def test_preprocess_by_name_matches_keras_preprocess_input(tmp_path, capsys):
     """--preprocess resnet50 (caffe: RGB->BGR, mean subtracted) gives Keras' own numbers."""
     import keras
 
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
 
     user = _user_model((16, 16, 3))
     src = str(tmp_path / "net.h5")
@@ -104,7 +104,7 @@ def test_preprocess_by_name_matches_keras_preprocess_input(tmp_path, capsys):
 
 
 def test_mean_std_and_dynamic_size(tmp_path, capsys):
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
 
     user = _user_model((None, None, 3))
     src = str(tmp_path / "dyn.keras")
@@ -123,7 +123,7 @@ def test_mean_std_and_dynamic_size(tmp_path, capsys):
 
 
 def test_logits_need_softmax(tmp_path, capsys):
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
 
     user = _user_model((12, 12, 1), softmax=False)
     src = str(tmp_path / "logits.keras")
@@ -193,7 +193,7 @@ def test_saved_model_round_trip(tmp_path, capsys):
     import keras
     import tensorflow as tf
 
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
 
     user = _user_model((16, 16, 3))
     both = keras.Model(user.inputs, {"scores": user.output,
@@ -227,7 +227,7 @@ def test_saved_model_round_trip(tmp_path, capsys):
 @pytest.mark.parametrize("scheme", ["s3", "gs"])
 def test_export_from_and_to_a_bucket(scheme, request, tmp_path, capsys):
     """The model and labels read from a bucket, the bundle written to one (S3 and GCS)."""
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
     from bucketscore.storage import uris
     from tests.storage_servers import unique_bucket_name
 

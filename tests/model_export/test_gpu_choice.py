@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from bucketscore.model_export.devices import Choice, DeviceError, Hardware, choose, probe
+from bucketscore.bundle.devices import Choice, DeviceError, Hardware, choose, probe
 
 BOTH = ("onnx", "tf")
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from bucketscore.model_export.label_sources import LabelSourceError, read_labels_csv
-from bucketscore.pipelines.cli import main
+from bucketscore.bundle.label_sources import LabelSourceError, read_labels_csv
+from bucketscore.cli.main import main
 from tests.helpers import copy_demo_subset
 
 

@@ -7,13 +7,13 @@ import os
 import numpy as np
 import pytest
 
-from bucketscore.model_export.bundle import BundleError, InputSpec, read_meta
+from bucketscore.bundle.meta import BundleError, InputSpec, read_meta
 from bucketscore.model_export.exporting import BundleBuilder, ExportError
-from bucketscore.model_export.predictor import BACKENDS, ONNXPredictor, TFPredictor, load_predictor
+from bucketscore.bundle.predictor import BACKENDS, ONNXPredictor, TFPredictor, load_predictor
 
 
 def _demo_pixels(demo_bundle, limit=None):
-    from bucketscore.model_export.images import decode_image
+    from bucketscore.bundle.images import decode_image
 
     paths = sorted(os.path.join(root, n) for root, _d, files in os.walk(demo_bundle.data)
                    for n in files)[:limit]
@@ -43,7 +43,7 @@ def test_demo_bundle_onnx_matches_the_saved_model_on_every_demo_image(demo_bundl
 
 
 def test_the_onnx_model_takes_uint8_images_and_names_its_outputs(demo_bundle):
-    from bucketscore.model_export.onnx_export import ort_session
+    from bucketscore.bundle.onnx_runtime import ort_session
 
     session = ort_session(os.path.join(demo_bundle.model, "model.onnx"))
     (inp,) = session.get_inputs()
@@ -76,7 +76,7 @@ def test_auto_backend_prefers_onnx_and_falls_back_to_tf(demo_bundle, tmp_path):
 
 
 def test_onnx_threads_come_from_the_environment(monkeypatch):
-    from bucketscore.model_export.onnx_export import ort_threads
+    from bucketscore.bundle.onnx_runtime import ort_threads
 
     monkeypatch.delenv("BUCKETSCORE_ONNX_THREADS", raising=False)
     assert ort_threads() == 2

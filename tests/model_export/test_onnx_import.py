@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import image_bytes, read_local_run, read_parquet_rows, write_file
 from tests.model_export.onnx_models import classifier, direct_outputs, softmax
 
@@ -62,9 +62,9 @@ def _export(tmp_path, capsys, src: str, *flags) -> tuple[str, str]:
 
 def _bundle_probabilities(bundle, photos, paths) -> np.ndarray:
     """The bundle's predictor on the images decoded as model.json says."""
-    from bucketscore.model_export.bundle import read_meta
-    from bucketscore.model_export.images import decode_image
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.meta import read_meta
+    from bucketscore.bundle.images import decode_image
+    from bucketscore.bundle.predictor import load_predictor
 
     spec = read_meta(bundle).input
     pixels = np.stack([decode_image(photos[p], spec)[0] for p in paths])
@@ -80,7 +80,7 @@ def _score(bundle, photos, out, *flags) -> str:
 
 
 def _expected(model_path, photos, spec, layout="nchw", names=("logits",)):
-    from bucketscore.model_export.images import decode_image
+    from bucketscore.bundle.images import decode_image
 
     paths = sorted(photos)
     pixels = np.stack([decode_image(photos[p], spec)[0] for p in paths])
@@ -89,7 +89,7 @@ def _expected(model_path, photos, spec, layout="nchw", names=("logits",)):
 
 
 def test_nchw_model_exported_then_scored_and_classified(tmp_path, photos, capsys):
-    from bucketscore.model_export.bundle import read_meta
+    from bucketscore.bundle.meta import read_meta
 
     src = classifier(str(tmp_path / "resnetish.onnx"), height=16, width=16)
     bundle, printed = _export(tmp_path, capsys, src, "--embedding_output", "features")
@@ -104,7 +104,7 @@ def test_nchw_model_exported_then_scored_and_classified(tmp_path, photos, capsys
     assert meta["onnx"]["imported"] and meta["name"] == "resnetish"
 
     # The bundle's model.onnx takes uint8 NHWC images, like every bundle's.
-    from bucketscore.model_export.onnx_export import ort_session
+    from bucketscore.bundle.onnx_runtime import ort_session
 
     session = ort_session(os.path.join(bundle, "model.onnx"))
     (inp,) = session.get_inputs()
@@ -149,7 +149,7 @@ def test_nchw_model_exported_then_scored_and_classified(tmp_path, photos, capsys
 def test_preprocess_torch_is_the_imagenet_mean_std(tmp_path, photos, capsys):
     """--preprocess torch names the same scaling; NHWC with a dynamic size takes its size
     from --height/--width; a float64 input gets float64 pixels."""
-    from bucketscore.model_export.bundle import read_meta
+    from bucketscore.bundle.meta import read_meta
 
     src = classifier(str(tmp_path / "nhwc.onnx"), height="h", width="w", layout="nhwc",
                      input_type="double")
@@ -174,7 +174,7 @@ def test_preprocess_torch_is_the_imagenet_mean_std(tmp_path, photos, capsys):
 def test_fixed_batch_of_one_is_fed_one_image_at_a_time(tmp_path, photos, capsys):
     """PyTorch exports a fixed batch size unless told otherwise: scoring in batches of 4
     still works, image by image."""
-    from bucketscore.model_export.bundle import read_meta
+    from bucketscore.bundle.meta import read_meta
 
     src = classifier(str(tmp_path / "b1.onnx"), batch=1, input_name="images",
                      extra_output=True)
@@ -241,8 +241,9 @@ def test_layout_applies_to_onnx_only(tmp_path, capsys):
 def test_backends_in_model_json(tmp_path):
     """model.json says which backends a bundle has; bundles written before the key existed
     say it through their files; a listed backend without its files is refused."""
-    from bucketscore.model_export.bundle import BundleError, BundleMeta, InputSpec, write_bundle
-    from bucketscore.model_export.predictor import choose_backend
+    from bucketscore.bundle.meta import BundleError, BundleMeta, InputSpec
+    from bucketscore.model_export.sealing import write_bundle
+    from bucketscore.bundle.predictor import choose_backend
 
     src = tmp_path / "src"
     (src / "saved_model").mkdir(parents=True)

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.model_export.data import SHAPES, write_shapes
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -72,9 +72,9 @@ def test_the_trained_bundle_predicts_what_the_keras_model_does(shapes_bundle):
     """Exported signature == model.keras on the same decoded pixels (no drift)."""
     import keras
 
-    from bucketscore.model_export.bundle import read_meta
-    from bucketscore.model_export.images import decode_image
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.meta import read_meta
+    from bucketscore.bundle.images import decode_image
+    from bucketscore.bundle.predictor import load_predictor
     from bucketscore.storage import uris
     from bucketscore.storage.listing import list_input
 
@@ -154,8 +154,8 @@ def test_transfer_learning_loads_the_base_weights_file(tiny_mobilenet_weights, t
                                                        capsys):
     import keras
 
-    from bucketscore.model_export.bundle import sha256_file
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.meta import sha256_file
+    from bucketscore.bundle.predictor import load_predictor
 
     data = str(tmp_path / "shapes")
     write_shapes(data, 12, seed=3)
@@ -249,7 +249,7 @@ def test_a_weights_file_for_another_network_is_a_clear_error(tmp_path, capsys):
 # Bucket in, bucket out
 # ---------------------------------------------------------------------------------------
 def test_train_from_and_to_an_s3_bucket(s3_server, tmp_path, capsys):
-    from bucketscore.model_export.predictor import load_predictor
+    from bucketscore.bundle.predictor import load_predictor
     from bucketscore.storage import uris
     from tests.storage_servers import unique_bucket_name
 

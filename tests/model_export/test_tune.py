@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.model_export.data import write_shapes
 
 

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import REPO, copy_demo_subset, direct_probabilities, write_file
 from tests.storage_servers import unique_bucket_name
 
@@ -92,7 +92,7 @@ def test_json_with_a_corrupt_and_a_missing_file(demo_bundle, images, tmp_path, c
 
 
 def test_tensorflow_backend_gives_the_saved_models_own_scores(demo_bundle, images, capsys):
-    from bucketscore.model_export.predictor import top_k
+    from bucketscore.bundle.predictor import top_k
 
     labels = list(demo_bundle.meta.labels)
     path = sorted(images)[4]
@@ -112,7 +112,7 @@ def test_stdin_in_a_process_that_loads_neither_beam_nor_tensorflow(demo_bundle, 
     Beam filesystem and no TensorFlow (the ONNX backend): that is what keeps it fast."""
     labels = list(demo_bundle.meta.labels)
     first, second = sorted(images)[:2]
-    code = ("import sys\nfrom bucketscore.pipelines.cli import main\n"
+    code = ("import sys\nfrom bucketscore.cli.main import main\n"
             f"status = main(['classify', '-', {second!r}, '--model', {demo_bundle.model!r}])\n"
             "heavy = {'apache_beam', 'tensorflow', 'keras'} & {m.split('.')[0] "
             "for m in sys.modules}\n"
@@ -192,6 +192,6 @@ def test_a_modified_bundle_is_refused_with_exit_1(demo_bundle, images, tmp_path,
 
 
 def test_help_has_examples():
-    out = subprocess.run([sys.executable, "-m", "bucketscore.pipelines.cli", "classify",
+    out = subprocess.run([sys.executable, "-m", "bucketscore.cli.main", "classify",
                           "--help"], capture_output=True, text=True, cwd=REPO, check=True)
     assert "examples:" in out.stdout and "bucketscore classify - --model" in out.stdout

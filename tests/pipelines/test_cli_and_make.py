@@ -28,7 +28,7 @@ def test_help_has_examples():
 
 
 def test_every_subcommand_help_has_examples():
-    from bucketscore.pipelines.cli import _commands
+    from bucketscore.cli.main import _commands
 
     for name in _commands():
         done = _run([os.path.join(BIN, "bucketscore"), name, "--help"])

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from bucketscore.pipelines.cli import main
-from bucketscore.pipelines.commands.model_flags import TRAIN_EXTRA
+from bucketscore.cli.main import main
+from bucketscore.cli.commands.model_flags import TRAIN_EXTRA
 from tests.helpers import REPO, copy_demo_subset
 
 BLOCK = "".join(f"sys.modules[{m!r}] = None\n" for m in TRAIN_EXTRA)
@@ -28,7 +28,7 @@ def test_scoring_needs_no_training_package(demo_bundle, tmp_path, backend):
     copy_demo_subset(demo_bundle.data, str(data), per_class=2)
     out = tmp_path / "out"
     code = (f"import sys\n{BLOCK}"
-            "from bucketscore.pipelines.cli import main\n"
+            "from bucketscore.cli.main import main\n"
             f"sys.exit(main(['score', '--input', {str(data)!r}, '--model', "
             f"{demo_bundle.model!r}, '--output', {str(out)!r}, '--run_id', 'core', "
             f"'--backend', {backend!r}, '--no_progress', '--direct_num_workers', '1', "

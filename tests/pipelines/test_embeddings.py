@@ -7,12 +7,12 @@ import os
 
 import numpy as np
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import copy_demo_subset, read_parquet_rows
 
 
 def _pixels(paths, spec):
-    from bucketscore.model_export.images import decode_image
+    from bucketscore.bundle.images import decode_image
 
     out = []
     for p in paths:
@@ -29,7 +29,7 @@ def test_embeddings_are_the_penultimate_layer_and_train_a_classifier(demo_bundle
     import tensorflow as tf
     from sklearn.linear_model import LogisticRegression
 
-    from bucketscore.model_export.bundle import read_meta
+    from bucketscore.bundle.meta import read_meta
 
     images = tmp_path / "images"
     rel = copy_demo_subset(demo_bundle.data, str(images), per_class=8)
@@ -78,7 +78,7 @@ def test_embeddings_are_the_penultimate_layer_and_train_a_classifier(demo_bundle
 def test_bundles_without_embeddings_are_refused(tmp_path, demo_bundle, capsys):
     """A bundle exported without embeddings cannot serve --embeddings: said up front."""
     from bucketscore.model_export.architectures import lenet
-    from bucketscore.model_export.bundle import InputSpec
+    from bucketscore.bundle.meta import InputSpec
     from bucketscore.model_export.exporting import BundleBuilder
 
     spec = InputSpec(height=28, width=28, channels=1)

@@ -16,8 +16,8 @@ import os
 import subprocess
 import sys
 
-from bucketscore.model_export import devices
-from bucketscore.pipelines.cli import main
+from bucketscore.bundle import devices
+from bucketscore.cli.main import main
 from tests.helpers import REPO, copy_demo_subset, read_local_run
 
 BUCKETSCORE = os.path.join(os.path.dirname(sys.executable), "bucketscore")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import direct_probabilities, read_local_run, write_file
 
 
@@ -155,7 +155,8 @@ def test_colour_model_takes_grey_images(demo_bundle, tmp_path):
     """A 3-channel bundle scoring 1-channel files: converted to RGB, still the right digit."""
     import keras
 
-    from bucketscore.model_export.bundle import InputSpec, read_meta, write_bundle
+    from bucketscore.bundle.meta import InputSpec, read_meta
+    from bucketscore.model_export.sealing import write_bundle
     from bucketscore.model_export.serving import export_saved_model
 
     meta = read_meta(demo_bundle.model)

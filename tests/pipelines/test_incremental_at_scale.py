@@ -9,11 +9,9 @@ import time
 
 import apache_beam as beam
 
-from bucketscore.model_export.bundle import read_meta
 from bucketscore.pipelines.graph import build_pipeline
-from bucketscore.pipelines.launcher import run_info
 from bucketscore.pipelines.options import ScoreConfig
-from bucketscore.run_folder.layout import run_uri
+from bucketscore.pipelines.plan import plan
 from tests.helpers import check_summary_against_sklearn, read_local_run
 from tests.pipelines.test_incremental_progress import _score, first_day
 
@@ -32,12 +30,10 @@ class _Flattens(beam.pipeline.PipelineVisitor):
 def _flattens_of_an_incremental_graph(demo_bundle, images, out, base_run):
     config = ScoreConfig(inputs=(str(images),), output=str(out), model=demo_bundle.model,
                          run_id="graph", incremental=True, batch_size=4)
-    meta = read_meta(demo_bundle.model)
-    info = run_info(config, meta, inference={}, run_uri=run_uri(str(out), "graph"),
-                    run_id="graph", arguments={}, started_at="", output_uri=str(out),
-                    base_run=base_run)
+    run_plan = plan(config)
+    assert run_plan.base_run == base_run + "/"
     p = beam.Pipeline()
-    build_pipeline(p, config, meta, info, base_run=base_run, backend="onnx")
+    build_pipeline(p, run_plan)
     visitor = _Flattens()
     p.visit(visitor)
     return visitor.inputs

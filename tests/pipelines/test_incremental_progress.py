@@ -11,7 +11,7 @@ import apache_beam as beam
 import numpy as np
 from PIL import Image
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from bucketscore.pipelines.progress import ProgressPrinter, format_progress
 from bucketscore.transforms import counters
 from tests.helpers import (
@@ -58,7 +58,7 @@ def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
     assert second["summary"]["beam_counters"]["scored"] == 11
     assert second["summary"]["incremental"]["scored_now"] == 11
     # the listing is fanned out as in any run (the join is done in one process here:
-    # runtime_defaults.INCREMENTAL_WORKERS)
+    # workers.INCREMENTAL_WORKERS)
     assert second["manifest"]["arguments"]["listing_rounds"] == 3
     assert second["manifest"]["inference"]["workers"] == 1
     rows = {r["uri"]: r for r in second["predictions"]}
@@ -76,7 +76,8 @@ def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
     check_summary_against_sklearn(second["summary"], second["predictions"], list(labels))
 
     # A new model version (same weights, one more file in the bundle): all scored again.
-    from bucketscore.model_export.bundle import InputSpec, write_bundle
+    from bucketscore.bundle.meta import InputSpec
+    from bucketscore.model_export.sealing import write_bundle
 
     other = tmp_path / "other_model"
     shutil.copytree(demo_bundle.model, other)
@@ -124,10 +125,10 @@ def test_progress_lines_follow_the_counters():
 
 
 def test_progress_adds_up_worker_processes():
-    """Local runs score in worker processes (runtime_defaults): their counts must show."""
+    """Local runs score in worker processes (pipelines/workers.py): their counts must show."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from bucketscore.pipelines.runtime_defaults import make_runner
+    from bucketscore.pipelines.runners import make_runner, runner_of
 
     class SlowInWorker(beam.DoFn):  # defined here: pickled by value into the workers
         def process(self, x):
@@ -143,7 +144,7 @@ def test_progress_adds_up_worker_processes():
                                "--direct_running_mode=multi_processing"])
     with ProgressPrinter(stream=stream, log_every=0.2):
         counters.counter("listed").inc(120)
-        with beam.Pipeline(runner=make_runner(options), options=options) as p:
+        with beam.Pipeline(runner=make_runner(runner_of([]), options), options=options) as p:
             _ = (p | beam.Create(list(range(120))) | beam.Reshuffle()
                  | beam.ParDo(SlowInWorker()))
     lines = [line for line in stream.getvalue().splitlines() if line.startswith("progress:")]

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import (
     check_summary_against_sklearn,
     copy_demo_subset,

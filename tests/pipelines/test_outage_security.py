@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import REPO, copy_demo_subset, direct_probabilities, parse_predictions_csv
 from tests.storage_servers import LIMITED_BUCKET, unique_bucket_name
 

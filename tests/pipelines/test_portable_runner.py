@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import copy_demo_subset, read_local_run
 from tests.storage_servers import unique_bucket_name
 

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from bucketscore.pipelines import preflight
-from bucketscore.pipelines.validators import UsageError
+from bucketscore.errors import UsageError
+from bucketscore.storage import preflight
 from tests.helpers import REPO
 from tests.storage_servers import LIMITED_BUCKET, free_ports, unique_bucket_name
 
@@ -122,9 +122,18 @@ def test_a_missing_local_input_is_refused_and_leaves_no_run_folder(tmp_path):
     _refused(done, f"--keras {tmp_path / 'net.keras'}: no such file or folder")
 
 
-def _score_namespace(inputs, output="", model="m", labels="folder", allow_empty=False):
-    return argparse.Namespace(input=inputs, output=output, model=model, labels=labels,
-                              allow_empty=allow_empty)
+def _check_score(inputs, output="out", model="m", labels="folder", allow_empty=False,
+                 beam_args=()):
+    """What `score` checks of its paths before anything runs (the plan's preflight)."""
+    from bucketscore.pipelines.options import add_score_arguments, config_from_args
+    from bucketscore.pipelines.plan import score_targets
+
+    parser = argparse.ArgumentParser()
+    add_score_arguments(parser)
+    argv = ["--input", *inputs, "--output", output, "--model", model, "--labels", labels]
+    args, _ = parser.parse_known_args(argv + (["--allow_empty"] if allow_empty else []))
+    config = config_from_args(args, list(beam_args))
+    preflight.check_targets(score_targets(config), list(beam_args))
 
 
 def test_what_preflight_lets_through(tmp_path):
@@ -133,14 +142,14 @@ def test_what_preflight_lets_through(tmp_path):
     image = tmp_path / "cat_pic_0.jpg"
     image.write_bytes(b"jpeg")
     (tmp_path / "pets").mkdir()
-    preflight.check("score", _score_namespace([str(image)], str(tmp_path / "new")), [])
-    preflight.check("score", _score_namespace([str(tmp_path / "pets" / "*.png")]), [])
+    _check_score([str(image)], str(tmp_path / "new"))
+    _check_score([str(tmp_path / "pets" / "*.png")], str(tmp_path / "out"))
     assert preflight.form_error("C:/data/images") is None
     assert preflight.form_error("relative/folder/") is None
     with pytest.raises(UsageError, match="no such file or folder"):  # glob base missing
-        preflight.check("score", _score_namespace([str(tmp_path / "gone" / "*.png")]), [])
+        _check_score([str(tmp_path / "gone" / "*.png")], str(tmp_path / "out"))
     with pytest.raises(UsageError, match="--labels csv:s3:/b/l.csv: not a local path"):
-        preflight.check("score", _score_namespace([str(image)], labels="csv:s3:/b/l.csv"), [])
+        _check_score([str(image)], str(tmp_path / "out"), labels="csv:s3:/b/l.csv")
 
 
 # --------------------------------------------------------------------------------------
@@ -206,8 +215,8 @@ def test_an_empty_input_prefix_is_refused_unless_allowed(s3_server, filled_bucke
     done = _cli(*_score_args(filled_bucket, input=f"s3://{filled_bucket}/empty/"),
                 *_s3_flags(s3_server))
     _refused(done, f"--input s3://{filled_bucket}/empty/: nothing there", "--allow_empty")
-    args = _score_namespace([f"s3://{filled_bucket}/empty/"], allow_empty=True)
-    preflight.check("score", args, _s3_flags(s3_server))  # no error
+    _check_score([f"s3://{filled_bucket}/empty/"], f"s3://{filled_bucket}/out/",
+                 allow_empty=True, beam_args=_s3_flags(s3_server))  # no error
 
 
 @pytest.mark.parametrize("command", ["runs", "compare", "download", "export", "train",
@@ -246,5 +255,4 @@ def test_missing_gcs_bucket(gcs_server, tmp_path):
 def test_gcs_bucket_that_exists_passes(gcs_server):
     bucket = gcs_server.create_bucket(unique_bucket_name("there"))
     gcs_server.client().bucket(bucket).blob("in/a.png").upload_from_string(b"png")
-    preflight.check("score", _score_namespace([f"gs://{bucket}/in/"], f"gs://{bucket}/out/",
-                                              f"gs://{bucket}/model"), [])
+    _check_score([f"gs://{bucket}/in/"], f"gs://{bucket}/out/", f"gs://{bucket}/model")

@@ -15,7 +15,7 @@ import os
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import copy_demo_subset, parse_csv, parse_predictions_csv, write_file
 from tests.storage_servers import unique_bucket_name
 

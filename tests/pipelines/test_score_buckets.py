@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from bucketscore.storage import uris
 from tests.helpers import (
     check_summary_against_sklearn,

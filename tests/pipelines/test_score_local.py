@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import (
     check_summary_against_sklearn,
     copy_demo_subset,
@@ -105,12 +105,12 @@ def test_demo_folder_end_to_end(demo_bundle, bucket, tmp_path, capsys):
     assert manifest["model"]["version"] == demo_bundle.meta.version
     assert manifest["counts"] == summary["counts"]
     assert manifest["arguments"]["top_k"] == 3 and manifest["status"] == "complete"
-    # the listing is fanned out by default, on one machine too (runtime_defaults)
+    # the listing is fanned out by default, on one machine too (pipelines/workers.py)
     assert manifest["arguments"]["listing_rounds"] == 3
     assert "scored: 50" in printed and "failed: 3" in printed and "accuracy:" in printed
     # The demo bundle has model.onnx: ONNX Runtime, chosen automatically and said so; on
     # DirectRunner a run this small in one process, each table one file
-    # (pipelines.runtime_defaults.SMALL_RUN_IMAGES).
+    # (pipelines/workers.py SMALL_RUN_IMAGES).
     assert "inference: ONNX Runtime (model.onnx) on CPU, batches of 4" in printed
     assert "a small run" in printed
     inference = manifest["inference"]
@@ -149,7 +149,7 @@ def test_each_backend_scores_like_the_saved_model(demo_bundle, tmp_path, capsys,
 
 
 def test_device_gpu_without_a_gpu_fails_at_once(demo_bundle, tmp_path, capsys):
-    from bucketscore.model_export.devices import onnx_has_gpu
+    from bucketscore.bundle.devices import onnx_has_gpu
 
     if onnx_has_gpu():
         pytest.skip("this host has a GPU for ONNX Runtime")

@@ -13,7 +13,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from tests.helpers import copy_demo_subset, direct_probabilities
 from tests.storage_servers import unique_bucket_name
 
@@ -112,9 +112,10 @@ def test_template_is_staged_with_the_package_and_the_graph(built, capsys):
     name = next(n for n in staged if n.endswith("workflow.tar.gz"))
     with tarfile.open(fileobj=io.BytesIO(_read(client, f"gs://{bucket}/staging/{name}"))) as tar:
         members = {m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name}
-    for module in ("bucketscore/__init__.py", "pipelines/launcher.py", "pipelines/graph.py",
-                   "transforms/launch_values.py", "transforms/prepare_run_folder.py",
-                   "run_folder/finish.py", "model_export/predictor.py", "storage/s3.py"):
+    for module in ("bucketscore/__init__.py", "pipelines/run.py", "pipelines/graph.py",
+                   "pipelines/features/template.py", "transforms/launch_values.py",
+                   "transforms/prepare_run_folder.py", "run_folder/finish.py",
+                   "bundle/predictor.py", "storage/s3.py"):
         assert module in members
     # The graph: the run folder is prepared in the pipeline, before listing.
     from apache_beam.portability.api import beam_runner_api_pb2
@@ -185,7 +186,7 @@ def test_a_launch_reusing_a_run_id_replaces_that_run_completely(built):
 
 
 def test_a_launch_without_run_id_or_job_name_of_its_own_fails_and_writes_nothing(built):
-    from bucketscore.pipelines.template import BUILD_JOB_NAME
+    from bucketscore.pipelines.features.template import BUILD_JOB_NAME
     from bucketscore.transforms.launch_values import LaunchValueError
 
     client, bucket = built["client"], built["bucket"]

@@ -1,6 +1,6 @@
 """The accounting check in run_folder.finish: a run whose rows do not add up to what it
 listed fails and publishes nothing (no `_SUCCESS`, no incremental state pointer). This is
-the guard against elements lost inside a runner (runtime_defaults.INCREMENTAL_WORKERS)."""
+the guard against elements lost inside a runner (pipelines/workers.py INCREMENTAL_WORKERS)."""
 from __future__ import annotations
 
 import os

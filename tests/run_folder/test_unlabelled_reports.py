@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from bucketscore.run_folder.summary import label_warnings
 from tests.helpers import copy_demo_subset, parse_predictions_csv, write_file
 from tests.transforms.test_report_browser import PROBE, _run_chromium, chromium

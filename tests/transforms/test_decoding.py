@@ -8,8 +8,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from bucketscore.model_export.bundle import InputSpec
-from bucketscore.model_export.images import DecodeError, decode_image
+from bucketscore.bundle.meta import InputSpec
+from bucketscore.bundle.images import DecodeError, decode_image
 from bucketscore.transforms.decoding import DecodeImages
 from bucketscore.transforms.records import ERRORS_TAG, ImageBytes, ListedImage
 from tests.helpers import image_bytes

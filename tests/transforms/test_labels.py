@@ -4,7 +4,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from bucketscore.model_export.label_sources import LabelSource, LabelSourceError
+from bucketscore.bundle.label_sources import LabelSource, LabelSourceError
 from bucketscore.transforms.labels import AttachLabels
 from bucketscore.transforms.records import ListedImage
 
@@ -52,7 +52,7 @@ def test_bad_label_sources(text, message):
 
 
 def test_csv_without_header_is_refused(tmp_path):
-    from bucketscore.model_export.label_sources import read_labels_csv
+    from bucketscore.bundle.label_sources import read_labels_csv
 
     bad = tmp_path / "l.csv"
     bad.write_text("a.jpg,cat\n")

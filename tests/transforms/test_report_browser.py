@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bucketscore.pipelines.cli import main
+from bucketscore.cli.main import main
 from bucketscore.run_folder.layout import REPORT
 from bucketscore.run_folder.report_page import render_report
 from bucketscore.run_folder.report_selection import is_mistake, mistake_key

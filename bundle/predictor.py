@@ -1,0 +1,188 @@
+"""Load a bundle into something that maps uint8 image batches to probabilities.
+
+TensorFlow (the bundle's SavedModel) is the reference backend; ONNX Runtime runs the
+bundle's `model.onnx` (parity-checked against the SavedModel at export) with a smaller
+footprint. `auto` picks ONNX Runtime when the bundle has `model.onnx` and onnxruntime
+imports, else TensorFlow; a bundle imported from an ONNX file (model.json `backends`:
+onnx alone) has no SavedModel, so `auto` means ONNX Runtime for it and `tf` is refused.
+The predictor is what the pipeline's ModelHandler holds per worker process, what
+`bucketscore classify` calls, and what tests call directly to get independent expectations.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from bucketscore.bundle.meta import ONNX_FILE, SAVED_MODEL_DIR, BundleError, BundleMeta
+from bucketscore.bundle.verified import fetch_verified
+
+BACKENDS = ("auto", "tf", "onnx")
+
+
+@dataclass
+class Prediction:
+    probabilities: np.ndarray  # float32 [N, K]
+    embeddings: Optional[np.ndarray] = None  # float32 [N, D]
+
+
+class TFPredictor:
+    """The bundle's SavedModel `serving_default` signature."""
+
+    backend = "tf"
+
+    def __init__(self, meta: BundleMeta, local_dir: str, device: str = "auto"):
+        import tensorflow as tf  # heavy: imported only where a model is loaded
+
+        from bucketscore.bundle.devices import tf_placement
+
+        self.meta = meta
+        self._placement = tf_placement(device)
+        path = os.path.join(local_dir, SAVED_MODEL_DIR)
+        try:
+            with tf.device(self._placement):
+                loaded = tf.saved_model.load(path)
+        except Exception as e:  # noqa: BLE001
+            raise BundleError(f"cannot load the SavedModel of {meta.name}: {e}") from None
+        if "serving_default" not in loaded.signatures:
+            raise BundleError(f"the SavedModel of {meta.name} has no serving_default signature")
+        self._loaded = loaded  # keeps the variables alive
+        self._fn = loaded.signatures["serving_default"]
+        inputs = self._fn.structured_input_signature[1]
+        if len(inputs) != 1:
+            raise BundleError(f"serving_default must take one input (images), "
+                              f"takes {sorted(inputs)}")
+        self._input_name = next(iter(inputs))
+        self._tf = tf
+
+    def predict(self, images: np.ndarray, with_embeddings: bool = False) -> Prediction:
+        """uint8 [N, H, W, C] -> Prediction; N may be 1."""
+        with self._tf.device(self._placement):
+            out = self._fn(**{self._input_name: self._tf.constant(images,
+                                                                   dtype=self._tf.uint8)})
+        probs = out["probabilities"].numpy().astype(np.float32, copy=False)
+        emb = None
+        if with_embeddings and "embeddings" in out:
+            emb = out["embeddings"].numpy().astype(np.float32, copy=False)
+        return Prediction(probs, emb)
+
+
+class ONNXPredictor:
+    """The bundle's `model.onnx` on ONNX Runtime (CPU, or CUDA where installed), same input
+    and outputs."""
+
+    backend = "onnx"
+
+    def __init__(self, meta: Optional[BundleMeta], local_dir: str, device: str = "auto",
+                 name: Optional[str] = None):
+        """`meta` None: a model.onnx in `local_dir` not sealed into a bundle yet (what
+        BundleBuilder checks), called `name` in messages."""
+        from bucketscore.bundle.devices import ort_providers
+        from bucketscore.bundle.onnx_runtime import ort_session
+
+        self.meta = meta
+        name = meta.name if meta is not None else name
+        path = os.path.join(local_dir, ONNX_FILE)
+        if not os.path.isfile(path):
+            raise BundleError(f"the bundle {name} has no {ONNX_FILE}")
+        try:
+            self._session = ort_session(path, providers=ort_providers(device))
+        except Exception as e:  # noqa: BLE001
+            raise BundleError(f"cannot load the {ONNX_FILE} of {name}: {e}") from None
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise BundleError(f"the {ONNX_FILE} of {name} must take one input (images), "
+                              f"takes {[i.name for i in inputs]}")
+        self._input_name = inputs[0].name
+        batch = inputs[0].shape[0] if inputs[0].shape else None
+        # A model exported with a fixed batch size (PyTorch's default, imported with
+        # `export --onnx`) is fed batches of exactly that size; bundles made here take any.
+        self._fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        if "probabilities" not in self._outputs:
+            raise BundleError(f"the {ONNX_FILE} of {name} has no probabilities output")
+
+    def predict(self, images: np.ndarray, with_embeddings: bool = False) -> Prediction:
+        """uint8 [N, H, W, C] -> Prediction; N may be 1."""
+        wanted = ["probabilities"]
+        if with_embeddings and "embeddings" in self._outputs:
+            wanted.append("embeddings")
+        images = np.asarray(images, np.uint8)
+        size = self._fixed_batch
+        if size is None or len(images) == size:
+            outs = self._session.run(wanted, {self._input_name: images})
+        else:
+            parts = []
+            for start in range(0, len(images), size):
+                chunk = images[start:start + size]
+                n = len(chunk)
+                if n < size:  # pad the last chunk with black images, then drop their rows
+                    chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]),
+                                                            np.uint8)])
+                parts.append([o[:n] for o in self._session.run(wanted,
+                                                               {self._input_name: chunk})])
+            outs = [np.concatenate([p[i] for p in parts]) for i in range(len(wanted))]
+        probs = np.asarray(outs[0], dtype=np.float32)
+        emb = np.asarray(outs[1], dtype=np.float32) if len(outs) > 1 else None
+        return Prediction(probs, emb)
+
+
+def onnx_available() -> bool:
+    from bucketscore.bundle.onnx_runtime import onnxruntime
+
+    try:
+        onnxruntime()
+    except ImportError:
+        return False
+    return True
+
+
+def choose_backend(meta: BundleMeta, backend: str = "auto") -> str:
+    """`auto` -> `onnx` when the bundle has model.onnx and onnxruntime imports (or the bundle
+    has no SavedModel), else `tf`. A backend the bundle lacks is a BundleError."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    have = meta.backends
+    if not have:
+        raise BundleError(f"the bundle {meta.name} has neither {SAVED_MODEL_DIR}/ nor "
+                          f"{ONNX_FILE}: nothing to load")
+    if backend == "auto":
+        return "onnx" if "onnx" in have and ("tf" not in have or onnx_available()) else "tf"
+    if backend == "onnx" and "onnx" not in have:
+        raise BundleError(f"backend onnx: the bundle {meta.name} has no {ONNX_FILE} "
+                          f"(exported with --no-onnx?); use backend tf or auto")
+    if backend == "tf" and "tf" not in have:
+        raise BundleError(f"backend tf: the bundle {meta.name} has no {SAVED_MODEL_DIR}/ "
+                          f"(imported from ONNX: model.json backends {list(have)}); use "
+                          f"backend onnx or auto")
+    return backend
+
+
+def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int
+          ) -> tuple[list[str], list[float]]:
+    """The k most probable labels and their probabilities, best first (ties broken by label
+    order)."""
+    k = min(k, len(labels))
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [labels[i] for i in order], [float(probabilities[i]) for i in order]
+
+
+def load_predictor(bundle_uri: str, backend: str = "auto",
+                   device: str = "auto") -> TFPredictor | ONNXPredictor:
+    """Fetch and verify a bundle, then load it with the chosen backend on `device`
+    (auto|cpu|gpu, see model_export.devices)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    meta, local = fetch_verified(bundle_uri)
+    chosen = choose_backend(meta, backend)
+    cls = ONNXPredictor if chosen == "onnx" else TFPredictor
+    predictor = cls(meta, local, device)
+    k = len(meta.labels)
+    probe = np.zeros((1, meta.input.height, meta.input.width, meta.input.channels), np.uint8)
+    got = predictor.predict(probe).probabilities.shape
+    if got != (1, k):
+        raise BundleError(f"{bundle_uri}: the model returns probabilities of shape {got} for one "
+                          f"image, but model.json lists {k} labels")
+    return predictor

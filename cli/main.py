@@ -1,0 +1,116 @@
+"""The `bucketscore` command line: builds the parser from pipelines/commands/*.
+
+Exit status: 0 the command (run) completed; 1 it failed; 2 the command was wrong.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import textwrap
+from typing import Optional
+
+# TensorFlow's C++ start-up chatter is noise on a command line; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bucketscore.cli.commands import COMMANDS  # noqa: E402
+from bucketscore.pipelines.redaction import scrub, secret_values  # noqa: E402
+from bucketscore.errors import UsageError  # noqa: E402
+
+
+class _LogFilter(logging.Filter):
+    """Keeps secrets out of every log line, and drops one warning that is not news.
+
+    (Beam's RunInference warns on every run that it cannot read memory usage.)
+    """
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Resource module is not available" in message:
+            return False
+        clean = scrub(message, self._secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+class _ScrubbingStream:
+    """A text stream that replaces secrets before writing (for stdout/stderr)."""
+
+    def __init__(self, stream, secrets: list[str]):
+        self._stream = stream
+        self._secrets = secrets
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
+    def write(self, text: str) -> int:
+        return self._stream.write(self.scrub(text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _commands() -> dict:
+    return {name: importlib.import_module(f"bucketscore.cli.commands.{name}")
+            for name in COMMANDS}
+
+
+def build_parser(commands: dict) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bucketscore",
+        description="Score buckets of images with an image classifier, in batch, on Apache "
+                    "Beam; write predictions, accuracy summaries and errors back.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              bucketscore demo                      # build the demo model and images
+              bucketscore score --input demo_data/digits/ --model models/digits --output results/
+              bucketscore classify photo.jpg --model models/digits   # one image, no pipeline
+              bucketscore download results/<run_id>/ results/
+            Run `bucketscore COMMAND --help` for each command's options and examples."""))
+    parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in commands.items():
+        p = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION,
+                           epilog=module.EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = _commands()
+    parser = build_parser(commands)
+    args, extra = parser.parse_known_args(argv)
+    secrets = secret_values(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    log_filter = _LogFilter(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(log_filter)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ScrubbingStream(out, secrets), _ScrubbingStream(err, secrets)
+    try:
+        return commands[args.command].run(args, extra)
+    except UsageError as e:
+        print(f"bucketscore {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        sys.stdout, sys.stderr = out, err
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(log_filter)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The inference part of a run's plan: backend, device, batch size and model copies.
+
+`plan_inference(config, meta, runner)` makes `--backend auto` and `--device auto` concrete
+(bucketscore.bundle.devices.choose: a GPU machine never scores on its CPU silently; a
+remote runner's workers decide their device when they load the model), sets the batch size
+by device and the model copies shared by a machine's worker processes. The batch sizes, and
+why: docs/decisions.md ("Inference batch size").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from bucketscore.bundle import devices
+from bucketscore.bundle.meta import BundleError, BundleMeta
+from bucketscore.bundle.predictor import choose_backend, onnx_available
+from bucketscore.errors import UsageError
+from bucketscore.pipelines.runners import Runner
+
+# Images per inference call on a CPU: as fast per image as larger batches, far less memory.
+DEFAULT_BATCH_SIZE = 4
+# On a GPU the per-call cost dominates small batches (not measured yet: no GPU here).
+GPU_BATCH_SIZE = 64
+ENGINES = {"onnx": "ONNX Runtime (model.onnx)", "tf": "TensorFlow (saved_model/)"}
+WHERE = {"cpu": "CPU", "gpu": "GPU", "auto": "GPU if the worker has one, else CPU"}
+
+
+@dataclass(frozen=True)
+class InferencePlan:
+    """How a run's images go through the model."""
+
+    backend: str  # onnx | tf
+    device: str  # cpu | gpu | auto (a remote worker decides)
+    batch_size: int
+    model_copies: Optional[int]  # per machine, shared by its worker processes; None: per process
+    warning: Optional[str] = None  # a GPU is present but inference runs on the CPU
+
+    def describe(self) -> str:
+        return (f"bucketscore: inference: {ENGINES[self.backend]} on {WHERE[self.device]}, "
+                f"batches of {self.batch_size}")
+
+    def record(self) -> dict:
+        """manifest.json's `inference` (the worker plan adds its part for runs)."""
+        out = {"backend": self.backend, "device": self.device, "batch_size": self.batch_size,
+               "model_copies": self.model_copies}
+        if self.warning:
+            out["warning"] = self.warning
+        return out
+
+
+def batch_size_for(device: str, given: Optional[int] = None) -> int:
+    """The user's batch size, else DEFAULT_BATCH_SIZE on a CPU, GPU_BATCH_SIZE on a GPU."""
+    if given:
+        return given
+    return GPU_BATCH_SIZE if device == "gpu" else DEFAULT_BATCH_SIZE
+
+
+def model_copies_for(given: Optional[int], device: str) -> Optional[int]:
+    """Model copies per machine shared by its worker processes, None = one per process:
+    the user's number (0 = per process), else one per GPU where inference runs on GPUs
+    (a remote GPU worker's GPUs cannot be counted from here: one)."""
+    if given is not None:
+        return given or None
+    if device == "gpu":
+        return devices.gpu_count() or 1
+    return None
+
+
+def choose_inference(meta: BundleMeta, backend: str, device: str,
+                     local: bool) -> devices.Choice:
+    """The backend and device: `--backend auto` made concrete (onnx when the bundle has
+    model.onnx and ONNX Runtime imports), on this machine's GPU when a backend can use it
+    (local runs); `--device gpu` without a usable GPU is a UsageError for local runs."""
+    try:
+        chosen = choose_backend(meta, backend)
+    except BundleError as e:
+        raise UsageError(str(e)) from None
+    if not local:
+        return devices.Choice(chosen, device)
+    offered = [b for b in meta.backends if b != "onnx" or onnx_available()]
+    try:
+        return devices.choose(offered, backend, device, devices.probe())
+    except devices.DeviceError as e:
+        raise UsageError(str(e)) from None
+
+
+def plan_inference(config, meta: BundleMeta, runner: Runner) -> InferencePlan:
+    """The InferencePlan of a run with ScoreConfig `config` and bundle `meta`."""
+    choice = choose_inference(meta, config.backend, config.device, runner.local)
+    return InferencePlan(backend=choice.backend, device=choice.device,
+                         batch_size=batch_size_for(choice.device, config.batch_size),
+                         model_copies=model_copies_for(config.model_copies, choice.device),
+                         warning=choice.warning)

@@ -1,0 +1,119 @@
+"""Running a plan: verify the bundle, prepare the run folder, build the graph, run it.
+
+`run(plan)` is everything after the decisions (pipelines/plan.py): every file of the bundle
+is verified (a tampered or half-copied bundle fails here, in seconds), a re-used run folder
+is cleared, the graph is built (pipelines/graph.py) and run with the plan's worker
+environment and, for a local run, live progress. The final Beam counters of a run the command
+waited for go into summary.json (run_folder/finish.py: a local run is completed here, counters
+then `_SUCCESS`; a remote job completed itself and gets them added). A template plan
+is built and staged instead (pipelines/features/template.py). `say` receives the lines a
+person reads.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.runners.runner import PipelineResult
+
+from bucketscore.bundle.verified import fetch_verified
+from bucketscore.errors import UsageError
+from bucketscore.pipelines.beam_options import flag_value
+from bucketscore.pipelines.features import template
+from bucketscore.pipelines.graph import build_pipeline
+from bucketscore.pipelines.runners import make_runner
+from bucketscore.pipelines.workers import worker_environment
+from bucketscore.run_folder import layout
+from bucketscore.run_folder.finish import add_counters, complete_run
+from bucketscore.run_folder.layout import NotARunFolder, clear_run_folder
+from bucketscore.storage import uris
+from bucketscore.transforms.counters import beam_counters
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class ScoreRun:
+    """A started (and, when the command waits, finished) run."""
+
+    plan: object  # the RunPlan it ran
+    result: PipelineResult
+    submitted_only: bool = False  # --no_wait_until_finish: the job runs on after we return
+    template: Optional[str] = None  # --template_location: a template was built, nothing ran
+
+    def summary(self) -> Optional[dict]:
+        """summary.json as written by the run, or None if it has none."""
+        path = layout.file_uri(self.plan.run_uri, layout.SUMMARY)
+        if not uris.exists(path):
+            return None
+        return json.loads(uris.read_text(path))
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def pipeline_of(plan) -> beam.Pipeline:
+    """A Beam pipeline with the plan's options and runner (nothing is pickled from
+    __main__: the code is a package, installed on workers by setup.py)."""
+    options = PipelineOptions(list(plan.beam_args))
+    if not any(f.startswith("--save_main_session") for f in plan.beam_args):
+        options.view_as(SetupOptions).save_main_session = False
+    return beam.Pipeline(runner=make_runner(plan.runner, options), options=options)
+
+
+def run(plan, show_progress: bool = False, say: Say = _quiet) -> ScoreRun:
+    """Run `plan`; returns when it finished (or, not waiting, once it is submitted)."""
+    # Every digest, before anything runs (workers verify again when they load the bundle).
+    fetch_verified(plan.config.model)
+    if plan.runner.template:
+        return build_template(plan, say)
+    try:
+        clear_run_folder(plan.run_uri)  # a re-run replaces a run completely
+    except NotARunFolder as e:
+        raise UsageError(str(e)) from None
+    p = pipeline_of(plan)
+    build_pipeline(p, plan)
+    with worker_environment(plan.workers):
+        if not plan.waits:
+            return ScoreRun(plan, p.run(), submitted_only=True)
+        try:
+            if show_progress:
+                from bucketscore.pipelines.progress import ProgressPrinter
+
+                with ProgressPrinter() as printer:
+                    result = p.run()
+                    result.wait_until_finish()
+                    counters = beam_counters(result)
+                    printer.finish(counters)  # the last line: the true totals
+            else:
+                result = p.run()
+                result.wait_until_finish()
+                counters = beam_counters(result)
+        except Exception:
+            # A failed run leaves no temporary folders of Beam's sinks behind (a killed one:
+            # the next run with this id clears them).
+            layout.remove_temp(plan.run_uri)
+            raise
+    if plan.completes_after_run:
+        complete_run(plan.info, counters)
+    else:
+        add_counters(plan.info, counters)
+    return ScoreRun(plan, result)
+
+
+def build_template(plan, say: Say = _quiet) -> ScoreRun:
+    """Build and stage a classic template: input, output and run id are launch parameters,
+    the run folder is prepared in the job; writes `<template>_metadata` beside it."""
+    p = pipeline_of(plan)
+    build_pipeline(p, plan)
+    result = p.run()  # with --template_location: stages the graph, starts no job
+    location = plan.runner.template_location
+    metadata_uri = template.write_metadata(location, template.metadata(plan.config,
+                                                                       plan.meta.name))
+    say(f"bucketscore: template written to {location} (parameters: {metadata_uri})")
+    say(template.launch_hint(location, plan.config, flag_value(plan.beam_args, "region")))
+    return ScoreRun(plan, result, submitted_only=True, template=location)

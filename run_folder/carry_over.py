@@ -1,0 +1,35 @@
+"""What an --incremental run keeps from its base run: which images are unchanged, and the
+row an unchanged image carries over.
+
+An image is unchanged when the base run listed the same URI with the same size and
+modification time and scored it (it has a prediction row there). It then keeps that row:
+its `run_id` still says which run scored it, while its true label and `correct` follow the
+current labels. Everything else is scored: new images, changed ones, and those that failed
+last time (no row). The Beam stage that applies this rule is transforms/carry_over.py; the
+base run is found through run_folder/state.py.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from bucketscore.run_folder.accuracy import is_correct
+
+
+def listing_key(size, mtime) -> tuple[int, float]:
+    """What a listing says of an object's content: (size, modification time)."""
+    return int(size), float(mtime)
+
+
+def unchanged(size, mtime, previous: Iterable[tuple[int, float]], rows: Iterable[dict]) -> bool:
+    """Whether an image listed now with `size`/`mtime` keeps its row: the base run listed it
+    with the same key (`previous`: its listing keys for this URI) and scored it (`rows`)."""
+    previous, rows = list(previous), list(rows)
+    return bool(rows and previous and previous[0] == listing_key(size, mtime))
+
+
+def carried_row(row: dict, true_label: Optional[str]) -> dict:
+    """The base run's prediction row with the current true label and its correctness."""
+    out = dict(row)
+    out["true_label"] = true_label
+    out["correct"] = is_correct(out["predicted_label"], true_label)
+    return out
