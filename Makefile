@@ -31,7 +31,7 @@ BENCH_ARGS ?=
 TEMPLATE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock demo score test download train tune template bench bench-gpu bench-listing bench-cost clean
+.PHONY: help setup lock lint demo score test download train tune template bench bench-gpu bench-listing bench-cost clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,7 +64,11 @@ else
 	@$(BIN)/bucketscore score --input $(BUCKET) --model $(MODEL) --output $(OUTPUT) --labels '$(LABELS)' $(ARGS)
 endif
 
-test: $(STAMP) ## run the whole test suite (starts its own S3 and GCS servers)
+lint: $(STAMP) ## ruff: lint and format check (settings: pyproject.toml); make test runs it first
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) lint ## lint, then the whole test suite (starts its own S3 and GCS servers)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 download: $(STAMP) ## copy a run's CSV/JSON results to ./results/<run_id>/: RUN=<run uri> [ARGS=...]

@@ -13,6 +13,7 @@ The same file is what Dataflow workers install (`--setup_file ./setup.py`), so t
 install is what scoring needs (both inference backends) and nothing more; training-only
 packages are the `train` extra (`pip install 'bucketscore[train]'`), test tools `test`.
 """
+
 from setuptools import setup
 
 VERSION = "0.1.0"
@@ -67,6 +68,7 @@ setup(
             "scikit-image",
             "scikit-learn",  # independent expectations (metrics) in the tests
             "pyyaml",  # tests/infra: parse the schedule files
+            "ruff",  # make lint (and so make test): lint and format check
         ],
     },
     entry_points={"console_scripts": ["bucketscore=bucketscore.cli.main:main"]},

@@ -8,6 +8,7 @@ the Dataflow workers install those versions. bucketscore itself (installed from 
 checkout) and the hand-installed dev tools (EXCLUDED) are left out; pip is the installer,
 not a dependency. tests/test_constraints.py checks that the installed environment matches.
 """
+
 from __future__ import annotations
 
 import platform
@@ -15,7 +16,7 @@ import re
 import sys
 from importlib import metadata
 
-EXCLUDED = {"bucketscore", "pip", "ruff", "pyflakes"}
+EXCLUDED = {"bucketscore", "pip", "pyflakes"}
 
 
 def canonical(name: str) -> str:
@@ -34,14 +35,15 @@ def installed() -> dict[str, str]:
 
 
 def main(path: str) -> int:
-    pins = {name: version for name, version in installed().items()
-            if canonical(name) not in EXCLUDED}
+    pins = {
+        name: version for name, version in installed().items() if canonical(name) not in EXCLUDED
+    }
     header = [
         "# The exact versions the test suite passed with: pip install -c constraints.txt ...",
         f"# Python {platform.python_version()}, {platform.system()} {platform.machine()}. "
         "Written by `make lock` (.ci/write_constraints.py)",
-        "# from the environment the suite passed in; how to refresh it: README, \"Installs "
-        "that match the tests\".",
+        '# from the environment the suite passed in; how to refresh it: README, "Installs '
+        'that match the tests".',
     ]
     lines = [f"{name}=={pins[name]}" for name in sorted(pins, key=canonical)]
     with open(path, "w", encoding="utf-8") as f:

@@ -19,6 +19,7 @@ element type for the listing, the rest these tuples), e.g. groups (1, 0, 1) x 54
 the runner's grouping table had received 59 data chunks instead of 60-61 (172,319 of
 3,000,000 values missing). With one worker (in_memory) 9 of 9 runs were complete.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,18 +49,29 @@ def write_inputs(folder: str, n: int) -> None:
     for s in range(SHARDS):
         ks = range(s * per, (s + 1) * per)
         uris = [uri(k) for k in ks]
-        pq.write_table(pa.table({"uri": uris, "size": [880] * per, "mtime": [1.5e9] * per}),
-                       os.path.join(folder, f"objects-{s}.parquet"))
-        pq.write_table(pa.table({
-            "uri": uris, "true_label": pa.array([None] * per, pa.string()),
-            "predicted_label": ["7"] * per,
-            "confidence": pa.array([0.9] * per, pa.float32()),
-            "correct": pa.array([None] * per, pa.bool_()),
-            "top_k_labels": [["7", "1", "9"]] * per,
-            "top_k_scores": pa.array([[0.9, 0.05, 0.01]] * per, pa.list_(pa.float32())),
-            "below_threshold": [False] * per, "width": pa.array([28] * per, pa.int32()),
-            "height": pa.array([28] * per, pa.int32()), "model_version": ["v1"] * per,
-            "run_id": ["base"] * per}), os.path.join(folder, f"predictions-{s}.parquet"))
+        pq.write_table(
+            pa.table({"uri": uris, "size": [880] * per, "mtime": [1.5e9] * per}),
+            os.path.join(folder, f"objects-{s}.parquet"),
+        )
+        pq.write_table(
+            pa.table(
+                {
+                    "uri": uris,
+                    "true_label": pa.array([None] * per, pa.string()),
+                    "predicted_label": ["7"] * per,
+                    "confidence": pa.array([0.9] * per, pa.float32()),
+                    "correct": pa.array([None] * per, pa.bool_()),
+                    "top_k_labels": [["7", "1", "9"]] * per,
+                    "top_k_scores": pa.array([[0.9, 0.05, 0.01]] * per, pa.list_(pa.float32())),
+                    "below_threshold": [False] * per,
+                    "width": pa.array([28] * per, pa.int32()),
+                    "height": pa.array([28] * per, pa.int32()),
+                    "model_version": ["v1"] * per,
+                    "run_id": ["base"] * per,
+                }
+            ),
+            os.path.join(folder, f"predictions-{s}.parquet"),
+        )
     open(done, "w").close()
 
 
@@ -82,21 +94,34 @@ def run_once(folder: str, n: int, workers: int, mode: str) -> dict:
 
     shapes: dict = {}
     out = os.path.join(folder, f"shapes-{os.getpid()}.txt")
-    opts = PipelineOptions([f"--direct_num_workers={workers}",
-                            f"--direct_running_mode={mode}"])
+    opts = PipelineOptions([f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"])
     with beam.Pipeline(runner=fn_runner.FnApiRunner(), options=opts) as p:
-        current = (p | "Tasks" >> beam.Create(range(TASKS)) | beam.FlatMap(listing)
-                   | "KeyCurrent" >> beam.Map(lambda i: (i[0], i)))
-        previous = (p | "ReadObjects" >> beam.io.ReadFromParquet(
-                        os.path.join(folder, "objects-*.parquet"))
-                    | beam.Map(lambda r: (r["uri"], (int(r["size"]), float(r["mtime"])))))
-        rows = (p | "ReadRows" >> beam.io.ReadFromParquet(
-                    os.path.join(folder, "predictions-*.parquet"))
-                | beam.Map(lambda r: (r["uri"], r)))
-        (({"current": current, "previous": previous, "row": rows}
-          | beam.CoGroupByKey() | beam.Map(shape) | beam.combiners.Count.PerElement()
-          | beam.Map(repr) | beam.io.WriteToText(out, shard_name_template="")))
+        current = (
+            p
+            | "Tasks" >> beam.Create(range(TASKS))
+            | beam.FlatMap(listing)
+            | "KeyCurrent" >> beam.Map(lambda i: (i[0], i))
+        )
+        previous = (
+            p
+            | "ReadObjects" >> beam.io.ReadFromParquet(os.path.join(folder, "objects-*.parquet"))
+            | beam.Map(lambda r: (r["uri"], (int(r["size"]), float(r["mtime"]))))
+        )
+        rows = (
+            p
+            | "ReadRows" >> beam.io.ReadFromParquet(os.path.join(folder, "predictions-*.parquet"))
+            | beam.Map(lambda r: (r["uri"], r))
+        )
+        (
+            {"current": current, "previous": previous, "row": rows}
+            | beam.CoGroupByKey()
+            | beam.Map(shape)
+            | beam.combiners.Count.PerElement()
+            | beam.Map(repr)
+            | beam.io.WriteToText(out, shard_name_template="")
+        )
     import ast
+
     with open(out) as f:
         for line in f:
             key, count = ast.literal_eval(line)
@@ -106,13 +131,18 @@ def run_once(folder: str, n: int, workers: int, mode: str) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
     ap.add_argument("--keys", type=int, default=1_000_000, help="groups (default 1000000)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--mode", default="multi_processing",
-                    choices=("multi_processing", "multi_threading", "in_memory"))
+    ap.add_argument(
+        "--mode",
+        default="multi_processing",
+        choices=("multi_processing", "multi_threading", "in_memory"),
+    )
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--work", default=os.path.join(REPO, "benchmarks", "work", "join_loss"))
     args = ap.parse_args(argv)
@@ -125,9 +155,11 @@ def main(argv=None) -> int:
         shapes = run_once(args.work, args.keys, args.workers, args.mode)
         complete = shapes == {(1, 1, 1): args.keys}
         lossy += not complete
-        print(f"run {r + 1}: {time.perf_counter() - started:.0f} s, "
-              f"{'complete' if complete else 'LOST ELEMENTS'}: {dict(sorted(shapes.items()))}",
-              flush=True)
+        print(
+            f"run {r + 1}: {time.perf_counter() - started:.0f} s, "
+            f"{'complete' if complete else 'LOST ELEMENTS'}: {dict(sorted(shapes.items()))}",
+            flush=True,
+        )
     print(f"{lossy} of {args.runs} runs lost elements ({args.workers} workers, {args.mode})")
     return 1 if lossy else 0
 

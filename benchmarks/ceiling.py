@@ -12,6 +12,7 @@ them counts. Wall-clock rates are reported beside the CPU figures.
 
     python -m benchmarks.ceiling --bundle benchmarks/work/bundle --corpus benchmarks/work/corpus
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,13 +68,15 @@ def time_decode(datas: list[bytes], spec, repeats: int = 3) -> dict:
     return result
 
 
-def _inference_worker(bundle: str, backend: str, threads: int, images: int,
-                      batch_sizes) -> list[dict]:
+def _inference_worker(
+    bundle: str, backend: str, threads: int, images: int, batch_sizes
+) -> list[dict]:
     """In a fresh process: CPU and wall time per image for each batch size."""
     if backend == "tf":
         os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
         os.environ["TF_NUM_INTEROP_THREADS"] = "1"
         import tensorflow as tf
+
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     else:
@@ -95,31 +98,58 @@ def _inference_worker(bundle: str, backend: str, threads: int, images: int,
             pred.predict(x)
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         n = n_calls * bs
-        rows.append({"backend": backend, "threads": threads, "batch": bs,
-                     "cpu_ms_per_image": 1000 * cpu / n, "wall_images_per_s": n / wall})
+        rows.append(
+            {
+                "backend": backend,
+                "threads": threads,
+                "batch": bs,
+                "cpu_ms_per_image": 1000 * cpu / n,
+                "wall_images_per_s": n / wall,
+            }
+        )
     return rows
 
 
-def time_inference(bundle: str, backends=("onnx", "tf"), threads=(1, 2), images: int = 256,
-                   batch_sizes=BATCH_SIZES) -> list[dict]:
+def time_inference(
+    bundle: str, backends=("onnx", "tf"), threads=(1, 2), images: int = 256, batch_sizes=BATCH_SIZES
+) -> list[dict]:
     rows = []
     for backend in backends:
         for t in threads:
-            cmd = [sys.executable, "-m", "benchmarks.ceiling", "--_worker", backend, str(t),
-                   "--bundle", bundle, "--images", str(images),
-                   "--batch_sizes", ",".join(map(str, batch_sizes))]
+            cmd = [
+                sys.executable,
+                "-m",
+                "benchmarks.ceiling",
+                "--_worker",
+                backend,
+                str(t),
+                "--bundle",
+                bundle,
+                "--images",
+                str(images),
+                "--batch_sizes",
+                ",".join(map(str, batch_sizes)),
+            ]
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if out.returncode != 0:
-                raise RuntimeError(f"inference timing failed ({backend}, {t} threads):\n"
-                                   f"{out.stderr[-3000:]}")
+                raise RuntimeError(
+                    f"inference timing failed ({backend}, {t} threads):\n{out.stderr[-3000:]}"
+                )
             rows += json.loads(out.stdout.strip().splitlines()[-1])
     return rows
 
 
-def measure(bundle: str, corpus: str, cores: int, decode_images: int = 400,
-            infer_images: int = 256, backends=("onnx", "tf"), threads=(1, 2),
-            batch_sizes=BATCH_SIZES) -> dict:
+def measure(
+    bundle: str,
+    corpus: str,
+    cores: int,
+    decode_images: int = 400,
+    infer_images: int = 256,
+    backends=("onnx", "tf"),
+    threads=(1, 2),
+    batch_sizes=BATCH_SIZES,
+) -> dict:
     from bucketscore.bundle.meta import read_meta
 
     spec = read_meta(bundle).input
@@ -136,15 +166,17 @@ def measure(bundle: str, corpus: str, cores: int, decode_images: int = 400,
             per_backend[r["backend"]] = r
     return {
         "cores": cores,
-        "decode_cpu_ms_per_image": {k: (v * 1000 if isinstance(v, float) else v)
-                                    for k, v in dec.items()},
+        "decode_cpu_ms_per_image": {
+            k: (v * 1000 if isinstance(v, float) else v) for k, v in dec.items()
+        },
         "inference": inf,
         "best_inference": best,
         "best_inference_per_backend": per_backend,
         "fastest_inference_wall": fastest_wall,
         "ceiling_images_per_s": cores / (decode_s + infer_s),
-        "ceiling_per_backend": {b: cores / (decode_s + r["cpu_ms_per_image"] / 1000)
-                                for b, r in per_backend.items()},
+        "ceiling_per_backend": {
+            b: cores / (decode_s + r["cpu_ms_per_image"] / 1000) for b, r in per_backend.items()
+        },
     }
 
 
@@ -156,20 +188,32 @@ def main(argv=None) -> None:
     ap.add_argument("--batch_sizes", default=",".join(map(str, BATCH_SIZES)))
     ap.add_argument("--backends", default="onnx,tf")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--_worker", nargs=2, metavar=("BACKEND", "THREADS"))
+    ap.add_argument("--_worker", dest="worker", nargs=2, metavar=("BACKEND", "THREADS"))
     args = ap.parse_args(argv)
     sizes = [int(b) for b in args.batch_sizes.split(",")]
-    if args._worker:
-        backend, t = args._worker
-        print(json.dumps(_inference_worker(os.path.abspath(args.bundle), backend, int(t),
-                                           args.images, sizes)))
+    if args.worker:
+        backend, t = args.worker
+        print(
+            json.dumps(
+                _inference_worker(os.path.abspath(args.bundle), backend, int(t), args.images, sizes)
+            )
+        )
         return
-    res = measure(os.path.abspath(args.bundle), args.corpus, os.cpu_count() or 1,
-                  infer_images=args.images, backends=args.backends.split(","),
-                  threads=[int(t) for t in args.threads.split(",")], batch_sizes=sizes)
+    res = measure(
+        os.path.abspath(args.bundle),
+        args.corpus,
+        os.cpu_count() or 1,
+        infer_images=args.images,
+        backends=args.backends.split(","),
+        threads=[int(t) for t in args.threads.split(",")],
+        batch_sizes=sizes,
+    )
     for r in res["inference"]:
-        print(f"{r['backend']:5s} threads={r['threads']} batch={r['batch']:3d}  "
-              f"cpu {r['cpu_ms_per_image']:6.2f} ms/image  wall {r['wall_images_per_s']:7.1f} images/s")
+        print(
+            f"{r['backend']:5s} threads={r['threads']} batch={r['batch']:3d}  "
+            f"cpu {r['cpu_ms_per_image']:6.2f} ms/image  "
+            f"wall {r['wall_images_per_s']:7.1f} images/s"
+        )
     print(json.dumps({k: v for k, v in res.items() if k != "inference"}, indent=1))
 
 

@@ -8,6 +8,7 @@ the same file whatever N is, so a corpus of N images is a prefix of a corpus of 
 
     python -m benchmarks.corpus --n 4000 --out benchmarks/work/corpus
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,15 +107,17 @@ def write_local(folder: str, n: int, seed: int = 0, threads: int = 2) -> list[st
     return rels
 
 
-def upload(folder: str, rels: list[str], client, bucket: str, prefix: str,
-           threads: int = 16) -> None:
+def upload(
+    folder: str, rels: list[str], client, bucket: str, prefix: str, threads: int = 16
+) -> None:
     """Upload the files `rels` under `folder` to s3://bucket/prefix/rel with boto3."""
     prefix = prefix.strip("/")
 
     def one(rel: str) -> None:
         with open(os.path.join(folder, rel), "rb") as f:
-            client.put_object(Bucket=bucket, Key=f"{prefix}/{rel}", Body=f.read(),
-                              ContentType="image/jpeg")
+            client.put_object(
+                Bucket=bucket, Key=f"{prefix}/{rel}", Body=f.read(), ContentType="image/jpeg"
+            )
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, rels))
@@ -133,6 +136,7 @@ def link_copies(folder: str, rels: list[str], out: str, copies: int) -> int:
                     os.link(os.path.join(folder, rel), dst)
                 except OSError:  # another file system: copy
                     import shutil
+
                     shutil.copyfile(os.path.join(folder, rel), dst)
             count += 1
     return count
@@ -146,7 +150,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     rels = write_local(args.out, args.n, args.seed)
     total = sum(os.path.getsize(os.path.join(args.out, r)) for r in rels)
-    print(f"{len(rels)} JPEGs under {args.out} ({total / len(rels) / 1024:.1f} KiB each on average)")
+    print(
+        f"{len(rels)} JPEGs under {args.out} ({total / len(rels) / 1024:.1f} KiB each on average)"
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Results: a table on stdout and JSON in benchmarks/results/bench-gpu-*.json.
     python -m benchmarks.gpu [--models mobilenet_v2,resnet50] [--batches 32,64,128,256,512]
                              [--n 2048] [--bundle PATH ...] [--work benchmarks/work]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,8 @@ def gpu_status() -> tuple[bool, str]:
 
 def _decode_chunk(args) -> int:
     datas, spec_doc = args
-    from bucketscore.bundle.meta import InputSpec
     from bucketscore.bundle.images import decode_image
+    from bucketscore.bundle.meta import InputSpec
 
     spec = InputSpec(**spec_doc)
     for data in datas:
@@ -128,9 +129,12 @@ class UtilisationSampler:
     def _loop(self):
         while not self._stop.wait(self._every):
             try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
-                                      "--format=csv,noheader,nounits"], capture_output=True,
-                                     text=True, timeout=5).stdout.split()
+                out = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout.split()
                 self._samples.append(float(np.mean([float(v) for v in out])))
             except (OSError, ValueError, subprocess.SubprocessError):
                 return
@@ -167,16 +171,22 @@ def infer_rate(bundle: str, pixels: np.ndarray, batch: int, seconds: float = 5.0
 
 # --------------------------------------------------------------------------------------
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help=f"comma-separated, of {', '.join(MODELS)}")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gpu", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}"
+    )
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
     parser.add_argument("--n", type=int, default=2048, help="corpus images to decode")
-    parser.add_argument("--bundle", action="append", default=[], metavar="NAME=PATH",
-                        help="use this bundle for a model instead of building it")
-    parser.add_argument("--seconds", type=float, default=5.0,
-                        help="inference time per batch size")
+    parser.add_argument(
+        "--bundle",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="use this bundle for a model instead of building it",
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="inference time per batch size")
     parser.add_argument("--work", default=os.path.join(REPO, "benchmarks", "work"))
     parser.add_argument("--results", default=os.path.join(REPO, "benchmarks", "results"))
     args = parser.parse_args(argv)
@@ -190,24 +200,38 @@ def main(argv=None) -> int:
     corpus = os.path.join(args.work, "gpu-corpus")
     write_local(corpus, args.n)
     datas = load_corpus_bytes(corpus, args.n)
-    spec = {"height": 224, "width": 224, "channels": 3, "resize": "squash",
-            "interpolation": "bilinear"}
+    spec = {
+        "height": 224,
+        "width": 224,
+        "channels": 3,
+        "resize": "squash",
+        "interpolation": "bilinear",
+    }
     load = os.getloadavg()
     ceiling = decode_ceiling(datas, spec, cores)
-    log(f"decode ceiling: {ceiling:.0f} images/s on {cores} cores ({len(datas)} JPEGs, "
-        f"load average {load[0]:.2f})")
+    log(
+        f"decode ceiling: {ceiling:.0f} images/s on {cores} cores ({len(datas)} JPEGs, "
+        f"load average {load[0]:.2f})"
+    )
     usable, why = gpu_status()
-    doc = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-           "host": {"cores": cores, "cpu": platform.processor() or platform.machine(),
-                    "load_average": load, "gpu": why},
-           "decode_ceiling_images_per_s": ceiling, "models": {}}
+    doc = {
+        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": {
+            "cores": cores,
+            "cpu": platform.processor() or platform.machine(),
+            "load_average": load,
+            "gpu": why,
+        },
+        "decode_ceiling_images_per_s": ceiling,
+        "models": {},
+    }
     lines = [f"decode ceiling: {ceiling:.0f} images/s on {cores} cores", ""]
     if not usable:
         log(f"GPU parts skipped: {why}")
         lines.append(f"GPU parts skipped: {why}")
     else:
-        from bucketscore.bundle.meta import InputSpec
         from bucketscore.bundle.images import decode_image
+        from bucketscore.bundle.meta import InputSpec
 
         pixels = np.stack([decode_image(d, InputSpec(**spec))[0] for d in datas[:64]])
         lines.append("| model | batch | images/s | GPU utilisation % | decode-bound ratio |")
@@ -222,9 +246,11 @@ def main(argv=None) -> int:
                 row["decode_bound_ratio"] = row["images_per_s"] / ceiling
                 rows.append(row)
                 util = row["gpu_utilisation"]
-                lines.append(f"| {model} | {batch} | {row['images_per_s']:.0f} | "
-                             f"{'-' if util is None else f'{util:.0f}'} | "
-                             f"{row['decode_bound_ratio']:.2f} |")
+                lines.append(
+                    f"| {model} | {batch} | {row['images_per_s']:.0f} | "
+                    f"{'-' if util is None else f'{util:.0f}'} | "
+                    f"{row['decode_bound_ratio']:.2f} |"
+                )
                 log(lines[-1])
             doc["models"][model] = rows
     print("\n".join(lines))

@@ -16,6 +16,7 @@ bytes, and the carried-over rows. Results: benchmarks/results/incremental-<time>
 incremental-latest.json, and a table for the README. Exit 1 when the incremental run read
 anything but the changed images.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,46 +81,68 @@ def change_one_percent(folder: str, n: int) -> tuple[int, int]:
     return count, nbytes
 
 
-def score(folder: str, model: str, out: str, run_id: str, incremental: bool, env: dict,
-          timeout: float) -> dict:
+def score(
+    folder: str, model: str, out: str, run_id: str, incremental: bool, env: dict, timeout: float
+) -> dict:
     """One `bucketscore score` run: wall seconds, peak RSS, its summary's counters."""
     exe = os.path.join(os.path.dirname(sys.executable), "bucketscore")
-    cmd = [exe, "score", "--input", folder + "/", "--model", model, "--output", out,
-           "--run_id", run_id, "--labels", "none", "--no_progress"]
+    cmd = [
+        exe,
+        "score",
+        "--input",
+        folder + "/",
+        "--model",
+        model,
+        "--output",
+        out,
+        "--run_id",
+        run_id,
+        "--labels",
+        "none",
+        "--no_progress",
+    ]
     if incremental:
         cmd.append("--incremental")
     load = os.getloadavg()
     seconds, peaks = run_sampled(cmd, env, timeout)
     with open(os.path.join(out, run_id, "summary.json")) as f:
         summary = json.load(f)
-    return {"seconds": seconds, **peaks, "counters": summary.get("beam_counters", {}),
-            "counts": summary.get("counts", {}), "load_before": load,
-            "load_after": os.getloadavg()}
+    return {
+        "seconds": seconds,
+        **peaks,
+        "counters": summary.get("beam_counters", {}),
+        "counts": summary.get("counts", {}),
+        "load_before": load,
+        "load_after": os.getloadavg(),
+    }
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| images | run | s | images/s | images read | bytes read | carried over "
-             "| runner peak RSS MB | worker peak RSS MB | load |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| images | run | s | images/s | images read | bytes read | carried over "
+        "| runner peak RSS MB | worker peak RSS MB | load |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for r in rows:
         for name in ("base", "incremental"):
             run = r[name]
             c = run["counters"]
             # small runs score in the runner process itself: no worker to report
-            worker = (f"{run['worker_peak_rss_mb']:,.0f}" if run["worker_peak_rss_mb"]
-                      else "(in runner)")
+            worker = (
+                f"{run['worker_peak_rss_mb']:,.0f}" if run["worker_peak_rss_mb"] else "(in runner)"
+            )
             lines.append(
                 f"| {r['n']:,} | {name} | {run['seconds']:.0f} | "
                 f"{r['n'] / run['seconds']:,.0f} | {fmt(c.get('read'), ',')} | "
                 f"{fmt(c.get('bytes_read'), ',')} | "
                 f"{fmt(run['counts'].get('carried_over'), ',')} | "
                 f"{run['runner_peak_rss_mb']:,.0f} | {worker} | "
-                f"{run['load_before'][0]:.1f}-{run['load_after'][0]:.1f} |")
+                f"{run['load_before'][0]:.1f}-{run['load_after'][0]:.1f} |"
+            )
     return "\n".join(lines)
 
 
-def run_sizes(sizes: list[int], work: str, out_dir: str, timeout: float,
-              tag: str = "") -> int:
+def run_sizes(sizes: list[int], work: str, out_dir: str, timeout: float, tag: str = "") -> int:
     """Measure each size, write the results; -> 0, or 1 when a run read too much."""
     from bucketscore.model_export.digits_demo import ensure_demo
 
@@ -144,21 +167,38 @@ def run_sizes(sizes: list[int], work: str, out_dir: str, timeout: float,
         time.sleep(0.01)
         inc = score(folder, model, out, "incremental", True, env, timeout)
         c = inc["counters"]
-        good = (c.get("read"), c.get("bytes_read")) == (changed, changed_bytes) \
-            and inc["counts"].get("carried_over") == n - changed
+        good = (c.get("read"), c.get("bytes_read")) == (changed, changed_bytes) and inc[
+            "counts"
+        ].get("carried_over") == n - changed
         ok = ok and good
-        rows.append({"n": n, "changed": changed, "changed_bytes": changed_bytes,
-                     "base": base, "incremental": inc, "reads_only_changed": good})
-        log(f"  incremental: {inc['seconds']:.0f} s, read {c.get('read')} images "
+        rows.append(
+            {
+                "n": n,
+                "changed": changed,
+                "changed_bytes": changed_bytes,
+                "base": base,
+                "incremental": inc,
+                "reads_only_changed": good,
+            }
+        )
+        log(
+            f"  incremental: {inc['seconds']:.0f} s, read {c.get('read')} images "
             f"({c.get('bytes_read')} bytes; changed: {changed}, {changed_bytes} bytes), "
             f"carried {inc['counts'].get('carried_over')}, runner peak "
-            f"{inc['runner_peak_rss_mb']:.0f} MB: {'ok' if good else 'READ TOO MUCH'}")
+            f"{inc['runner_peak_rss_mb']:.0f} MB: {'ok' if good else 'READ TOO MUCH'}"
+        )
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(folder, ignore_errors=True)
     text = table(rows)
     print(text)
-    result = {"tag": tag, "started": started.isoformat(), "sizes": sizes,
-              "cores": os.cpu_count(), "rows": rows, "table": text}
+    result = {
+        "tag": tag,
+        "started": started.isoformat(),
+        "sizes": sizes,
+        "cores": os.cpu_count(),
+        "rows": rows,
+        "table": text,
+    }
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     for name in (f"incremental-{stamp}.json", "incremental-latest.json"):
         with open(os.path.join(out_dir, name), "w") as f:
@@ -168,11 +208,14 @@ def run_sizes(sizes: list[int], work: str, out_dir: str, timeout: float,
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000],
-                    help="images per run (default 100000)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    ap.add_argument(
+        "--sizes", type=int, nargs="+", default=[100_000], help="images per run (default 100000)"
+    )
     ap.add_argument("--work", default=os.path.join(REPO, "benchmarks", "work", "listing"))
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     ap.add_argument("--timeout", type=float, default=4 * 3600)

@@ -26,6 +26,7 @@ and kept, with the server's data folder, between runs (a marker object says a pr
 complete). Results:
 benchmarks/results/listing-<time>.json and listing-latest.json, and a table for the README.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,10 +108,17 @@ def s3_client(server, pool: int = 64):
     from botocore.config import Config
 
     return boto3.session.Session().client(
-        "s3", endpoint_url=server.endpoint_url, aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key, region_name=server.region,
-        config=Config(max_pool_connections=pool, s3={"addressing_style": "path"},
-                      retries={"max_attempts": 5, "mode": "standard"}))
+        "s3",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name=server.region,
+        config=Config(
+            max_pool_connections=pool,
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 5, "mode": "standard"},
+        ),
+    )
 
 
 def s3_set(server, client, work: str, layout: str, n: int, body: bytes, threads: int) -> str:
@@ -132,14 +140,21 @@ def s3_set(server, client, work: str, layout: str, n: int, body: bytes, threads:
     started = time.perf_counter()
     p = server.ports
     target = f"http://127.0.0.1:{p['filer']}.{p['filer_grpc']}/buckets/{BUCKET}/"
-    weed = storage_servers()._find_binary("weed")
-    done = subprocess.run([weed, "filer.copy", "-c", str(threads), source.rstrip("/"), target],
-                          capture_output=True, text=True)
+    weed = storage_servers().find_binary("weed")
+    done = subprocess.run(
+        [weed, "filer.copy", "-c", str(threads), source.rstrip("/"), target],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"weed filer.copy {source} -> {target} failed: "
-                           f"{(done.stderr or done.stdout).strip()[-500:]}")
-    listed = sum(page.get("KeyCount", 0) for page in client.get_paginator(
-        "list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix))
+        raise RuntimeError(
+            f"weed filer.copy {source} -> {target} failed: "
+            f"{(done.stderr or done.stdout).strip()[-500:]}"
+        )
+    listed = sum(
+        page.get("KeyCount", 0)
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    )
     if listed != n:
         raise RuntimeError(f"s3://{BUCKET}/{prefix}: {listed:,} objects after the copy, not {n:,}")
     client.put_object(Bucket=BUCKET, Key=marker, Body=b"")
@@ -166,9 +181,11 @@ class PeakSampler(threading.Thread):
         self._halt.set()
         self.join()
         workers = [kb for p, kb in self.peaks.items() if p != self.pid]
-        return {"runner_peak_rss_mb": self.peaks.get(self.pid, 0) / 1024,
-                "worker_peak_rss_mb": max(workers, default=0) / 1024,
-                "processes": len(self.peaks)}
+        return {
+            "runner_peak_rss_mb": self.peaks.get(self.pid, 0) / 1024,
+            "worker_peak_rss_mb": max(workers, default=0) / 1024,
+            "processes": len(self.peaks),
+        }
 
 
 def _kill_tree(pid: int) -> None:
@@ -184,8 +201,9 @@ def run_sampled(cmd: list[str], env: dict, timeout: float) -> tuple[float, dict]
     RSS of its process tree -> (wall seconds, peaks). RuntimeError with its output's tail
     when it exits non-zero."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     sampler = PeakSampler(proc.pid)
     sampler.start()
     try:
@@ -196,17 +214,28 @@ def run_sampled(cmd: list[str], env: dict, timeout: float) -> tuple[float, dict]
     seconds = time.perf_counter() - started
     peaks = sampler.stop()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n"
-                           f"{out.decode(errors='replace')[-3000:]}")
+        raise RuntimeError(
+            f"{' '.join(cmd)} exited {proc.returncode}:\n{out.decode(errors='replace')[-3000:]}"
+        )
     return seconds, peaks
 
 
-def list_only(uri: str, rounds: int, flags: list[str], work: str, env: dict,
-              timeout: float) -> dict:
+def list_only(
+    uri: str, rounds: int, flags: list[str], work: str, env: dict, timeout: float
+) -> dict:
     """The listing stage alone on `uri`: seconds, count, peak RSS of its processes."""
     result = os.path.join(work, "listing-result.json")
-    cmd = [sys.executable, "-m", "benchmarks.listing_pipeline", "--input", uri,
-           "--rounds", str(rounds), "--result", result] + flags
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.listing_pipeline",
+        "--input",
+        uri,
+        "--rounds",
+        str(rounds),
+        "--result",
+        result,
+    ] + flags
     load = os.getloadavg()
     _seconds, peaks = run_sampled(cmd, env, timeout)
     with open(result) as f:
@@ -214,22 +243,37 @@ def list_only(uri: str, rounds: int, flags: list[str], work: str, env: dict,
     return {**got, **peaks, "load_before": load, "load_after": os.getloadavg()}
 
 
-def first_scored(uri: str, rounds, model: str, flags: list[str], work: str, env: dict,
-                 timeout: float) -> dict:
+def first_scored(
+    uri: str, rounds, model: str, flags: list[str], work: str, env: dict, timeout: float
+) -> dict:
     """`bucketscore score` on `uri` until its first image is scored: seconds, listed then."""
     exe = os.path.join(os.path.dirname(sys.executable), "bucketscore")
     out = os.path.join(work, "score-out")
     shutil.rmtree(out, ignore_errors=True)
     progress = tempfile.mkdtemp(prefix="progress-", dir=work)
-    cmd = [exe, "score", "--input", uri, "--model", model, "--output", out, "--run_id", "b",
-           "--no_progress", "--max_error_ratio", "1"] + flags
+    cmd = [
+        exe,
+        "score",
+        "--input",
+        uri,
+        "--model",
+        model,
+        "--output",
+        out,
+        "--run_id",
+        "b",
+        "--no_progress",
+        "--max_error_ratio",
+        "1",
+    ] + flags
     if rounds is not None:
         cmd += ["--listing_rounds", str(rounds)]
     env = dict(env, BUCKETSCORE_PROGRESS_DIR=progress)
     load = os.getloadavg()
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     seconds, listed = None, None
     try:
         while time.perf_counter() - started < timeout and proc.poll() is None:
@@ -243,8 +287,12 @@ def first_scored(uri: str, rounds, model: str, flags: list[str], work: str, env:
         proc.wait()
         shutil.rmtree(progress, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
-    return {"first_scored_s": seconds, "listed_at_first_scored": listed,
-            "load_before": load, "load_after": os.getloadavg()}
+    return {
+        "first_scored_s": seconds,
+        "listed_at_first_scored": listed,
+        "load_before": load,
+        "load_after": os.getloadavg(),
+    }
 
 
 def _progress(folder: str) -> dict:
@@ -267,9 +315,11 @@ def fmt(v, spec: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| store | layout | objects | listing | keys/s | listing s | worker peak RSS MB "
-             "| runner peak RSS MB | first scored s | listed by then |",
-             "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| store | layout | objects | listing | keys/s | listing s | worker peak RSS MB "
+        "| runner peak RSS MB | first scored s | listed by then |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
         lines.append(
             f"| {r['store']} | {r['layout']} | {r['n']:,} | {r['mode']} | "
@@ -277,7 +327,8 @@ def table(rows: list[dict]) -> str:
             f"{fmt(r.get('worker_peak_rss_mb'), '.0f')} | "
             f"{fmt(r.get('runner_peak_rss_mb'), '.0f')} | "
             f"{fmt(r.get('first_scored_s'), '.1f')} | "
-            f"{fmt(r.get('listed_at_first_scored'), ',')} |")
+            f"{fmt(r.get('listed_at_first_scored'), ',')} |"
+        )
     return "\n".join(lines)
 
 
@@ -293,34 +344,58 @@ def memory_checks(rows: list[dict]) -> list[dict]:
             a = sizes[100_000]["worker_peak_rss_mb"]
             b = sizes[top]["worker_peak_rss_mb"]
             growth = b / a - 1 if a else None
-            out.append({"store": store, "layout": layout, "mode": mode, "from": 100_000,
-                        "to": top, "growth": growth,
-                        "ok": growth is not None and growth <= TARGET_GROWTH})
+            out.append(
+                {
+                    "store": store,
+                    "layout": layout,
+                    "mode": mode,
+                    "from": 100_000,
+                    "to": top,
+                    "growth": growth,
+                    "ok": growth is not None and growth <= TARGET_GROWTH,
+                }
+            )
     return out
 
 
 # -- main ----------------------------------------------------------------------------------
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--stores", default="local,s3")
     ap.add_argument("--layouts", default="tree,flat")
     ap.add_argument("--modes", default="one,fanout")
-    ap.add_argument("--no_scoring", action="store_true",
-                    help="skip the time-to-first-scored-image runs")
-    ap.add_argument("--copy_threads", type=int, default=32,
-                    help="goroutines of `weed filer.copy` filling a bucket (default 32)")
+    ap.add_argument(
+        "--no_scoring", action="store_true", help="skip the time-to-first-scored-image runs"
+    )
+    ap.add_argument(
+        "--copy_threads",
+        type=int,
+        default=32,
+        help="goroutines of `weed filer.copy` filling a bucket (default 32)",
+    )
     ap.add_argument("--work", default=os.path.join(REPO, "benchmarks", "work", "listing"))
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--tag", default="")
-    ap.add_argument("--incremental", type=int, nargs="*", default=[], metavar="N",
-                    help="then measure incremental runs of N images where 1%% changed "
-                         "(benchmarks/incremental_bench.py)")
-    ap.add_argument("--only_incremental", action="store_true",
-                    help="skip the listing tables (with --incremental)")
+    ap.add_argument(
+        "--incremental",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="then measure incremental runs of N images where 1%% changed "
+        "(benchmarks/incremental_bench.py)",
+    )
+    ap.add_argument(
+        "--only_incremental",
+        action="store_true",
+        help="skip the listing tables (with --incremental)",
+    )
     args = ap.parse_args(argv)
     if args.only_incremental and not args.incremental:
         ap.error("--only_incremental needs --incremental N")
@@ -372,38 +447,48 @@ def _listing_tables(args) -> int:
             for layout in layouts:
                 for n in args.sizes:
                     log(f"s3 {layout} {n:,}")
-                    inputs[("s3", layout, n)] = s3_set(server, client, work, layout, n,
-                                                       body, args.copy_threads)
+                    inputs[("s3", layout, n)] = s3_set(
+                        server, client, work, layout, n, body, args.copy_threads
+                    )
         rows = []
         for store in stores:
             for mode in modes:
                 rounds = MODES[mode]
                 plan = PLANNING_ROUNDS if rounds is None else rounds
-                empty = list_only(inputs[(store, "empty", 0)], plan, flags[store], work, env,
-                                  args.timeout)
+                empty = list_only(
+                    inputs[(store, "empty", 0)], plan, flags[store], work, env, args.timeout
+                )
                 log(f"{store} empty {mode}: {empty['seconds']:.1f} s (start-up)")
                 for layout in layouts:
                     for n in args.sizes:
                         uri = inputs[(store, layout, n)]
-                        r = {"store": store, "layout": layout, "n": n, "mode": mode,
-                             "rounds": plan, "empty_seconds": empty["seconds"]}
+                        r = {
+                            "store": store,
+                            "layout": layout,
+                            "n": n,
+                            "mode": mode,
+                            "rounds": plan,
+                            "empty_seconds": empty["seconds"],
+                        }
                         r.update(list_only(uri, plan, flags[store], work, env, args.timeout))
                         if r["listed"] != n:
                             raise RuntimeError(f"{uri}: listed {r['listed']}, not {n}")
                         steady = r["seconds"] - empty["seconds"]
                         r["keys_per_s"] = n / steady if steady > 0 else None
                         if not args.no_scoring:
-                            scored = first_scored(uri, rounds, model, flags[store], work,
-                                                  env, args.timeout)
-                            r.update({k: v for k, v in scored.items()
-                                      if not k.startswith("load")})
+                            scored = first_scored(
+                                uri, rounds, model, flags[store], work, env, args.timeout
+                            )
+                            r.update({k: v for k, v in scored.items() if not k.startswith("load")})
                         rows.append(r)
-                        log(f"{store} {layout} {n:,} {mode}: {r['seconds']:.1f} s, "
+                        log(
+                            f"{store} {layout} {n:,} {mode}: {r['seconds']:.1f} s, "
                             f"{fmt(r['keys_per_s'], ',.0f')} keys/s, worker peak "
                             f"{r['worker_peak_rss_mb']:.0f} MB, runner "
                             f"{r['runner_peak_rss_mb']:.0f} MB, first scored "
                             f"{fmt(r.get('first_scored_s'), '.1f')} s "
-                            f"({fmt(r.get('listed_at_first_scored'), ',')} listed)")
+                            f"({fmt(r.get('listed_at_first_scored'), ',')} listed)"
+                        )
     finally:
         if server is not None:
             server.stop()
@@ -411,11 +496,20 @@ def _listing_tables(args) -> int:
     print(text)
     checks = memory_checks(rows)
     for c in checks:
-        log(f"memory {c['store']} {c['layout']} {c['mode']}: {c['from']:,} -> {c['to']:,}: "
+        log(
+            f"memory {c['store']} {c['layout']} {c['mode']}: {c['from']:,} -> {c['to']:,}: "
             f"{fmt(c['growth'], '+.1%')} ({'ok' if c['ok'] else 'MISSED'}, target "
-            f"<= {TARGET_GROWTH:.0%})")
-    result = {"tag": args.tag, "started": started.isoformat(), "sizes": args.sizes,
-              "cores": os.cpu_count(), "rows": rows, "memory_checks": checks, "table": text}
+            f"<= {TARGET_GROWTH:.0%})"
+        )
+    result = {
+        "tag": args.tag,
+        "started": started.isoformat(),
+        "sizes": args.sizes,
+        "cores": os.cpu_count(),
+        "rows": rows,
+        "memory_checks": checks,
+        "table": text,
+    }
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     for name in (f"listing-{stamp}.json", "listing-latest.json"):
         with open(os.path.join(args.out, name), "w") as f:

@@ -6,6 +6,7 @@ Runs `ListImages([URI], rounds=R) | Count.Globally()` on the runner `bucketscore
 uses on this machine (Beam's FnApiRunner, `--direct_num_workers` worker processes) and
 writes `{"listed": count, "seconds": time from run() to the end}` to FILE.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,19 @@ def main(argv=None) -> int:
     from bucketscore.storage import uris
     from bucketscore.transforms.listing import ListImages
 
-    options = PipelineOptions(beam_args + [f"--direct_num_workers={args.workers}",
-                                           "--direct_running_mode=multi_processing"])
+    options = PipelineOptions(
+        beam_args
+        + [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+    )
     uris.set_options(options)
     p = beam.Pipeline(runner=make_runner(runner_of(beam_args), options), options=options)
     count_file = args.result + ".count"
-    (p
-     | "ListImages" >> ListImages([args.input], rounds=args.rounds)
-     | "Count" >> beam.combiners.Count.Globally()
-     | "Write" >> beam.Map(_write, count_file))
+    (
+        p
+        | "ListImages" >> ListImages([args.input], rounds=args.rounds)
+        | "Count" >> beam.combiners.Count.Globally()
+        | "Write" >> beam.Map(_write, count_file)
+    )
     started = time.perf_counter()
     p.run().wait_until_finish()
     seconds = time.perf_counter() - started

@@ -7,6 +7,7 @@ SavedModel), so the benchmark scores what `bucketscore export/train` would ship.
 
     python -m benchmarks.model --out benchmarks/work/bundle
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,9 @@ def build_keras(num_classes: int = 10, seed: int = 0):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((SIZE, SIZE, 3), name="images")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_minus1_1")(inputs)
-    base = keras.applications.MobileNetV2(input_tensor=x, weights=None, classes=num_classes,
-                                          include_top=True)
+    base = keras.applications.MobileNetV2(
+        input_tensor=x, weights=None, classes=num_classes, include_top=True
+    )
     model = keras.Model(inputs, base.output, name="mobilenetv2_bench")
     calibrate_batchnorm(model, calibration_images(64, seed))
     return model
@@ -49,8 +51,11 @@ def calibration_images(n: int, seed: int = 0):
     out = []
     for i in range(n):
         _name, data = make_jpeg(sources, 1_000_000 + i, seed)
-        img = Image.open(io.BytesIO(data)).convert("RGB").resize((SIZE, SIZE),
-                                                                  Image.Resampling.BILINEAR)
+        img = (
+            Image.open(io.BytesIO(data))
+            .convert("RGB")
+            .resize((SIZE, SIZE), Image.Resampling.BILINEAR)
+        )
         out.append(np.asarray(img))
     return np.stack(out)
 
@@ -86,8 +91,7 @@ def write_bench_bundle(out: str, seed: int = 0):
             return meta
     except BundleError:
         pass
-    spec = InputSpec(height=SIZE, width=SIZE, channels=3, resize="squash",
-                     interpolation="bilinear")
+    spec = InputSpec(height=SIZE, width=SIZE, channels=3, resize="squash", interpolation="bilinear")
     names = labels()
     model = build_keras(len(names), seed)
     extra = {"benchmark": {"architecture": "MobileNetV2", "weights": "random", "seed": seed}}
@@ -115,11 +119,25 @@ def _write_with_tf2onnx(model, out, names, spec, extra):
     model.save(os.path.join(tmp, "model.keras"))
     import subprocess
     import sys
-    subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model",
-                    os.path.join(tmp, "saved_model"), "--opset", "17", "--output",
-                    os.path.join(tmp, "model.onnx")], check=True, capture_output=True)
-    return write_bundle(tmp, out, name="bench-mobilenetv2", labels=names, input_spec=spec,
-                        extra=extra)
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tf2onnx.convert",
+            "--saved-model",
+            os.path.join(tmp, "saved_model"),
+            "--opset",
+            "17",
+            "--output",
+            os.path.join(tmp, "model.onnx"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return write_bundle(
+        tmp, out, name="bench-mobilenetv2", labels=names, input_spec=spec, extra=extra
+    )
 
 
 def main(argv=None) -> None:
@@ -128,8 +146,17 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     meta = write_bench_bundle(os.path.abspath(args.out), args.seed)
-    print(json.dumps({"bundle": args.out, "version": meta.version, "files": sorted(meta.files),
-                      "onnx": meta.extra.get("onnx")}, indent=1))
+    print(
+        json.dumps(
+            {
+                "bundle": args.out,
+                "version": meta.version,
+                "files": sorted(meta.files),
+                "onnx": meta.extra.get("onnx"),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

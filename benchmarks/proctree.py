@@ -8,6 +8,7 @@ the sampler stays near 1-2 % of one core). RSS counts a page shared by
 two processes twice; PSS (from /proc/PID/smaps_rollup, sampled every 5th time) shares it
 out, so `peak_pss_mb` is the tree's real footprint. Both are reported; the targets use RSS.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,7 @@ def _children_map() -> dict[int, list[int]]:
         except OSError:
             continue
         # pid (comm) state ppid ...: comm may hold spaces and parentheses
-        rest = stat[stat.rfind(b")") + 2:].split()
+        rest = stat[stat.rfind(b")") + 2 :].split()
         kids.setdefault(int(rest[1]), []).append(int(name))
     return kids
 
@@ -131,9 +132,14 @@ class TreeSampler(threading.Thread):
         self.join()
 
 
-def measure(cmd: list[str], env: Optional[dict] = None, cwd: Optional[str] = None,
-            timeout: Optional[float] = None, log_path: Optional[str] = None,
-            limit_mb: float = 0) -> Measured:
+def measure(
+    cmd: list[str],
+    env: Optional[dict] = None,
+    cwd: Optional[str] = None,
+    timeout: Optional[float] = None,
+    log_path: Optional[str] = None,
+    limit_mb: float = 0,
+) -> Measured:
     """Run `cmd` to completion; output goes to `log_path` (else its tail is kept).
 
     With `limit_mb`, the process tree is killed when its summed RSS passes that many MB

@@ -6,6 +6,7 @@ Part of `make bench` (run_bench calls `measure`), or alone:
     python -m benchmarks.small_runs --sizes 60,500,2000,4000,8000 [--repeats 2]
 It uses the benchmark corpus and bundle of `make bench` (benchmarks/work/), made if missing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,10 @@ import time
 from benchmarks import save_results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODES = {"one process": ["--direct_num_workers", "1", "--direct_running_mode", "in_memory"],
-         "worker processes": ["--direct_num_workers", "2",
-                              "--direct_running_mode", "multi_processing"]}
+MODES = {
+    "one process": ["--direct_num_workers", "1", "--direct_running_mode", "in_memory"],
+    "worker processes": ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
+}
 
 
 def timed_run(inp: str, bundle: str, out: str, extra: list[str], env: dict) -> dict:
@@ -32,11 +34,29 @@ def timed_run(inp: str, bundle: str, out: str, extra: list[str], env: dict) -> d
     exe = os.path.join(os.path.dirname(sys.executable), "bucketscore")
     # the live counts are local files whatever the output (an S3 output has no folder here)
     counts = tempfile.mkdtemp(prefix="bench-counts-")
-    cmd = [exe, "score", "--input", inp, "--model", bundle, "--output", out, "--run_id", "r",
-           "--no_progress", *extra]
+    cmd = [
+        exe,
+        "score",
+        "--input",
+        inp,
+        "--model",
+        bundle,
+        "--output",
+        out,
+        "--run_id",
+        "r",
+        "--no_progress",
+        *extra,
+    ]
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=dict(env, BUCKETSCORE_PROGRESS_DIR=counts),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=dict(env, BUCKETSCORE_PROGRESS_DIR=counts),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first = None
     while proc.poll() is None:
         if first is None:
@@ -55,8 +75,9 @@ def timed_run(inp: str, bundle: str, out: str, extra: list[str], env: dict) -> d
     return {"wall_s": wall, "first_read_s": first}
 
 
-def measure(sets: dict, bundle: str, work: str, sizes: list[int], repeats: int = 1,
-            env: dict | None = None) -> dict:
+def measure(
+    sets: dict, bundle: str, work: str, sizes: list[int], repeats: int = 1, env: dict | None = None
+) -> dict:
     """Per size and mode the fastest of `repeats` runs; the break-even (the smallest size at
     which worker processes are faster), start-up of the default at the smallest size."""
     env = dict(os.environ if env is None else env)
@@ -66,24 +87,40 @@ def measure(sets: dict, bundle: str, work: str, sizes: list[int], repeats: int =
     for n in sizes:
         row = {"n": n}
         for mode, flags in MODES.items():
-            best = min((timed_run(sets[n] + "/", bundle, out, flags, env)
-                        for _ in range(repeats)), key=lambda r: r["wall_s"])
+            best = min(
+                (timed_run(sets[n] + "/", bundle, out, flags, env) for _ in range(repeats)),
+                key=lambda r: r["wall_s"],
+            )
             row[mode] = best
-        row["default"] = min((timed_run(sets[n] + "/", bundle, out, [], env)
-                              for _ in range(repeats)), key=lambda r: r["wall_s"])
+        row["default"] = min(
+            (timed_run(sets[n] + "/", bundle, out, [], env) for _ in range(repeats)),
+            key=lambda r: r["wall_s"],
+        )
         row["load"] = os.getloadavg()[0]
         rows.append(row)
-        print(f"[small runs] n={n}: one process {row['one process']['wall_s']:.1f} s, worker "
-              f"processes {row['worker processes']['wall_s']:.1f} s, default "
-              f"{row['default']['wall_s']:.1f} s (first read {row['default']['first_read_s']}"
-              f" s), load {row['load']:.2f}", file=sys.stderr, flush=True)
-    faster = [r["n"] for r in rows
-              if r["worker processes"]["wall_s"] < r["one process"]["wall_s"]]
+        print(
+            f"[small runs] n={n}: one process {row['one process']['wall_s']:.1f} s, worker "
+            f"processes {row['worker processes']['wall_s']:.1f} s, default "
+            f"{row['default']['wall_s']:.1f} s (first read {row['default']['first_read_s']}"
+            f" s), load {row['load']:.2f}",
+            file=sys.stderr,
+            flush=True,
+        )
+    faster = [r["n"] for r in rows if r["worker processes"]["wall_s"] < r["one process"]["wall_s"]]
     return {"rows": rows, "break_even_n": min(faster) if faster else None}
 
 
-def measure_s3_output(inp: str, s3_inp: str, n: int, bundle: str, work: str, server,
-                      bucket: str, repeats: int = 1, env: dict | None = None) -> dict:
+def measure_s3_output(
+    inp: str,
+    s3_inp: str,
+    n: int,
+    bundle: str,
+    work: str,
+    server,
+    bucket: str,
+    repeats: int = 1,
+    env: dict | None = None,
+) -> dict:
     """A small run (the default settings) written to a local folder against the same run
     written to S3 (the benchmark's SeaweedFS server), from a local folder and from S3;
     fastest of `repeats` each. `s3_write_s` = S3 output - local output, from local input:
@@ -95,36 +132,53 @@ def measure_s3_output(inp: str, s3_inp: str, n: int, bundle: str, work: str, ser
     s3_out = f"s3://{bucket}/small-runs-out"
 
     def best(source: str, out: str) -> dict:
-        return min((timed_run(source, bundle, out, flags, env) for _ in range(repeats)),
-                   key=lambda r: r["wall_s"])
+        return min(
+            (timed_run(source, bundle, out, flags, env) for _ in range(repeats)),
+            key=lambda r: r["wall_s"],
+        )
 
-    rows = {"local -> local": best(inp, local_out), "local -> S3": best(inp, s3_out),
-            "S3 -> S3": best(s3_inp, s3_out)}
-    return {"n": n, "rows": rows, "load": os.getloadavg()[0],
-            "s3_write_s": rows["local -> S3"]["wall_s"] - rows["local -> local"]["wall_s"]}
+    rows = {
+        "local -> local": best(inp, local_out),
+        "local -> S3": best(inp, s3_out),
+        "S3 -> S3": best(s3_inp, s3_out),
+    }
+    return {
+        "n": n,
+        "rows": rows,
+        "load": os.getloadavg()[0],
+        "s3_write_s": rows["local -> S3"]["wall_s"] - rows["local -> local"]["wall_s"],
+    }
 
 
 def s3_table(result: dict) -> str:
-    lines = [f"| {result['n']} images | whole run s | first image read s |",
-             "| --- | ---: | ---: |"]
+    lines = [
+        f"| {result['n']} images | whole run s | first image read s |",
+        "| --- | ---: | ---: |",
+    ]
     for name, r in result["rows"].items():
         first = r["first_read_s"]
-        lines.append(f"| {name} | {r['wall_s']:.1f} | "
-                     f"{'-' if first is None else f'{first:.1f}'} |")
+        lines.append(f"| {name} | {r['wall_s']:.1f} | {'-' if first is None else f'{first:.1f}'} |")
     lines.append("")
-    lines.append(f"writing the results to S3: {result['s3_write_s']:+.1f} s against a local "
-                 f"folder (load {result['load']:.2f})")
+    lines.append(
+        f"writing the results to S3: {result['s3_write_s']:+.1f} s against a local "
+        f"folder (load {result['load']:.2f})"
+    )
     return "\n".join(lines)
 
 
 def table(result: dict) -> str:
-    lines = ["| images | one process s | worker processes s | default s | default: first "
-             "image read s | load |", "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| images | one process s | worker processes s | default s | default: first "
+        "image read s | load |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in result["rows"]:
         first = r["default"]["first_read_s"]
-        lines.append(f"| {r['n']} | {r['one process']['wall_s']:.1f} | "
-                     f"{r['worker processes']['wall_s']:.1f} | {r['default']['wall_s']:.1f} | "
-                     f"{'-' if first is None else f'{first:.1f}'} | {r['load']:.2f} |")
+        lines.append(
+            f"| {r['n']} | {r['one process']['wall_s']:.1f} | "
+            f"{r['worker processes']['wall_s']:.1f} | {r['default']['wall_s']:.1f} | "
+            f"{'-' if first is None else f'{first:.1f}'} | {r['load']:.2f} |"
+        )
     be = result["break_even_n"]
     lines.append("")
     lines.append(f"worker processes first faster at: {be if be else 'none of these sizes'}")
@@ -132,8 +186,9 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.small_runs",
-                                 description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.small_runs", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--sizes", default="60,500,2000,4000,8000")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--work", default=os.path.join(REPO, "benchmarks", "work"))
@@ -146,8 +201,9 @@ def main(argv=None) -> int:
     sets = make_sets(args.work, sizes, 0, max(sizes))
     bundle = os.path.join(args.work, "bundle")
     write_bench_bundle(bundle)
-    result = measure(sets, bundle, args.work, sizes, args.repeats,
-                     dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    result = measure(
+        sets, bundle, args.work, sizes, args.repeats, dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    )
     print(table(result))
     print(f"results: {save_results(args.out, 'small-runs', result)}")
     return 0

@@ -1,7 +1,8 @@
 """The reference programs the benchmark compares bucketscore with; each runs as its own process.
 
     python -m benchmarks.variants plain --input DIR --bundle B --backend onnx --output F
-    python -m benchmarks.variants stock --input PATTERN --model B/model.keras --output P [beam flags]
+    python -m benchmarks.variants stock --input PATTERN --model B/model.keras --output P \
+        [beam flags]
 
 (a) `plain`: a plain Python loop: list the folder, and for each file Pillow decode + resize
     and one model call (batch of 1) through the bundle's predictor; results to a CSV.
@@ -14,12 +15,14 @@
     images), enough to exhaust the benchmark machine at N = 4,000.
     Beam's tensorflow_inference imports tensorflow_hub only for `hub.resolve(uri)`; where
     it is not installed (it pulls tf-keras and the full `tensorflow` wheel over
-    `tensorflow-cpu`), an identity stand-in is registered first. Keras 3 loads no SavedModel through `tf.keras.models.load_model`, so the handler is
+    `tensorflow-cpu`), an identity stand-in is registered first. Keras 3 loads no SavedModel
+    through `tf.keras.models.load_model`, so the handler is
     given the bundle's `model.keras` (the same weights as its SavedModel); the pixels go
     in as float32 0..255, as in Beam's examples (normalisation is inside the model).
 Both decode exactly as the bundle says (RGB, squash to 224x224, bilinear), so all programs
 do the same work per image.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,13 +49,18 @@ def plain(args) -> None:
         for path in files:
             with open(path, "rb") as f:
                 data = f.read()
-            img = Image.open(io.BytesIO(data)).convert("RGB").resize(
-                (spec.width, spec.height), Image.Resampling.BILINEAR)
+            img = (
+                Image.open(io.BytesIO(data))
+                .convert("RGB")
+                .resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+            )
             probs = pred.predict(np.asarray(img)[None]).probabilities[0]
             k = int(np.argmax(probs))
             out.write(f"{path},{labels[k]},{probs[k]:.6f}\n")
-    print(f"plain loop: {len(files)} images in {time.perf_counter() - t0:.2f} s "
-          f"({pred.backend})", file=sys.stderr)
+    print(
+        f"plain loop: {len(files)} images in {time.perf_counter() - t0:.2f} s ({pred.backend})",
+        file=sys.stderr,
+    )
 
 
 def _tensorflow_hub_stand_in() -> None:
@@ -79,8 +87,11 @@ def stock(args, beam_args) -> None:
 
     def decode(readable_file):
         data = readable_file.read()
-        img = Image.open(io.BytesIO(data)).convert("RGB").resize((224, 224),
-                                                                 Image.Resampling.BILINEAR)
+        img = (
+            Image.open(io.BytesIO(data))
+            .convert("RGB")
+            .resize((224, 224), Image.Resampling.BILINEAR)
+        )
         return readable_file.metadata.path, np.asarray(img, dtype=np.float32)
 
     def format_result(item):
@@ -91,13 +102,15 @@ def stock(args, beam_args) -> None:
     batching = {"max_batch_size": args.max_batch_size} if args.max_batch_size else {}
     handler = KeyedModelHandler(TFModelHandlerNumpy(args.model, **batching))
     with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
-        (p
-         | "Match" >> fileio.MatchFiles(args.input)
-         | "Read" >> fileio.ReadMatches()
-         | "Decode" >> beam.Map(decode)
-         | "RunInference" >> RunInference(handler)
-         | "Format" >> beam.Map(format_result)
-         | "Write" >> beam.io.WriteToText(args.output, file_name_suffix=".csv"))
+        (
+            p
+            | "Match" >> fileio.MatchFiles(args.input)
+            | "Read" >> fileio.ReadMatches()
+            | "Decode" >> beam.Map(decode)
+            | "RunInference" >> RunInference(handler)
+            | "Format" >> beam.Map(format_result)
+            | "Write" >> beam.io.WriteToText(args.output, file_name_suffix=".csv")
+        )
 
 
 def main(argv=None) -> None:
@@ -112,10 +125,14 @@ def main(argv=None) -> None:
     b.add_argument("--input", required=True)
     b.add_argument("--model", required=True)
     b.add_argument("--output", required=True)
-    b.add_argument("--max_batch_size", type=int, default=64,
-                   help="RunInference's largest batch (default 64, bucketscore's former "
-                        "--batch_size default; 0: Beam's default of 10,000, whose batches grow "
-                        "towards 10 s of work and take many GB with this model)")
+    b.add_argument(
+        "--max_batch_size",
+        type=int,
+        default=64,
+        help="RunInference's largest batch (default 64, bucketscore's former "
+        "--batch_size default; 0: Beam's default of 10,000, whose batches grow "
+        "towards 10 s of work and take many GB with this model)",
+    )
     args, rest = ap.parse_known_args(argv)
     if args.which == "plain":
         if rest:

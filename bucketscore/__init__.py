@@ -19,4 +19,5 @@ on the scoring path imports bucketscore.model_export, so a worker never needs th
 extra. The folders on disk are named as the packages (`storage/`, `bundle/`, `cli/`, ...);
 `setup.py` maps each under this name.
 """
+
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ The only place that turns an exception into the text of an errors row, a log lin
 command's error message; every layer uses it. `UsageError` is the one exception for "the
 command or a setting is wrong" (exit status 2, one line), whichever layer finds it.
 """
+
 from __future__ import annotations
 
 MAX_MESSAGE = 500

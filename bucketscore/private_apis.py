@@ -7,6 +7,7 @@ named below). Imports happen inside the functions: importing this module loads n
 Checked against apache-beam 2.77.0, keras 3 (as installed with tensorflow-cpu 2.21.0) and
 CPython 3.11's argparse.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ def beam_option_parser() -> argparse.ArgumentParser:
     for cls in PipelineOptions.__subclasses__():
         if str(cls) not in seen:
             seen.add(str(cls))
-            cls._add_argparse_args(parser)  # noqa: SLF001
+            cls._add_argparse_args(parser)
     return parser
 
 
@@ -44,7 +45,7 @@ def beam_filesystem_options() -> Any:
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.value_provider import RuntimeValueProvider
 
-    return FileSystems._pipeline_options or RuntimeValueProvider.runtime_options  # noqa: SLF001
+    return FileSystems._pipeline_options or RuntimeValueProvider.runtime_options
 
 
 def fn_api_runner(options) -> Any:
@@ -63,7 +64,8 @@ def fn_api_runner(options) -> Any:
 
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     info = fn_runner.ExtendedProvisionInfo(
-        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+    )
     return fn_runner.FnApiRunner(provision_info=info)
 
 
@@ -75,8 +77,8 @@ def keras_producer(tensor) -> tuple[Any, list]:
     `KerasTensor._keras_history` and `Layer._inbound_nodes`. Tests:
     tests/model_export/test_export.py (embeddings of nested and wrapped models).
     """
-    layer, node_index, _tensor_index = tensor._keras_history  # noqa: SLF001
-    node = layer._inbound_nodes[node_index]  # noqa: SLF001
+    layer, node_index, _tensor_index = tensor._keras_history
+    node = layer._inbound_nodes[node_index]
     return layer, list(node.input_tensors)
 
 
@@ -86,7 +88,7 @@ def keras_inbound_nodes(layer) -> list:
     Why: to find where an outer model calls a nested one (embeddings named by layer inside
     a nested model). Tests: tests/model_export/test_export.py.
     """
-    return list(layer._inbound_nodes)  # noqa: SLF001
+    return list(layer._inbound_nodes)
 
 
 def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
@@ -97,15 +99,14 @@ def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Ar
     Private: `ArgumentParser._actions`, `argparse._SubParsersAction`. Tests:
     tests/infra/test_infra_files.py.
     """
-    sub = next(a for a in parser._actions  # noqa: SLF001
-               if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return sub.choices[name]
 
 
 def option_kinds(parser: argparse.ArgumentParser) -> tuple[set[str], set[str]]:
     """(switch option strings, list option strings) of a parser: its private `_actions`.
     Why and tests: as subcommand_parser."""
-    actions = parser._actions  # noqa: SLF001
+    actions = parser._actions
     switches = {opt for a in actions if a.nargs == 0 for opt in a.option_strings}
     lists = {opt for a in actions if a.nargs in ("+", "*") for opt in a.option_strings}
     return switches, lists

@@ -20,6 +20,7 @@ way (run_folder.schemas.PREDICTIONS_SCHEMA). `options` are storage options as fo
 read, raises ResultsError with one line that says why. Nothing here imports Beam until a
 run is read (storage.uris imports it on first use).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,8 +79,10 @@ class Run:
 
     def __repr__(self) -> str:
         status = "complete" if self.completed else "not complete (no _SUCCESS)"
-        return (f"<bucketscore run {self.run_id}: {len(self.predictions)} predictions, "
-                f"{len(self.errors)} errors, {status}>")
+        return (
+            f"<bucketscore run {self.run_id}: {len(self.predictions)} predictions, "
+            f"{len(self.errors)} errors, {status}>"
+        )
 
 
 def storage_flags(options: Options) -> list[str]:
@@ -88,13 +91,17 @@ def storage_flags(options: Options) -> list[str]:
     if options is None:
         return []
     if isinstance(options, dict):
-        flags = [f"--{k}" if v is True else f"--{k}={v}" for k, v in options.items()
-                 if v is not None and v is not False]
+        flags = [
+            f"--{k}" if v is True else f"--{k}={v}"
+            for k, v in options.items()
+            if v is not None and v is not False
+        ]
     elif isinstance(options, (list, tuple)):
         flags = [str(f) for f in options]
     else:
-        raise ResultsError(f"options must be a list of flags or a dict, not "
-                           f"{type(options).__name__}")
+        raise ResultsError(
+            f"options must be a list of flags or a dict, not {type(options).__name__}"
+        )
     if flags:
         from bucketscore.private_apis import beam_option_parser
 
@@ -120,19 +127,31 @@ def load(run_uri: str, options: Options = None) -> Run:
         raise ResultsError(str(e)) from None
     top = {n for n in names if "/" not in n and not n.startswith(TEMP_PREFIX)}
     if not looks_like_run(top):
-        runs_below = [n for n in names if n.count("/") == 1
-                      and looks_like_run({n.split("/", 1)[1]})]
-        hint = (" (it holds run folders: pass one of them, or list them with "
-                "bucketscore.results.runs)" if runs_below else "")
-        raise ResultsError(f"{run_uri}: not a bucketscore run folder (no {MANIFEST}, "
-                           f"{SUMMARY}, {SUCCESS} or {PREDICTIONS}* files){hint}")
+        runs_below = [
+            n for n in names if n.count("/") == 1 and looks_like_run({n.split("/", 1)[1]})
+        ]
+        hint = (
+            " (it holds run folders: pass one of them, or list them with bucketscore.results.runs)"
+            if runs_below
+            else ""
+        )
+        raise ResultsError(
+            f"{run_uri}: not a bucketscore run folder (no {MANIFEST}, "
+            f"{SUMMARY}, {SUCCESS} or {PREDICTIONS}* files){hint}"
+        )
     summary = read_json(prefix + SUMMARY) if SUMMARY in top else None
     manifest = read_json(prefix + MANIFEST) if MANIFEST in top else None
-    return Run(uri=prefix, run_id=prefix.rstrip("/").rsplit("/", 1)[-1],
-               completed=SUCCESS in top, predictions=_predictions(prefix, top),
-               errors=_errors(prefix, top), summary=summary or {},
-               per_class=per_class_frame(summary or {}),
-               confusion=confusion_frame(summary or {}), manifest=manifest or {})
+    return Run(
+        uri=prefix,
+        run_id=prefix.rstrip("/").rsplit("/", 1)[-1],
+        completed=SUCCESS in top,
+        predictions=_predictions(prefix, top),
+        errors=_errors(prefix, top),
+        summary=summary or {},
+        per_class=per_class_frame(summary or {}),
+        confusion=confusion_frame(summary or {}),
+        manifest=manifest or {},
+    )
 
 
 def _read(uri: str) -> bytes:
@@ -158,18 +177,21 @@ def _predictions(prefix: str, top: set[str]) -> pd.DataFrame:
             try:
                 tables.append(pq.read_table(io.BytesIO(_read(prefix + name))))
             except pa.ArrowException as e:
-                raise ResultsError(f"{prefix + name}: not a readable Parquet file: "
-                                   f"{described(e)}") from None
+                raise ResultsError(
+                    f"{prefix + name}: not a readable Parquet file: {described(e)}"
+                ) from None
         tables = [t.select(PREDICTIONS_SCHEMA.names).cast(PREDICTIONS_SCHEMA) for t in tables]
     else:
-        rows = [row for name in csvs
-                for row in parse_predictions_csv(_read(prefix + name).decode("utf-8"))]
+        rows = [
+            row
+            for name in csvs
+            for row in parse_predictions_csv(_read(prefix + name).decode("utf-8"))
+        ]
         tables.append(pa.Table.from_pylist(rows, schema=PREDICTIONS_SCHEMA))
     table = pa.concat_tables(tables) if tables else PREDICTIONS_SCHEMA.empty_table()
     frame = table.to_pandas()
     for column in LIST_COLUMNS:  # pyarrow gives numpy arrays; the API promises lists
-        frame[column] = pd.Series(table.column(column).to_pylist(), index=frame.index,
-                                  dtype=object)
+        frame[column] = pd.Series(table.column(column).to_pylist(), index=frame.index, dtype=object)
     return frame
 
 
@@ -208,4 +230,3 @@ def runs(output_uri: str, options: Options = None) -> pd.DataFrame:
         frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce")
     frame["last_modified"] = pd.to_datetime(frame["last_modified"], unit="s", utc=True)
     return frame
-

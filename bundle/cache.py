@@ -17,6 +17,7 @@ folder per version holds it whatever URI it came from: `<cache>/bundles/<version
 Before this module every process (launcher and each worker) copied the bundle into TMPDIR
 and never deleted it: three copies per local run.
 """
+
 from __future__ import annotations
 
 import fcntl

@@ -15,6 +15,7 @@ in well under a second.
 Every image gets one Answer, in input order: its top-k labels and probabilities (best
 first) and its size, or the stage (read, decode, inference) and error that stopped it.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,10 +25,10 @@ from typing import BinaryIO, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from bucketscore.errors import error_message
-from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS, BundleMeta
 from bucketscore.bundle.images import DecodeError, decode_image
+from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS, BundleMeta
 from bucketscore.bundle.predictor import ONNXPredictor, TFPredictor, load_predictor, top_k
+from bucketscore.errors import error_message
 from bucketscore.storage import uris
 from bucketscore.storage.errors import status_code
 
@@ -57,16 +58,23 @@ class Answer:
         error (the columns of the predictions and errors files)."""
         if not self.ok:
             return {"uri": self.uri, "stage": self.stage, "error": self.error}
-        return {"uri": self.uri, "top_k_labels": self.top_k_labels,
-                "top_k_scores": self.top_k_scores, "width": self.width, "height": self.height}
+        return {
+            "uri": self.uri,
+            "top_k_labels": self.top_k_labels,
+            "top_k_scores": self.top_k_scores,
+            "width": self.width,
+            "height": self.height,
+        }
 
     def line(self) -> str:
         """`URI<TAB>label score<TAB>label score ...` (best first), or
         `URI<TAB>error (stage): message`."""
         if not self.ok:
             return f"{self.uri}\terror ({self.stage}): {self.error}"
-        return "\t".join([self.uri] + [f"{label} {score:.4f}" for label, score
-                                       in zip(self.top_k_labels, self.top_k_scores)])
+        return "\t".join(
+            [self.uri]
+            + [f"{label} {score:.4f}" for label, score in zip(self.top_k_labels, self.top_k_scores)]
+        )
 
 
 @dataclass
@@ -105,19 +113,29 @@ def read_image(uri: str, stdin: Optional[BinaryIO] = None) -> bytes:
 def read_error(e: BaseException) -> str:
     """Why an image could not be read, in words (storage answers and local files alike)."""
     if isinstance(e, IsADirectoryError):
-        return ("a folder or prefix, not an image file (classify takes image files; score "
-                "a folder with bucketscore score)")
+        return (
+            "a folder or prefix, not an image file (classify takes image files; score "
+            "a folder with bucketscore score)"
+        )
     if isinstance(e, FileNotFoundError):
         return "no such file"
     code = status_code(e)
-    words = {401: "not authorised (401)", 403: "permission denied (403)",
-             404: "not found (404)"}.get(code)
+    words = {
+        401: "not authorised (401)",
+        403: "permission denied (403)",
+        404: "not found (404)",
+    }.get(code)
     return f"{words}: {error_message(e)}" if words else error_message(e)
 
 
-def classify(model: Model, sources: Iterable[str], *, k: int = 5,
-             stdin: Optional[BinaryIO] = None, max_pixels: int = DEFAULT_MAX_PIXELS
-             ) -> Iterator[Answer]:
+def classify(
+    model: Model,
+    sources: Iterable[str],
+    *,
+    k: int = 5,
+    stdin: Optional[BinaryIO] = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[Answer]:
     """One Answer per source (a path, an s3:// or gs:// URI, or `-`), in order, BATCH at a
     time: read (concurrently), decode, one inference call per batch."""
     batch: list[str] = []
@@ -145,8 +163,9 @@ def _read_all(batch: Sequence[str], stdin: Optional[BinaryIO]) -> list:
         return list(pool.map(one, batch))
 
 
-def _classify_batch(model: Model, batch: Sequence[str], k: int, stdin: Optional[BinaryIO],
-                    max_pixels: int) -> list[Answer]:
+def _classify_batch(
+    model: Model, batch: Sequence[str], k: int, stdin: Optional[BinaryIO], max_pixels: int
+) -> list[Answer]:
     answers = [Answer(uri) for uri in batch]
     pixels: dict[int, np.ndarray] = {}
     for i, data in enumerate(_read_all(batch, stdin)):
@@ -155,7 +174,8 @@ def _classify_batch(model: Model, batch: Sequence[str], k: int, stdin: Optional[
             continue
         try:
             pixels[i], answers[i].width, answers[i].height = decode_image(
-                data, model.meta.input, max_pixels)
+                data, model.meta.input, max_pixels
+            )
         except DecodeError as e:
             answers[i].stage, answers[i].error = "decode", str(e)
         except Exception as e:  # noqa: BLE001 - anything Pillow raises is this image's
@@ -166,7 +186,8 @@ def _classify_batch(model: Model, batch: Sequence[str], k: int, stdin: Optional[
                 answers[i].stage, answers[i].error = "inference", error_message(probs)
             else:
                 answers[i].top_k_labels, answers[i].top_k_scores = top_k(
-                    probs, model.meta.labels, k)
+                    probs, model.meta.labels, k
+                )
     return answers
 
 

@@ -5,6 +5,7 @@ A GPU is never required: `auto` (the default) uses one when the chosen backend c
 `tensorflow[and-cuda]`) and the CPU otherwise; `gpu` is an error, before anything runs,
 where there is none; `cpu` keeps a GPU host's GPU out of it.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,17 +60,25 @@ def resolve(device: str, backend: str, gpu_available: Optional[bool] = None) -> 
         raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
     if device == "cpu":
         return "cpu"
-    if device == "auto" and backend == "tf" and "tensorflow" not in sys.modules \
-            and gpu_available is None:
+    if (
+        device == "auto"
+        and backend == "tf"
+        and "tensorflow" not in sys.modules
+        and gpu_available is None
+    ):
         # Importing TensorFlow in the launcher only to look costs seconds; the worker that
         # loads the model decides (TensorFlow places ops on a GPU by itself when it has one).
         return "auto"
     have = has_gpu(backend) if gpu_available is None else gpu_available
     if device == "gpu" and not have:
-        hint = ("install onnxruntime-gpu (ONNX Runtime's CUDA provider)" if backend == "onnx"
-                else "install tensorflow[and-cuda] on a host with an NVIDIA driver")
-        raise DeviceError(f"--device gpu: the {backend} backend sees no GPU here; {hint}, "
-                          f"or use --device cpu")
+        hint = (
+            "install onnxruntime-gpu (ONNX Runtime's CUDA provider)"
+            if backend == "onnx"
+            else "install tensorflow[and-cuda] on a host with an NVIDIA driver"
+        )
+        raise DeviceError(
+            f"--device gpu: the {backend} backend sees no GPU here; {hint}, or use --device cpu"
+        )
     return "gpu" if have else "cpu"
 
 
@@ -81,8 +90,10 @@ def ort_providers(device: str, available: Optional[Sequence[str]] = None) -> lis
     else:
         have = CUDA in available
     if device == "gpu" and not have:
-        raise DeviceError("--device gpu: onnxruntime has no CUDAExecutionProvider here "
-                          "(install onnxruntime-gpu), or use --device cpu")
+        raise DeviceError(
+            "--device gpu: onnxruntime has no CUDAExecutionProvider here "
+            "(install onnxruntime-gpu), or use --device cpu"
+        )
     if device in ("gpu", "auto") and have:
         return [CUDA, CPU]
     return [CPU]
@@ -97,9 +108,11 @@ def tf_placement(device: str) -> str:
         return "/CPU:0"
     gpus = tf_gpus()
     if device == "gpu" and not gpus:
-        raise DeviceError("--device gpu: TensorFlow sees no GPU here (install "
-                          "tensorflow[and-cuda] on a host with an NVIDIA driver), or use "
-                          "--device cpu")
+        raise DeviceError(
+            "--device gpu: TensorFlow sees no GPU here (install "
+            "tensorflow[and-cuda] on a host with an NVIDIA driver), or use "
+            "--device cpu"
+        )
     import tensorflow as tf
 
     for gpu in gpus:
@@ -180,12 +193,13 @@ def probe() -> Hardware:
     return Hardware(gpu=gpu, ort_cuda=gpu and onnx_has_gpu(), tf_cuda=gpu and tf_is_cuda_build())
 
 
-INSTALL_HINT = {"onnx": "onnxruntime-gpu (the ONNX Runtime build with the CUDA provider)",
-                "tf": "tensorflow[and-cuda]"}
+INSTALL_HINT = {
+    "onnx": "onnxruntime-gpu (the ONNX Runtime build with the CUDA provider)",
+    "tf": "tensorflow[and-cuda]",
+}
 
 
-def choose(bundle_backends: Sequence[str], backend: str, device: str,
-           hw: Hardware) -> Choice:
+def choose(bundle_backends: Sequence[str], backend: str, device: str, hw: Hardware) -> Choice:
     """The backend and device for `--backend backend --device device` with a bundle that
     offers `bundle_backends` (onnx first when both: it is the faster one on a CPU).
 
@@ -210,16 +224,23 @@ def choose(bundle_backends: Sequence[str], backend: str, device: str,
         return Choice(on_gpu[0], "gpu")
     if not hw.gpu:
         if device == "gpu":
-            raise DeviceError(f"--device gpu: no GPU is visible here (no NVIDIA driver, or "
-                              f"CUDA_VISIBLE_DEVICES hides it; on a GPU machine, install "
-                              f"{' or '.join(INSTALL_HINT[b] for b in wanted)}); use "
-                              f"--device cpu")
+            raise DeviceError(
+                f"--device gpu: no GPU is visible here (no NVIDIA driver, or "
+                f"CUDA_VISIBLE_DEVICES hides it; on a GPU machine, install "
+                f"{' or '.join(INSTALL_HINT[b] for b in wanted)}); use "
+                f"--device cpu"
+            )
         return Choice(wanted[0], "cpu")
     missing = " or ".join(INSTALL_HINT[b] for b in wanted)
     if device == "gpu":
-        raise DeviceError(f"--device gpu: a GPU is here but no backend of this bundle can "
-                          f"use it: install {missing}, or use --device cpu")
-    return Choice(wanted[0], "cpu",
-                  warning=f"a GPU is present but inference runs on the CPU: no backend of "
-                          f"this bundle can use it ({', '.join(wanted)}); install {missing} "
-                          f"(or pass --device cpu to say the CPU is intended)")
+        raise DeviceError(
+            f"--device gpu: a GPU is here but no backend of this bundle can "
+            f"use it: install {missing}, or use --device cpu"
+        )
+    return Choice(
+        wanted[0],
+        "cpu",
+        warning=f"a GPU is present but inference runs on the CPU: no backend of "
+        f"this bundle can use it ({', '.join(wanted)}); install {missing} "
+        f"(or pass --device cpu to say the CPU is intended)",
+    )

@@ -5,6 +5,7 @@ channels, resize.
 (transforms/decoding.py), `bucketscore classify`, training data (datasets.py), the demo and
 export calibration all call it, so training and scoring cannot drift.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,9 @@ class DecodeError(ValueError):
     """The bytes are not an image we can score; the message says why."""
 
 
-def decode_image(data: bytes, spec: InputSpec,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, int, int]:
+def decode_image(
+    data: bytes, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, int, int]:
     """Bytes -> (uint8 pixels [spec.height, spec.width, spec.channels], width, height).
 
     width/height are the image's own size, upright (after EXIF orientation). Raises
@@ -49,15 +51,17 @@ def decode_image(data: bytes, spec: InputSpec,
         except Image.DecompressionBombError as e:
             raise DecodeError(f"image too large (decompression bomb guard): {e}") from None
         except Image.UnidentifiedImageError:
-            raise DecodeError("not an image Pillow can read "
-                              f"(first bytes {data[:8]!r})") from None
+            raise DecodeError(f"not an image Pillow can read (first bytes {data[:8]!r})") from None
         except (OSError, SyntaxError, ValueError) as e:
-            raise DecodeError(f"cannot decode the image header: {e} "
-                              f"(truncated or corrupt file)") from None
+            raise DecodeError(
+                f"cannot decode the image header: {e} (truncated or corrupt file)"
+            ) from None
         w, h = img.size
         if w * h > max_pixels:
-            raise DecodeError(f"image is {w}x{h} = {w * h:,} pixels, over the limit of "
-                              f"{max_pixels:,} (--max_pixels)")
+            raise DecodeError(
+                f"image is {w}x{h} = {w * h:,} pixels, over the limit of "
+                f"{max_pixels:,} (--max_pixels)"
+            )
         orientation = _orientation(img)
         upright_w, upright_h = (h, w) if orientation in _TRANSPOSING_ORIENTATIONS else (w, h)
         if img.format == "JPEG":

@@ -7,6 +7,7 @@ the same labels from the same bucket. An image may end up without a label (regex
 match, not in the CSV): it is still scored, its `true_label` is empty and it does not count
 towards accuracy.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,17 +39,21 @@ class LabelSource:
         if text in ("folder", "manifest", "none"):
             return cls(text)
         if text.startswith("regex:"):
-            pattern = text[len("regex:"):]
+            pattern = text[len("regex:") :]
             try:
                 compiled = re.compile(pattern)
             except re.error as e:
-                raise LabelSourceError(f"--labels regex:{pattern}: not a valid pattern: {e}")
+                raise LabelSourceError(
+                    f"--labels regex:{pattern}: not a valid pattern: {e}"
+                ) from None
             if compiled.groups < 1:
-                raise LabelSourceError(f"--labels regex:{pattern}: the pattern needs a group "
-                                       f"(parentheses) around the label, e.g. (.+)_pic_\\d+")
+                raise LabelSourceError(
+                    f"--labels regex:{pattern}: the pattern needs a group "
+                    f"(parentheses) around the label, e.g. (.+)_pic_\\d+"
+                )
             return cls("regex", pattern)
         if text.startswith("csv:"):
-            uri = text[len("csv:"):]
+            uri = text[len("csv:") :]
             if not uri:
                 raise LabelSourceError("--labels csv:URI needs the URI of a CSV file")
             return cls("csv", uris.normalize(uri))
@@ -80,8 +85,10 @@ def read_labels_csv(uri: str) -> dict[str, str]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     fields = [f.strip().lower() for f in (reader.fieldnames or [])]
     if "path" not in fields or "label" not in fields:
-        raise LabelSourceError(f"the labels CSV {uri} needs a header with `path` and `label` "
-                               f"columns; found {reader.fieldnames}")
+        raise LabelSourceError(
+            f"the labels CSV {uri} needs a header with `path` and `label` "
+            f"columns; found {reader.fieldnames}"
+        )
     reader.fieldnames = fields
     out: dict[str, str] = {}
     conflicts: dict[str, set[str]] = {}
@@ -93,12 +100,19 @@ def read_labels_csv(uri: str) -> dict[str, str]:
             conflicts.setdefault(path, {out[path]}).add(label)
         out[path] = label
     if conflicts:
-        shown = "; ".join(f"{p}: {', '.join(sorted(labels))}"
-                          for p, labels in sorted(conflicts.items())[:MAX_CONFLICTS_SHOWN])
-        more = (f" (and {len(conflicts) - MAX_CONFLICTS_SHOWN} more)"
-                if len(conflicts) > MAX_CONFLICTS_SHOWN else "")
-        raise LabelSourceError(f"the labels CSV {uri} gives {len(conflicts)} path(s) different "
-                               f"labels: {shown}{more}; keep one row per path")
+        shown = "; ".join(
+            f"{p}: {', '.join(sorted(labels))}"
+            for p, labels in sorted(conflicts.items())[:MAX_CONFLICTS_SHOWN]
+        )
+        more = (
+            f" (and {len(conflicts) - MAX_CONFLICTS_SHOWN} more)"
+            if len(conflicts) > MAX_CONFLICTS_SHOWN
+            else ""
+        )
+        raise LabelSourceError(
+            f"the labels CSV {uri} gives {len(conflicts)} path(s) different "
+            f"labels: {shown}{more}; keep one row per path"
+        )
     return out
 
 
@@ -106,14 +120,16 @@ def csv_key(image) -> list[str]:
     """The keys under which a CSV may name this image: full URI or relative to its input."""
     keys = [image.uri]
     if image.uri.startswith(image.base):
-        keys.append(image.uri[len(image.base):])
+        keys.append(image.uri[len(image.base) :])
     return keys
 
 
-
-
-def label_of(source: LabelSource, image, pattern: Optional[re.Pattern] = None,
-             table: Optional[dict[str, str]] = None) -> Optional[str]:
+def label_of(
+    source: LabelSource,
+    image,
+    pattern: Optional[re.Pattern] = None,
+    table: Optional[dict[str, str]] = None,
+) -> Optional[str]:
     """The true label of `image` (anything with `uri` and `base`) under `source`; `pattern`
     (the compiled regex) and `table` (the CSV as read) are given by callers that label
     many images."""

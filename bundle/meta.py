@@ -12,6 +12,7 @@ used: a bundle that was tampered with or copied half-way is refused.
 with --no-onnx); a bundle imported from an ONNX file (`export --onnx`) has `onnx` alone.
 Bundles written before the key existed say it through their files.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,7 +58,8 @@ class InputSpec:
             raise BundleError(f"input.resize must be one of {RESIZE_MODES}, not {self.resize!r}")
         if self.interpolation not in INTERPOLATIONS:
             raise BundleError(
-                f"input.interpolation must be one of {INTERPOLATIONS}, not {self.interpolation!r}")
+                f"input.interpolation must be one of {INTERPOLATIONS}, not {self.interpolation!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -117,16 +119,24 @@ class BundleMeta:
             raise BundleError(f"{where} is not valid JSON: {e}") from None
         if not isinstance(doc, dict):
             raise BundleError(f"{where} must hold a JSON object")
-        missing = [k for k in ("format_version", "name", "version", "labels", "input", "files")
-                   if k not in doc]
+        missing = [
+            k
+            for k in ("format_version", "name", "version", "labels", "input", "files")
+            if k not in doc
+        ]
         if missing:
             raise BundleError(f"{where} lacks {', '.join(missing)}")
         if doc["format_version"] != FORMAT_VERSION:
-            raise BundleError(f"{where} has format_version {doc['format_version']}; "
-                              f"this bucketscore reads version {FORMAT_VERSION}")
+            raise BundleError(
+                f"{where} has format_version {doc['format_version']}; "
+                f"this bucketscore reads version {FORMAT_VERSION}"
+            )
         labels = doc["labels"]
-        if (not isinstance(labels, list) or not labels
-                or not all(isinstance(x, str) and x for x in labels)):
+        if (
+            not isinstance(labels, list)
+            or not labels
+            or not all(isinstance(x, str) and x for x in labels)
+        ):
             raise BundleError(f"{where}: labels must be a non-empty list of non-empty strings")
         if len(set(labels)) != len(labels):
             raise BundleError(f"{where}: labels must be unique")
@@ -134,8 +144,16 @@ class BundleMeta:
             spec = InputSpec(**doc["input"])
         except TypeError as e:
             raise BundleError(f"{where}: bad input section: {e}") from None
-        known = {"format_version", "name", "version", "labels", "input", "outputs", "files",
-                 "metrics"}
+        known = {
+            "format_version",
+            "name",
+            "version",
+            "labels",
+            "input",
+            "outputs",
+            "files",
+            "metrics",
+        }
         _check_backends(doc.get("backends"), dict(doc["files"]), where)
         return cls(
             name=str(doc["name"]),
@@ -152,8 +170,11 @@ class BundleMeta:
 
 def files_backends(files: dict[str, str]) -> tuple[str, ...]:
     """The backends whose model files are among `files` (relative paths), in BACKENDS order."""
-    return tuple(b for b, path in BACKEND_FILES.items()
-                 if any(f == path or (path.endswith("/") and f.startswith(path)) for f in files))
+    return tuple(
+        b
+        for b, path in BACKEND_FILES.items()
+        if any(f == path or (path.endswith("/") and f.startswith(path)) for f in files)
+    )
 
 
 def _check_backends(declared, files: dict[str, str], where: str) -> None:
@@ -161,12 +182,15 @@ def _check_backends(declared, files: dict[str, str], where: str) -> None:
     if declared is None:
         return
     if not isinstance(declared, list) or not set(declared) <= set(BACKEND_FILES):
-        raise BundleError(f"{where}: backends must be a list of {', '.join(BACKEND_FILES)}, "
-                          f"not {declared!r}")
+        raise BundleError(
+            f"{where}: backends must be a list of {', '.join(BACKEND_FILES)}, not {declared!r}"
+        )
     missing = [b for b in declared if b not in files_backends(files)]
     if missing:
-        raise BundleError(f"{where}: lists backend {', '.join(missing)} but has no "
-                          f"{', '.join(BACKEND_FILES[b] for b in missing)}")
+        raise BundleError(
+            f"{where}: lists backend {', '.join(missing)} but has no "
+            f"{', '.join(BACKEND_FILES[b] for b in missing)}"
+        )
 
 
 def sha256_file(path: str) -> str:
@@ -195,6 +219,7 @@ def read_meta(bundle_uri: str) -> BundleMeta:
             with open(uri, encoding="utf-8") as f:
                 text = f.read()
     except Exception as e:  # noqa: BLE001 - every storage error means the same here
-        raise BundleError(f"no model bundle at {bundle_uri}: cannot read {MODEL_JSON} "
-                          f"({described(e)})") from None
+        raise BundleError(
+            f"no model bundle at {bundle_uri}: cannot read {MODEL_JSON} ({described(e)})"
+        ) from None
     return BundleMeta.from_json(text, where=uri)

@@ -4,6 +4,7 @@ with a set number of threads.
 The scoring path needs only this module of ONNX (onnxruntime, in the core install);
 converting models to ONNX is bucketscore.model_export.onnx_export (the `train` extra).
 """
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,7 @@ def ort_threads() -> int:
         return DEFAULT_THREADS
 
 
-def ort_session(path: str, threads: Optional[int] = None,
-                providers: Optional[list[str]] = None):
+def ort_session(path: str, threads: Optional[int] = None, providers: Optional[list[str]] = None):
     """An ONNX Runtime session: `threads` intra-op threads (default ort_threads()), on
     `providers` (default: the CPU only)."""
     ort = onnxruntime()
@@ -57,5 +57,6 @@ def ort_session(path: str, threads: Optional[int] = None,
     options.intra_op_num_threads = threads or ort_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(path, sess_options=options,
-                                providers=providers or ["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        path, sess_options=options, providers=providers or ["CPUExecutionProvider"]
+    )

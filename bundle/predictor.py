@@ -8,6 +8,7 @@ onnx alone) has no SavedModel, so `auto` means ONNX Runtime for it and `tf` is r
 The predictor is what the pipeline's ModelHandler holds per worker process, what
 `bucketscore classify` calls, and what tests call directly to get independent expectations.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,16 +53,16 @@ class TFPredictor:
         self._fn = loaded.signatures["serving_default"]
         inputs = self._fn.structured_input_signature[1]
         if len(inputs) != 1:
-            raise BundleError(f"serving_default must take one input (images), "
-                              f"takes {sorted(inputs)}")
+            raise BundleError(
+                f"serving_default must take one input (images), takes {sorted(inputs)}"
+            )
         self._input_name = next(iter(inputs))
         self._tf = tf
 
     def predict(self, images: np.ndarray, with_embeddings: bool = False) -> Prediction:
         """uint8 [N, H, W, C] -> Prediction; N may be 1."""
         with self._tf.device(self._placement):
-            out = self._fn(**{self._input_name: self._tf.constant(images,
-                                                                   dtype=self._tf.uint8)})
+            out = self._fn(**{self._input_name: self._tf.constant(images, dtype=self._tf.uint8)})
         probs = out["probabilities"].numpy().astype(np.float32, copy=False)
         emb = None
         if with_embeddings and "embeddings" in out:
@@ -75,8 +76,13 @@ class ONNXPredictor:
 
     backend = "onnx"
 
-    def __init__(self, meta: Optional[BundleMeta], local_dir: str, device: str = "auto",
-                 name: Optional[str] = None):
+    def __init__(
+        self,
+        meta: Optional[BundleMeta],
+        local_dir: str,
+        device: str = "auto",
+        name: Optional[str] = None,
+    ):
         """`meta` None: a model.onnx in `local_dir` not sealed into a bundle yet (what
         BundleBuilder checks), called `name` in messages."""
         from bucketscore.bundle.devices import ort_providers
@@ -93,8 +99,10 @@ class ONNXPredictor:
             raise BundleError(f"cannot load the {ONNX_FILE} of {name}: {e}") from None
         inputs = self._session.get_inputs()
         if len(inputs) != 1:
-            raise BundleError(f"the {ONNX_FILE} of {name} must take one input (images), "
-                              f"takes {[i.name for i in inputs]}")
+            raise BundleError(
+                f"the {ONNX_FILE} of {name} must take one input (images), "
+                f"takes {[i.name for i in inputs]}"
+            )
         self._input_name = inputs[0].name
         batch = inputs[0].shape[0] if inputs[0].shape else None
         # A model exported with a fixed batch size (PyTorch's default, imported with
@@ -116,13 +124,13 @@ class ONNXPredictor:
         else:
             parts = []
             for start in range(0, len(images), size):
-                chunk = images[start:start + size]
+                chunk = images[start : start + size]
                 n = len(chunk)
                 if n < size:  # pad the last chunk with black images, then drop their rows
-                    chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]),
-                                                            np.uint8)])
-                parts.append([o[:n] for o in self._session.run(wanted,
-                                                               {self._input_name: chunk})])
+                    chunk = np.concatenate(
+                        [chunk, np.zeros((size - n, *chunk.shape[1:]), np.uint8)]
+                    )
+                parts.append([o[:n] for o in self._session.run(wanted, {self._input_name: chunk})])
             outs = [np.concatenate([p[i] for p in parts]) for i in range(len(wanted))]
         probs = np.asarray(outs[0], dtype=np.float32)
         emb = np.asarray(outs[1], dtype=np.float32) if len(outs) > 1 else None
@@ -146,22 +154,29 @@ def choose_backend(meta: BundleMeta, backend: str = "auto") -> str:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     have = meta.backends
     if not have:
-        raise BundleError(f"the bundle {meta.name} has neither {SAVED_MODEL_DIR}/ nor "
-                          f"{ONNX_FILE}: nothing to load")
+        raise BundleError(
+            f"the bundle {meta.name} has neither {SAVED_MODEL_DIR}/ nor "
+            f"{ONNX_FILE}: nothing to load"
+        )
     if backend == "auto":
         return "onnx" if "onnx" in have and ("tf" not in have or onnx_available()) else "tf"
     if backend == "onnx" and "onnx" not in have:
-        raise BundleError(f"backend onnx: the bundle {meta.name} has no {ONNX_FILE} "
-                          f"(exported with --no-onnx?); use backend tf or auto")
+        raise BundleError(
+            f"backend onnx: the bundle {meta.name} has no {ONNX_FILE} "
+            f"(exported with --no-onnx?); use backend tf or auto"
+        )
     if backend == "tf" and "tf" not in have:
-        raise BundleError(f"backend tf: the bundle {meta.name} has no {SAVED_MODEL_DIR}/ "
-                          f"(imported from ONNX: model.json backends {list(have)}); use "
-                          f"backend onnx or auto")
+        raise BundleError(
+            f"backend tf: the bundle {meta.name} has no {SAVED_MODEL_DIR}/ "
+            f"(imported from ONNX: model.json backends {list(have)}); use "
+            f"backend onnx or auto"
+        )
     return backend
 
 
-def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int
-          ) -> tuple[list[str], list[float]]:
+def top_k(
+    probabilities: np.ndarray, labels: Sequence[str], k: int
+) -> tuple[list[str], list[float]]:
     """The k most probable labels and their probabilities, best first (ties broken by label
     order)."""
     k = min(k, len(labels))
@@ -169,8 +184,9 @@ def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int
     return [labels[i] for i in order], [float(probabilities[i]) for i in order]
 
 
-def load_predictor(bundle_uri: str, backend: str = "auto",
-                   device: str = "auto") -> TFPredictor | ONNXPredictor:
+def load_predictor(
+    bundle_uri: str, backend: str = "auto", device: str = "auto"
+) -> TFPredictor | ONNXPredictor:
     """Fetch and verify a bundle, then load it with the chosen backend on `device`
     (auto|cpu|gpu, see model_export.devices)."""
     if backend not in BACKENDS:
@@ -183,6 +199,8 @@ def load_predictor(bundle_uri: str, backend: str = "auto",
     probe = np.zeros((1, meta.input.height, meta.input.width, meta.input.channels), np.uint8)
     got = predictor.predict(probe).probabilities.shape
     if got != (1, k):
-        raise BundleError(f"{bundle_uri}: the model returns probabilities of shape {got} for one "
-                          f"image, but model.json lists {k} labels")
+        raise BundleError(
+            f"{bundle_uri}: the model returns probabilities of shape {got} for one "
+            f"image, but model.json lists {k} labels"
+        )
     return predictor

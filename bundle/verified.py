@@ -5,6 +5,7 @@ sha256 checked: a local bundle where it is, a remote one as the machine's cached
 its version (bucketscore.bundle.cache). A file that is missing or differs is a
 BundleError: a tampered or half-copied bundle is never loaded.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,10 @@ def check_version(bundle_uri: str, meta: BundleMeta) -> None:
     """BundleError unless model.json's version is the digest of the file digests it lists
     (an edited model.json): checked before any file is read."""
     if content_version(meta.files) != meta.version:
-        raise BundleError(f"{bundle_uri}: version {meta.version} does not match the file "
-                          f"digests in model.json (edited model.json?)")
+        raise BundleError(
+            f"{bundle_uri}: version {meta.version} does not match the file "
+            f"digests in model.json (edited model.json?)"
+        )
 
 
 def fetch_verified(bundle_uri: str, dest: str | None = None) -> tuple[BundleMeta, str]:
@@ -50,8 +53,7 @@ def fetch_verified(bundle_uri: str, dest: str | None = None) -> tuple[BundleMeta
         local = uris.normalize(bundle_uri).rstrip(os.sep)
         _check_files(bundle_uri, meta, local)
         return meta, local
-    return meta, cache.cached(meta.version,
-                              lambda folder: _copy_verified(bundle_uri, meta, folder))
+    return meta, cache.cached(meta.version, lambda folder: _copy_verified(bundle_uri, meta, folder))
 
 
 def _check_files(bundle_uri: str, meta: BundleMeta, folder: str) -> None:
@@ -62,9 +64,11 @@ def _check_files(bundle_uri: str, meta: BundleMeta, folder: str) -> None:
             raise BundleError(f"{bundle_uri}: {rel} is listed in model.json but missing")
         actual = sha256_file(path)
         if actual != digest:
-            raise BundleError(f"{bundle_uri}: {rel} does not match its digest in model.json "
-                              f"(expected sha256 {digest[:12]}..., found {actual[:12]}...): "
-                              f"the bundle was modified or is incomplete; refusing to load it")
+            raise BundleError(
+                f"{bundle_uri}: {rel} does not match its digest in model.json "
+                f"(expected sha256 {digest[:12]}..., found {actual[:12]}...): "
+                f"the bundle was modified or is incomplete; refusing to load it"
+            )
 
 
 def _copy_verified(bundle_uri: str, meta: BundleMeta, local: str) -> None:

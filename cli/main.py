@@ -2,6 +2,7 @@
 
 Exit status: 0 the command (run) completed; 1 it failed; 2 the command was wrong.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,9 +16,9 @@ from typing import Optional
 # TensorFlow's C++ start-up chatter is noise on a command line; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bucketscore.cli.commands import COMMANDS  # noqa: E402
-from bucketscore.pipelines.redaction import scrub, secret_values  # noqa: E402
-from bucketscore.errors import UsageError  # noqa: E402
+from bucketscore.cli.commands import COMMANDS
+from bucketscore.errors import UsageError
+from bucketscore.pipelines.redaction import scrub, secret_values
 
 
 class _LogFilter(logging.Filter):
@@ -58,15 +59,14 @@ class _ScrubbingStream:
 
 
 def _commands() -> dict:
-    return {name: importlib.import_module(f"bucketscore.cli.commands.{name}")
-            for name in COMMANDS}
+    return {name: importlib.import_module(f"bucketscore.cli.commands.{name}") for name in COMMANDS}
 
 
 def build_parser(commands: dict) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bucketscore",
         description="Score buckets of images with an image classifier, in batch, on Apache "
-                    "Beam; write predictions, accuracy summaries and errors back.",
+        "Beam; write predictions, accuracy summaries and errors back.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.dedent("""\
             examples:
@@ -74,13 +74,18 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
               bucketscore score --input demo_data/digits/ --model models/digits --output results/
               bucketscore classify photo.jpg --model models/digits   # one image, no pipeline
               bucketscore download results/<run_id>/ results/
-            Run `bucketscore COMMAND --help` for each command's options and examples."""))
+            Run `bucketscore COMMAND --help` for each command's options and examples."""),
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in commands.items():
-        p = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION,
-                           epilog=module.EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            epilog=module.EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(p)
     return parser
 
@@ -91,8 +96,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser(commands)
     args, extra = parser.parse_known_args(argv)
     secrets = secret_values(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     log_filter = _LogFilter(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(log_filter)

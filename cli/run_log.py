@@ -7,6 +7,7 @@ worker processes Beam starts, and used by TensorFlow's C++ logging) and Python's
 to the terminal: the command prints one cause line and the log's path. With `-v`
 (`enabled=False`) nothing is redirected. The newest KEEP_LOGS logs are kept.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -4,6 +4,7 @@
 options of `score` (`--s3_endpoint_url`, `--s3_access_key_id`, `--project`, ...), which are
 Beam pipeline options; any other unknown flag is refused, never silently ignored.
 """
+
 from __future__ import annotations
 
 from typing import Sequence

@@ -1,6 +1,7 @@
 """Model architectures: from scratch (lenet, small_cnn) and transfer learning on Keras
 Applications backbones. Inputs are float 0..255; scaling is inside every model, and the
 penultimate layer is named `embedding` (the bundle's embeddings output)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,9 +34,15 @@ def lenet(height: int, width: int, channels: int, num_classes: int, augment: boo
     return keras.Model(inputs, outputs, name="lenet")
 
 
-def small_cnn(height: int, width: int, channels: int, num_classes: int,
-              dropout: float = 0.3, filters: tuple[int, ...] = (32, 64, 128),
-              embedding_units: int = 128):
+def small_cnn(
+    height: int,
+    width: int,
+    channels: int,
+    num_classes: int,
+    dropout: float = 0.3,
+    filters: tuple[int, ...] = (32, 64, 128),
+    embedding_units: int = 128,
+):
     """A small VGG-style CNN for grey or colour images of any size (>= 8x8).
 
     Blocks of conv-BN-ReLU + max-pool, global average pooling (so the input size only
@@ -83,10 +90,13 @@ class Backbone:
         import keras
 
         if min(height, width) < self.min_size:
-            raise BackboneError(f"{self.name} needs images of at least {self.min_size}x"
-                                f"{self.min_size}; asked for {height}x{width} (--height/--width)")
-        kwargs = dict(input_shape=(height, width, 3), include_top=False, weights=weights,
-                      name=BASE_LAYER)
+            raise BackboneError(
+                f"{self.name} needs images of at least {self.min_size}x"
+                f"{self.min_size}; asked for {height}x{width} (--height/--width)"
+            )
+        kwargs = dict(
+            input_shape=(height, width, 3), include_top=False, weights=weights, name=BASE_LAYER
+        )
         if self.name == "mobilenet_v2":
             kwargs["alpha"] = alpha
         elif alpha != 1.0:
@@ -99,17 +109,39 @@ class Backbone:
 
 _KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 BACKBONES = {
-    "mobilenet_v2": Backbone("mobilenet_v2", "MobileNetV2", "mobilenet_v2", 224, 32,
-                             _KERAS_WEIGHTS + "mobilenet_v2/mobilenet_v2_weights_tf_dim_"
-                             "ordering_tf_kernels_<alpha>_<size>_no_top.h5"),
-    "efficientnet_b0": Backbone("efficientnet_b0", "EfficientNetB0", "efficientnet_b0", 224,
-                                32, _KERAS_WEIGHTS + "efficientnetb0_notop.h5"),
-    "resnet50": Backbone("resnet50", "ResNet50", "resnet50", 224, 32,
-                         _KERAS_WEIGHTS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_"
-                         "notop.h5"),
-    "inception_v3": Backbone("inception_v3", "InceptionV3", "inception_v3", 299, 75,
-                             _KERAS_WEIGHTS + "inception_v3/inception_v3_weights_tf_dim_"
-                             "ordering_tf_kernels_notop.h5"),
+    "mobilenet_v2": Backbone(
+        "mobilenet_v2",
+        "MobileNetV2",
+        "mobilenet_v2",
+        224,
+        32,
+        _KERAS_WEIGHTS + "mobilenet_v2/mobilenet_v2_weights_tf_dim_"
+        "ordering_tf_kernels_<alpha>_<size>_no_top.h5",
+    ),
+    "efficientnet_b0": Backbone(
+        "efficientnet_b0",
+        "EfficientNetB0",
+        "efficientnet_b0",
+        224,
+        32,
+        _KERAS_WEIGHTS + "efficientnetb0_notop.h5",
+    ),
+    "resnet50": Backbone(
+        "resnet50",
+        "ResNet50",
+        "resnet50",
+        224,
+        32,
+        _KERAS_WEIGHTS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+    "inception_v3": Backbone(
+        "inception_v3",
+        "InceptionV3",
+        "inception_v3",
+        299,
+        75,
+        _KERAS_WEIGHTS + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
 }
 SCRATCH = ("lenet", "small_cnn")
 ARCHITECTURES = SCRATCH + tuple(BACKBONES)
@@ -117,8 +149,16 @@ DEFAULT_INPUT = {"lenet": (28, 28, 1), "small_cnn": (64, 64, 3)}
 DEFAULT_INPUT.update({name: (b.default_size, b.default_size, 3) for name, b in BACKBONES.items()})
 
 
-def transfer(backbone: str, height: int, width: int, channels: int, num_classes: int,
-             base, dropout: float = 0.2, head_units: int = 0):
+def transfer(
+    backbone: str,
+    height: int,
+    width: int,
+    channels: int,
+    num_classes: int,
+    base,
+    dropout: float = 0.2,
+    head_units: int = 0,
+):
     """Backbone (frozen, inference-mode BN) + global pooling + [Dense] + softmax.
 
     `base` is the built backbone (from `Backbone.build`, weights already loaded). Grey input

@@ -14,6 +14,7 @@ Every image goes through `transforms.decoding.decode_image` with the bundle's In
 training sees exactly the pixels scoring will. Images that cannot be read or decoded are
 skipped and reported, never silently dropped.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,15 +24,14 @@ from typing import Optional
 
 import numpy as np
 
-from bucketscore.errors import described
 from bucketscore.bundle.meta import InputSpec
+from bucketscore.errors import described
 from bucketscore.storage import uris
 
 _log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-SPLIT_FOLDERS = {"train": "train", "validation": "validation", "val": "validation",
-                 "test": "test"}
+SPLIT_FOLDERS = {"train": "train", "validation": "validation", "val": "validation", "test": "test"}
 LABELS_CSV_NAME = "labels.csv"
 READ_THREADS = 8
 
@@ -71,22 +71,30 @@ class Dataset:
         out = {}
         for name in SPLITS:
             part = getattr(self, name)
-            per = np.bincount(part.y, minlength=len(self.labels)) if len(part) else \
-                np.zeros(len(self.labels), int)
-            out[name] = {"images": int(len(part)),
-                         "per_class": {lab: int(n) for lab, n in zip(self.labels, per)}}
+            per = (
+                np.bincount(part.y, minlength=len(self.labels))
+                if len(part)
+                else np.zeros(len(self.labels), int)
+            )
+            out[name] = {
+                "images": int(len(part)),
+                "per_class": {lab: int(n) for lab, n in zip(self.labels, per)},
+            }
         out["skipped"] = len(self.skipped)
         return out
 
     def describe(self) -> str:
         c = self.counts()
-        return (f"{len(self.labels)} classes; {c['train']['images']} train, "
-                f"{c['validation']['images']} validation, {c['test']['images']} test images"
-                + (f"; {len(self.skipped)} skipped" if self.skipped else ""))
+        return (
+            f"{len(self.labels)} classes; {c['train']['images']} train, "
+            f"{c['validation']['images']} validation, {c['test']['images']} test images"
+            + (f"; {len(self.skipped)} skipped" if self.skipped else "")
+        )
 
 
-def discover(data_uri: str, labels_csv: Optional[str] = None) -> tuple[list[Item], str,
-                                                                        list[tuple[str, str]]]:
+def discover(
+    data_uri: str, labels_csv: Optional[str] = None
+) -> tuple[list[Item], str, list[tuple[str, str]]]:
     """List the labelled images under `data_uri`: (items, layout, skipped)."""
     from bucketscore.bundle.label_sources import LabelSourceError, read_labels_csv
     from bucketscore.storage.listing import list_input
@@ -95,8 +103,7 @@ def discover(data_uri: str, labels_csv: Optional[str] = None) -> tuple[list[Item
     try:
         listed = list(list_input(prefix))
     except Exception as e:  # noqa: BLE001 - storage errors: one clear line
-        raise DatasetError(f"cannot list {prefix}: {described(e)}") \
-            from None
+        raise DatasetError(f"cannot list {prefix}: {described(e)}") from None
     if not listed:
         raise DatasetError(f"no images under {prefix} (jpg jpeg png gif bmp webp tif tiff)")
     if labels_csv is None:
@@ -139,14 +146,17 @@ def discover(data_uri: str, labels_csv: Optional[str] = None) -> tuple[list[Item
             label = inner[-2]
         items.append(Item(img.uri, label, split))
     if not items:
-        raise DatasetError(f"no labelled images under {prefix}: put images in one folder per "
-                           f"class, or give a labels CSV (path,label)")
+        raise DatasetError(
+            f"no labelled images under {prefix}: put images in one folder per "
+            f"class, or give a labels CSV (path,label)"
+        )
     layout = ("csv" if table is not None else "folders") + ("+splits" if use_splits else "")
     return items, layout, skipped
 
 
-def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int
-                     ) -> dict[str, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, fractions: dict[str, float], seed: int
+) -> dict[str, np.ndarray]:
     """Indices per split name: each class split in the same proportions, seeded.
 
     `fractions` names the carved-out splits (e.g. validation, test); what remains is train.
@@ -166,16 +176,24 @@ def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int
                 k = 1
             k = min(k, n - start - 1)  # keep >= 1 for train
             k = max(k, 0)
-            out[name].extend(idx[start:start + k].tolist())
+            out[name].extend(idx[start : start + k].tolist())
             start += k
         out["train"].extend(idx[start:].tolist())
     return {name: np.array(sorted(v), dtype=np.int64) for name, v in out.items()}
 
 
-def load_dataset(data_uri: str, spec: InputSpec, *, labels_csv: Optional[str] = None,
-                 validation_fraction: float = 0.15, test_fraction: float = 0.15,
-                 seed: int = 0, label_order: Optional[list[str]] = None,
-                 threads: int = READ_THREADS, log=_log.info) -> Dataset:
+def load_dataset(
+    data_uri: str,
+    spec: InputSpec,
+    *,
+    labels_csv: Optional[str] = None,
+    validation_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    label_order: Optional[list[str]] = None,
+    threads: int = READ_THREADS,
+    log=_log.info,
+) -> Dataset:
     """Discover, read, decode and split. `label_order` fixes the first labels' indices
     (continuing a bundle); new labels are appended in sorted order."""
     from bucketscore.bundle.images import decode_image
@@ -199,9 +217,11 @@ def load_dataset(data_uri: str, spec: InputSpec, *, labels_csv: Optional[str] = 
             kept.append(item)
             pixels.append(px)
     if skipped:
-        log(f"skipped {len(skipped)} image(s) under {data_uri}: "
+        log(
+            f"skipped {len(skipped)} image(s) under {data_uri}: "
             + "; ".join(f"{u}: {why}" for u, why in skipped[:3])
-            + (" ..." if len(skipped) > 3 else ""))
+            + (" ..." if len(skipped) > 3 else "")
+        )
     if not kept:
         raise DatasetError(f"none of the images under {data_uri} could be read and decoded")
     found = sorted({it.label for it in kept})
@@ -219,25 +239,32 @@ def load_dataset(data_uri: str, spec: InputSpec, *, labels_csv: Optional[str] = 
             parts[name] = np.flatnonzero(splits == name)
         if not len(parts["train"]):
             raise DatasetError(f"{data_uri}: train/ holds no usable images")
-        carve = {name: frac for name, frac in (("validation", validation_fraction),
-                                               ("test", test_fraction))
-                 if not len(parts[name]) and frac > 0}
+        carve = {
+            name: frac
+            for name, frac in (("validation", validation_fraction), ("test", test_fraction))
+            if not len(parts[name]) and frac > 0
+        }
         if carve:
-            log(f"no {' or '.join(carve)} split folder under {data_uri}: carving it out of "
-                f"train/ (seeded, stratified)")
+            log(
+                f"no {' or '.join(carve)} split folder under {data_uri}: carving it out of "
+                f"train/ (seeded, stratified)"
+            )
             train_idx = parts["train"]
             sub = stratified_split(y[train_idx], carve, seed)
             for name, idx in sub.items():
                 parts[name] = train_idx[idx]
     else:
-        parts = stratified_split(y, {"validation": validation_fraction,
-                                     "test": test_fraction}, seed)
+        parts = stratified_split(
+            y, {"validation": validation_fraction, "test": test_fraction}, seed
+        )
     for name in SPLITS:
         parts.setdefault(name, np.array([], dtype=np.int64))
     if not len(parts["validation"]):
-        raise DatasetError(f"{data_uri}: too few images for a validation split "
-                           f"({len(kept)} images, {len(found)} classes); add images, a "
-                           f"validation/ folder, or raise --validation_fraction")
+        raise DatasetError(
+            f"{data_uri}: too few images for a validation split "
+            f"({len(kept)} images, {len(found)} classes); add images, a "
+            f"validation/ folder, or raise --validation_fraction"
+        )
     missing = [lab for lab in found if not np.any(y[parts["train"]] == index[lab])]
     if missing:
         raise DatasetError(f"no training images for class(es) {', '.join(missing)}")
@@ -245,6 +272,12 @@ def load_dataset(data_uri: str, spec: InputSpec, *, labels_csv: Optional[str] = 
     def take(idx):
         return Split(x[idx], y[idx], [all_uris[i] for i in idx])
 
-    return Dataset(labels=labels, train=take(parts["train"]),
-                   validation=take(parts["validation"]), test=take(parts["test"]),
-                   source=uris.normalize(data_uri), layout=layout, skipped=skipped)
+    return Dataset(
+        labels=labels,
+        train=take(parts["train"]),
+        validation=take(parts["validation"]),
+        test=take(parts["test"]),
+        source=uris.normalize(data_uri),
+        layout=layout,
+        skipped=skipped,
+    )

@@ -6,6 +6,7 @@ both the test accuracy recorded in model.json and the demo "bucket" (one folder 
 Training reads its images through the pipeline's own `decode_image`, so it sees exactly
 the pixels scoring will.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,8 +34,7 @@ def digit_png(image8x8: np.ndarray) -> bytes:
     from PIL import Image
 
     pixels = np.rint(np.asarray(image8x8, dtype=np.float64) * 255.0 / 16.0).astype(np.uint8)
-    img = Image.fromarray(pixels, mode="L").resize((PNG_SIZE, PNG_SIZE),
-                                                   Image.Resampling.BICUBIC)
+    img = Image.fromarray(pixels, mode="L").resize((PNG_SIZE, PNG_SIZE), Image.Resampling.BICUBIC)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -47,10 +47,12 @@ def load_split():
 
     digits = load_digits()
     idx = np.arange(len(digits.target))
-    rest, test = train_test_split(idx, test_size=TEST_FRACTION, random_state=SEED,
-                                  stratify=digits.target)
-    train, val = train_test_split(rest, test_size=VALIDATION_FRACTION, random_state=SEED,
-                                  stratify=digits.target[rest])
+    rest, test = train_test_split(
+        idx, test_size=TEST_FRACTION, random_state=SEED, stratify=digits.target
+    )
+    train, val = train_test_split(
+        rest, test_size=VALIDATION_FRACTION, random_state=SEED, stratify=digits.target[rest]
+    )
     return digits.images, digits.target, train, val, test
 
 
@@ -88,14 +90,25 @@ def train_demo_model(out_uri: str, epochs: int = 60, seed: int = SEED) -> Bundle
     y_train, y_val, y_test = target[train], target[val], target[test]
 
     model = lenet(DEMO_SPEC.height, DEMO_SPEC.width, DEMO_SPEC.channels, len(LABELS))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     started = time.monotonic()
     history = model.fit(
-        x_train.astype("float32"), y_train, validation_data=(x_val.astype("float32"), y_val),
-        epochs=epochs, batch_size=32, verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=10,
-                                                 restore_best_weights=True)])
+        x_train.astype("float32"),
+        y_train,
+        validation_data=(x_val.astype("float32"), y_val),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=10, restore_best_weights=True
+            )
+        ],
+    )
     train_seconds = time.monotonic() - started
 
     with BundleBuilder(name="digits-lenet", labels=LABELS, input_spec=DEMO_SPEC) as bundle:
@@ -131,8 +144,9 @@ def demo_ready(model_uri: str, data_dir: str) -> bool:
     return _data_written(data_dir)
 
 
-def ensure_demo(model_uri: str, data_dir: str, force: bool = False,
-                say: Callable[[str], None] = _log.info) -> BundleMeta:
+def ensure_demo(
+    model_uri: str, data_dir: str, force: bool = False, say: Callable[[str], None] = _log.info
+) -> BundleMeta:
     """Train the demo bundle unless it exists, and write the demo images unless present;
     `say` receives what it does."""
     meta = None
@@ -144,8 +158,10 @@ def ensure_demo(model_uri: str, data_dir: str, force: bool = False,
     if meta is None:
         say(f"training the demo model (LeNet on scikit-learn digits) -> {model_uri}")
         meta = train_demo_model(model_uri)
-        say(f"trained in {meta.metrics['train_seconds']} s; test accuracy "
-            f"{meta.metrics['test_accuracy']:.4f}")
+        say(
+            f"trained in {meta.metrics['train_seconds']} s; test accuracy "
+            f"{meta.metrics['test_accuracy']:.4f}"
+        )
     if not _data_written(data_dir):
         n = write_demo_images(data_dir)
         say(f"wrote {n} demo images to {data_dir}")

@@ -16,6 +16,7 @@ and the input scaling into model.json, then loads the bundle back from where it 
 written with `load_predictor` (digests verified), with every backend it has, and checks
 one prediction's shape.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,15 +26,15 @@ from typing import Any, Optional
 
 import numpy as np
 
-from bucketscore.errors import described
 from bucketscore.bundle.meta import ONNX_FILE, SAVED_MODEL_DIR, BundleMeta, InputSpec
-from bucketscore.model_export.sealing import write_bundle
+from bucketscore.errors import described
 from bucketscore.model_export.onnx_export import (
     DEFAULT_OPSET,
     PARITY_TOLERANCE,
     check_parity,
     convert_saved_model,
 )
+from bucketscore.model_export.sealing import write_bundle
 
 KERAS_FILE = "model.keras"
 CALIBRATION_IMAGES = 32
@@ -57,8 +58,9 @@ def synthetic_images(spec: InputSpec, n: int = 8, seed: int = 0) -> np.ndarray:
     return np.stack(out[:n])
 
 
-def calibration_batch(spec: InputSpec, real: Optional[np.ndarray] = None,
-                      n: int = CALIBRATION_IMAGES, seed: int = 0) -> np.ndarray:
+def calibration_batch(
+    spec: InputSpec, real: Optional[np.ndarray] = None, n: int = CALIBRATION_IMAGES, seed: int = 0
+) -> np.ndarray:
     """Up to `n` real images (evenly spread) plus a few synthetic ones."""
     parts = []
     if real is not None and len(real):
@@ -99,8 +101,14 @@ class BundleBuilder:
         return os.path.join(self.dir, SAVED_MODEL_DIR)
 
     # -- content ---------------------------------------------------------------------------
-    def add_keras(self, model, *, embedding_layer: Optional[str] = None,
-                  embeddings: bool = True, save_keras: bool = True) -> Optional[int]:
+    def add_keras(
+        self,
+        model,
+        *,
+        embedding_layer: Optional[str] = None,
+        embeddings: bool = True,
+        save_keras: bool = True,
+    ) -> Optional[int]:
         """Export `model` (float 0..255 in, probabilities out) as saved_model/ (+ model.keras).
 
         Embeddings are the penultimate layer's output, or `embedding_layer`'s.
@@ -112,8 +120,9 @@ class BundleBuilder:
             pair, dim = serving_model(model, embedding_layer, embeddings=embeddings)
         except ServingError as e:
             raise ExportError(str(e)) from None
-        export_serving(pair, self.saved_model_dir, self.spec.height, self.spec.width,
-                       self.spec.channels)
+        export_serving(
+            pair, self.saved_model_dir, self.spec.height, self.spec.width, self.spec.channels
+        )
         if save_keras:
             model.save(os.path.join(self.dir, KERAS_FILE))
         self.embedding_dim = dim
@@ -125,8 +134,14 @@ class BundleBuilder:
         from bucketscore.model_export.serving import ServingError, wrap_saved_model
 
         try:
-            info = wrap_saved_model(src, self.saved_model_dir, self.spec.height,
-                                    self.spec.width, self.spec.channels, **kwargs)
+            info = wrap_saved_model(
+                src,
+                self.saved_model_dir,
+                self.spec.height,
+                self.spec.width,
+                self.spec.channels,
+                **kwargs,
+            )
         except ServingError as e:
             raise ExportError(str(e)) from None
         self.embedding_dim = info["embedding_dim"]
@@ -149,24 +164,36 @@ class BundleBuilder:
         from bucketscore.model_export.serving import ServingError, check_image_shape
 
         if len(model.inputs) != 1:
-            raise ExportError(f"the model takes {len(model.inputs)} inputs; an image "
-                              f"classifier takes one image batch")
+            raise ExportError(
+                f"the model takes {len(model.inputs)} inputs; an image "
+                f"classifier takes one image batch"
+            )
         try:
-            check_image_shape(tuple(model.inputs[0].shape), self.spec.height, self.spec.width,
-                              self.spec.channels, what="the model's input")
+            check_image_shape(
+                tuple(model.inputs[0].shape),
+                self.spec.height,
+                self.spec.width,
+                self.spec.channels,
+                what="the model's input",
+            )
         except ServingError as e:
             raise ExportError(str(e)) from None
         if len(model.outputs) != 1:
-            raise ExportError(f"the model has {len(model.outputs)} outputs; bucketscore needs "
-                              f"one (the class probabilities)")
+            raise ExportError(
+                f"the model has {len(model.outputs)} outputs; bucketscore needs "
+                f"one (the class probabilities)"
+            )
         out = tuple(model.outputs[0].shape)
         if len(out) != 2:
-            raise ExportError(f"the model's output has shape {out}; a classifier returns "
-                              f"[N, classes]")
+            raise ExportError(
+                f"the model's output has shape {out}; a classifier returns [N, classes]"
+            )
         if out[-1] is not None and out[-1] != len(self.labels):
-            raise ExportError(f"the model has {out[-1]} outputs but {len(self.labels)} labels "
-                              f"were given; the labels file must list one label per output, "
-                              f"in output order")
+            raise ExportError(
+                f"the model has {out[-1]} outputs but {len(self.labels)} labels "
+                f"were given; the labels file must list one label per output, "
+                f"in output order"
+            )
 
     def predict(self, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
         """Run the exported SavedModel signature (what is shipped) on uint8 images; for an
@@ -180,7 +207,7 @@ class BundleBuilder:
             self._fn = self._loaded.signatures["serving_default"]
         outs: dict[str, list] = {}
         for start in range(0, len(images), batch_size):
-            batch = tf.constant(np.asarray(images[start:start + batch_size], np.uint8))
+            batch = tf.constant(np.asarray(images[start : start + batch_size], np.uint8))
             for k, v in self._fn(images=batch).items():
                 outs.setdefault(k, []).append(v.numpy())
         return {k: np.concatenate(v) for k, v in outs.items()}
@@ -192,41 +219,55 @@ class BundleBuilder:
             self._onnx = ONNXPredictor(None, self.dir, "cpu", name=self.name)
         outs: dict[str, list] = {}
         for start in range(0, len(images), batch_size):
-            pred = self._onnx.predict(images[start:start + batch_size], with_embeddings=True)
+            pred = self._onnx.predict(images[start : start + batch_size], with_embeddings=True)
             outs.setdefault("probabilities", []).append(pred.probabilities)
             if pred.embeddings is not None:
                 outs.setdefault("embeddings", []).append(pred.embeddings)
         return {k: np.concatenate(v) for k, v in outs.items()}
 
-    def smoke_test(self, images: Optional[np.ndarray] = None,
-                   expect_probabilities: bool = True) -> None:
+    def smoke_test(
+        self, images: Optional[np.ndarray] = None, expect_probabilities: bool = True
+    ) -> None:
         """One batch through the exported signature: shapes, label count, probabilities."""
         images = synthetic_images(self.spec, 4) if images is None else images
         try:
             out = self.predict(images)
         except Exception as e:  # noqa: BLE001
-            raise ExportError(f"the exported model fails on a {self.spec.height}x"
-                              f"{self.spec.width}x{self.spec.channels} uint8 image: "
-                              f"{described(e)}") from None
+            raise ExportError(
+                f"the exported model fails on a {self.spec.height}x"
+                f"{self.spec.width}x{self.spec.channels} uint8 image: "
+                f"{described(e)}"
+            ) from None
         probs = out["probabilities"]
         k = len(self.labels)
         if probs.shape != (len(images), k):
-            raise ExportError(f"the model returns probabilities of shape {probs.shape[1:]} per "
-                              f"batch of {len(images)}, but {k} labels were given")
+            raise ExportError(
+                f"the model returns probabilities of shape {probs.shape[1:]} per "
+                f"batch of {len(images)}, but {k} labels were given"
+            )
         if "embeddings" in out and out["embeddings"].shape[0] != len(images):
             raise ExportError(f"the embeddings have shape {out['embeddings'].shape}")
         if expect_probabilities:
             sums = probs.sum(axis=1)
-            if (not np.all(np.isfinite(probs)) or probs.min() < -1e-6
-                    or np.max(np.abs(sums - 1.0)) > PROBABILITY_SUM_TOLERANCE):
+            if (
+                not np.all(np.isfinite(probs))
+                or probs.min() < -1e-6
+                or np.max(np.abs(sums - 1.0)) > PROBABILITY_SUM_TOLERANCE
+            ):
                 raise ExportError(
                     f"the model's outputs are not probabilities (row sums "
                     f"{sums.min():.3g}..{sums.max():.3g}, min {probs.min():.3g}): it probably "
                     f"returns logits; pass --softmax to add a softmax, or check the input "
-                    f"scaling (--scale, --mean/--std, --preprocess)")
+                    f"scaling (--scale, --mean/--std, --preprocess)"
+                )
 
-    def add_onnx(self, calibration: Optional[np.ndarray] = None, *,
-                 opset: int = DEFAULT_OPSET, tolerance: float = PARITY_TOLERANCE) -> dict:
+    def add_onnx(
+        self,
+        calibration: Optional[np.ndarray] = None,
+        *,
+        opset: int = DEFAULT_OPSET,
+        tolerance: float = PARITY_TOLERANCE,
+    ) -> dict:
         """Convert to model.onnx and check parity on `calibration` (uint8 images)."""
         from bucketscore.model_export.onnx_export import OnnxExportError
 
@@ -257,8 +298,14 @@ class BundleBuilder:
         shutil.copyfile(src, path)
 
     # -- writing -----------------------------------------------------------------------------
-    def seal(self, out_uri: str, *, metrics: Optional[dict] = None,
-             extra: Optional[dict] = None, verify: bool = True) -> BundleMeta:
+    def seal(
+        self,
+        out_uri: str,
+        *,
+        metrics: Optional[dict] = None,
+        extra: Optional[dict] = None,
+        verify: bool = True,
+    ) -> BundleMeta:
         """Write model.json + files to `out_uri`, then load it back and smoke-test it."""
         self._fn = self._loaded = self._onnx = None
         outputs = ("probabilities", "embeddings") if self.embedding_dim else ("probabilities",)
@@ -266,10 +313,19 @@ class BundleBuilder:
         doc.update(extra or {})
         if self.embedding_dim:
             doc["embedding_dim"] = int(self.embedding_dim)
-        doc["onnx"] = ({"exported": True, **self.onnx_report} if self.onnx_report
-                       else {"exported": False})
-        meta = write_bundle(self.dir, out_uri, name=self.name, labels=self.labels,
-                            input_spec=self.spec, metrics=metrics, outputs=outputs, extra=doc)
+        doc["onnx"] = (
+            {"exported": True, **self.onnx_report} if self.onnx_report else {"exported": False}
+        )
+        meta = write_bundle(
+            self.dir,
+            out_uri,
+            name=self.name,
+            labels=self.labels,
+            input_spec=self.spec,
+            metrics=metrics,
+            outputs=outputs,
+            extra=doc,
+        )
         if verify:
             verify_bundle(out_uri, meta)
         return meta
@@ -286,13 +342,14 @@ def verify_bundle(uri: str, meta: BundleMeta) -> None:
         try:
             pred = load_predictor(uri, backend).predict(probe, with_embeddings=True)
         except BundleError as e:
-            raise ExportError(f"the bundle written to {uri} does not load ({backend}): {e}") \
-                from None
+            raise ExportError(
+                f"the bundle written to {uri} does not load ({backend}): {e}"
+            ) from None
         if pred.probabilities.shape != (2, len(meta.labels)):
-            raise ExportError(f"the bundle at {uri} returns {pred.probabilities.shape} "
-                              f"probabilities ({backend})")
-        if meta.has_embeddings and (pred.embeddings is None
-                                    or pred.embeddings.shape
-                                    != (2, meta.extra.get("embedding_dim"))):
-            raise ExportError(f"the bundle at {uri} returns no or misshapen embeddings "
-                              f"({backend})")
+            raise ExportError(
+                f"the bundle at {uri} returns {pred.probabilities.shape} probabilities ({backend})"
+            )
+        if meta.has_embeddings and (
+            pred.embeddings is None or pred.embeddings.shape != (2, meta.extra.get("embedding_dim"))
+        ):
+            raise ExportError(f"the bundle at {uri} returns no or misshapen embeddings ({backend})")

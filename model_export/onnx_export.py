@@ -6,6 +6,7 @@ converted from the exported signature itself, not from the Keras model. `check_p
 runs both on a calibration batch; the bundle records the largest absolute differences and
 export fails when probabilities differ by more than the tolerance.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,8 +45,7 @@ def _quiet():
         tf_logger.setLevel(old_tf)
 
 
-def convert_saved_model(saved_model_dir: str, onnx_path: str,
-                        opset: int = DEFAULT_OPSET) -> dict:
+def convert_saved_model(saved_model_dir: str, onnx_path: str, opset: int = DEFAULT_OPSET) -> dict:
     """Convert the SavedModel's serving_default to `onnx_path`; returns converter facts."""
     import tensorflow as tf
 
@@ -53,8 +53,9 @@ def convert_saved_model(saved_model_dir: str, onnx_path: str,
         import tf2onnx
         from tf2onnx import tf_loader
     except ImportError as e:
-        raise OnnxExportError(f"tf2onnx is not installed ({e}); install it or pass --no-onnx") \
-            from None
+        raise OnnxExportError(
+            f"tf2onnx is not installed ({e}); install it or pass --no-onnx"
+        ) from None
 
     loaded = tf.saved_model.load(saved_model_dir)
     concrete = loaded.signatures["serving_default"]
@@ -72,19 +73,30 @@ def convert_saved_model(saved_model_dir: str, onnx_path: str,
             with tf.device("/cpu:0"):
                 graph_def = tf_loader.from_function(concrete, input_names, output_names)
                 model_proto, _ = tf2onnx.convert.from_graph_def(
-                    graph_def, name="bucketscore", input_names=input_names,
-                    output_names=output_names, opset=opset, tensors_to_rename=rename)
+                    graph_def,
+                    name="bucketscore",
+                    input_names=input_names,
+                    output_names=output_names,
+                    opset=opset,
+                    tensors_to_rename=rename,
+                )
         except Exception as e:  # noqa: BLE001 - any converter failure means the same here
-            raise OnnxExportError(f"tf2onnx could not convert the model: "
-                                  f"{described(e)} (pass --no-onnx to "
-                                  f"export without model.onnx)") from None
+            raise OnnxExportError(
+                f"tf2onnx could not convert the model: "
+                f"{described(e)} (pass --no-onnx to "
+                f"export without model.onnx)"
+            ) from None
     with open(onnx_path, "wb") as f:
         f.write(model_proto.SerializeToString())
     return {"converter": f"tf2onnx {tf2onnx.__version__}", "opset": opset}
 
 
-def check_parity(saved_model_dir: str, onnx_path: str, calibration: np.ndarray,
-                 tolerance: float = PARITY_TOLERANCE) -> dict:
+def check_parity(
+    saved_model_dir: str,
+    onnx_path: str,
+    calibration: np.ndarray,
+    tolerance: float = PARITY_TOLERANCE,
+) -> dict:
     """Run both models on `calibration` (uint8 [N, H, W, C]); raise when they differ.
 
     Returns {"max_abs_diff": {output: value}, "calibration_images": N, "tolerance": t,
@@ -99,27 +111,38 @@ def check_parity(saved_model_dir: str, onnx_path: str, calibration: np.ndarray,
     names = [o.name for o in session.get_outputs()]
     inputs = session.get_inputs()
     if [i.name for i in inputs] != ["images"] or inputs[0].type != "tensor(uint8)":
-        raise OnnxExportError(f"model.onnx takes {[(i.name, i.type) for i in inputs]}, not "
-                              f"images uint8")
+        raise OnnxExportError(
+            f"model.onnx takes {[(i.name, i.type) for i in inputs]}, not images uint8"
+        )
     got = dict(zip(names, session.run(None, {"images": calibration})))
     if set(got) != set(expected):
-        raise OnnxExportError(f"model.onnx returns {sorted(got)}, the SavedModel "
-                              f"{sorted(expected)}")
+        raise OnnxExportError(
+            f"model.onnx returns {sorted(got)}, the SavedModel {sorted(expected)}"
+        )
     diffs = {}
     for key in sorted(expected):
         if got[key].shape != expected[key].shape:
-            raise OnnxExportError(f"model.onnx returns {key} of shape {got[key].shape}, the "
-                                  f"SavedModel {expected[key].shape}")
-        diffs[key] = float(np.max(np.abs(got[key].astype(np.float64)
-                                         - expected[key].astype(np.float64))))
-    agreement = float(np.mean(got["probabilities"].argmax(1)
-                              == expected["probabilities"].argmax(1)))
-    report = {"max_abs_diff": diffs, "tolerance": tolerance,
-              "calibration_images": int(len(calibration)), "top1_agreement": agreement}
+            raise OnnxExportError(
+                f"model.onnx returns {key} of shape {got[key].shape}, the "
+                f"SavedModel {expected[key].shape}"
+            )
+        diffs[key] = float(
+            np.max(np.abs(got[key].astype(np.float64) - expected[key].astype(np.float64)))
+        )
+    agreement = float(
+        np.mean(got["probabilities"].argmax(1) == expected["probabilities"].argmax(1))
+    )
+    report = {
+        "max_abs_diff": diffs,
+        "tolerance": tolerance,
+        "calibration_images": int(len(calibration)),
+        "top1_agreement": agreement,
+    }
     if not diffs["probabilities"] <= tolerance:
         raise OnnxExportError(
             f"ONNX parity check failed: probabilities differ by up to "
             f"{diffs['probabilities']:.3g} on {len(calibration)} calibration images "
             f"(tolerance {tolerance:g}); the bundle was not written (pass --no-onnx to export "
-            f"the SavedModel alone)")
+            f"the SavedModel alone)"
+        )
     return report

@@ -18,6 +18,7 @@ the input's shape (channels 1 or 3 in position 1: NCHW; in position 3: NHWC) or 
 batch size (PyTorch's default export) is kept: the predictor feeds such a model batches of
 exactly that size. Needs the `onnx` package (the `train` extra), not TensorFlow.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,13 +66,15 @@ def load(path: str):
     try:
         model = onnx.load(path)
     except Exception as e:  # noqa: BLE001 - a protobuf error means "not an ONNX file"
-        raise OnnxImportError(f"{path} is not an ONNX model: {type(e).__name__}: "
-                              f"{str(e).strip()[:200]}") from None
+        raise OnnxImportError(
+            f"{path} is not an ONNX model: {type(e).__name__}: {str(e).strip()[:200]}"
+        ) from None
     try:
         onnx.checker.check_model(model)
     except Exception as e:  # noqa: BLE001
-        raise OnnxImportError(f"{path} is not a valid ONNX model: "
-                              f"{str(e).strip().splitlines()[0][:300]}") from None
+        raise OnnxImportError(
+            f"{path} is not a valid ONNX model: {str(e).strip().splitlines()[0][:300]}"
+        ) from None
     return model
 
 
@@ -80,8 +83,10 @@ def _dims(value_info) -> Optional[list]:
     tensor = value_info.type.tensor_type
     if not tensor.HasField("shape"):
         return None
-    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
-            for d in tensor.shape.dim]
+    return [
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+        for d in tensor.shape.dim
+    ]
 
 
 def _real_inputs(graph) -> list:
@@ -98,30 +103,37 @@ def image_input(model, layout: str = "auto") -> ImageInput:
         raise OnnxImportError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     inputs = _real_inputs(model.graph)
     if len(inputs) != 1:
-        raise OnnxImportError(f"the model takes {len(inputs)} inputs "
-                              f"({', '.join(i.name for i in inputs) or 'none'}); an image "
-                              f"classifier takes one image batch")
+        raise OnnxImportError(
+            f"the model takes {len(inputs)} inputs "
+            f"({', '.join(i.name for i in inputs) or 'none'}); an image "
+            f"classifier takes one image batch"
+        )
     (inp,) = inputs
     elem = inp.type.tensor_type.elem_type
     floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
     if elem not in floats:
-        raise OnnxImportError(f"the model's input {inp.name!r} is "
-                              f"{onnx.TensorProto.DataType.Name(elem).lower()}; bucketscore "
-                              f"wraps models that take float images (float, float16, double)")
+        raise OnnxImportError(
+            f"the model's input {inp.name!r} is "
+            f"{onnx.TensorProto.DataType.Name(elem).lower()}; bucketscore "
+            f"wraps models that take float images (float, float16, double)"
+        )
     dims = _dims(inp)
     if dims is None or len(dims) != 4:
-        raise OnnxImportError(f"the model's input {inp.name!r} has shape "
-                              f"{_shape_text(dims)}: not an image batch (NCHW or NHWC); "
-                              f"bucketscore exports image classifiers")
+        raise OnnxImportError(
+            f"the model's input {inp.name!r} has shape "
+            f"{_shape_text(dims)}: not an image batch (NCHW or NHWC); "
+            f"bucketscore exports image classifiers"
+        )
     if layout == "auto":
         first, last = dims[1] in IMAGE_CHANNELS, dims[3] in IMAGE_CHANNELS
         if first == last:
-            why = ("both could be channels" if first else
-                   "neither is 1 or 3 channels")
-            raise OnnxImportError(f"cannot tell the layout of the model's input {inp.name!r} "
-                                  f"{_shape_text(dims)} ({why}); give --layout nchw or "
-                                  f"--layout nhwc" + ("" if first else " (and --channels "
-                                                      "for a dynamic channel dimension)"))
+            why = "both could be channels" if first else "neither is 1 or 3 channels"
+            raise OnnxImportError(
+                f"cannot tell the layout of the model's input {inp.name!r} "
+                f"{_shape_text(dims)} ({why}); give --layout nchw or "
+                f"--layout nhwc"
+                + ("" if first else " (and --channels for a dynamic channel dimension)")
+            )
         layout = "nchw" if first else "nhwc"
     nhwc = (dims[0], dims[2], dims[3], dims[1]) if layout == "nchw" else tuple(dims)
     return ImageInput(name=inp.name, elem_type=elem, layout=layout, nhwc=nhwc)
@@ -202,19 +214,31 @@ def _pick_output(graph, key: Optional[str], flag: str, what: str) -> str:
     names = [o.name for o in graph.output]
     if key is None:
         if len(names) != 1:
-            raise OnnxImportError(f"the model has {len(names)} outputs ({', '.join(names)}); "
-                                  f"name the {what} with {flag}")
+            raise OnnxImportError(
+                f"the model has {len(names)} outputs ({', '.join(names)}); "
+                f"name the {what} with {flag}"
+            )
         return names[0]
     produced = {n for node in graph.node for n in node.output} | set(names)
     if key not in produced:
-        raise OnnxImportError(f"{flag} {key}: the model has no such tensor (outputs: "
-                              f"{', '.join(names)})")
+        raise OnnxImportError(
+            f"{flag} {key}: the model has no such tensor (outputs: {', '.join(names)})"
+        )
     return key
 
 
-def wrap(model, inp: ImageInput, height: int, width: int, channels: int, scaling: Scaling,
-         *, softmax: bool = False, output_key: Optional[str] = None,
-         embedding_output: Optional[str] = None):
+def wrap(
+    model,
+    inp: ImageInput,
+    height: int,
+    width: int,
+    channels: int,
+    scaling: Scaling,
+    *,
+    softmax: bool = False,
+    output_key: Optional[str] = None,
+    embedding_output: Optional[str] = None,
+):
     """(the bundle's model.onnx as a ModelProto, facts for model.json): `model` behind the
     uint8 NHWC `images` input and the scaling, its class scores as `probabilities` (with a
     softmax when `softmax`) and `embedding_output`, if named, as `embeddings`."""
@@ -224,14 +248,18 @@ def wrap(model, inp: ImageInput, height: int, width: int, channels: int, scaling
 
     opset = _opset(model)
     if opset < MIN_OPSET:
-        raise OnnxImportError(f"the model uses ONNX opset {opset}; re-export it with opset "
-                              f"{MIN_OPSET} or later")
+        raise OnnxImportError(
+            f"the model uses ONNX opset {opset}; re-export it with opset {MIN_OPSET} or later"
+        )
     wrapped = onnx.ModelProto()
     wrapped.CopyFrom(model)
     graph = wrapped.graph
     out_name = _pick_output(graph, output_key, "--output_key", "class scores output")
-    emb_name = (_pick_output(graph, embedding_output, "--embedding_output", "embeddings")
-                if embedding_output else None)
+    emb_name = (
+        _pick_output(graph, embedding_output, "--embedding_output", "embeddings")
+        if embedding_output
+        else None
+    )
     if emb_name == out_name:
         raise OnnxImportError("--embedding_output names the class scores output")
     used = _tensor_names(graph)
@@ -254,75 +282,108 @@ def wrap(model, inp: ImageInput, height: int, width: int, channels: int, scaling
         return PREFIX + name
 
     cur = PREFIX + "float"
-    nodes.append(helper.make_node("Cast", ["images"], [cur], to=TensorProto.FLOAT,
-                                  name=PREFIX + "cast_in"))
+    nodes.append(
+        helper.make_node("Cast", ["images"], [cur], to=TensorProto.FLOAT, name=PREFIX + "cast_in")
+    )
     if reverse:
-        nodes.append(helper.make_node("Gather", [cur, const("bgr", [2, 1, 0], np.int64)],
-                                      [PREFIX + "bgr_x"], axis=3, name=PREFIX + "rgb_to_bgr"))
+        nodes.append(
+            helper.make_node(
+                "Gather",
+                [cur, const("bgr", [2, 1, 0], np.int64)],
+                [PREFIX + "bgr_x"],
+                axis=3,
+                name=PREFIX + "rgb_to_bgr",
+            )
+        )
         cur = PREFIX + "bgr_x"
     if any(m != 1.0 for m in mul):
-        nodes.append(helper.make_node("Mul", [cur, const("mul", mul)], [PREFIX + "scaled"],
-                                      name=PREFIX + "scale"))
+        nodes.append(
+            helper.make_node(
+                "Mul", [cur, const("mul", mul)], [PREFIX + "scaled"], name=PREFIX + "scale"
+            )
+        )
         cur = PREFIX + "scaled"
     if any(b != 0.0 for b in add):
-        nodes.append(helper.make_node("Add", [cur, const("add", add)], [PREFIX + "shifted"],
-                                      name=PREFIX + "shift"))
+        nodes.append(
+            helper.make_node(
+                "Add", [cur, const("add", add)], [PREFIX + "shifted"], name=PREFIX + "shift"
+            )
+        )
         cur = PREFIX + "shifted"
     if inp.layout == "nchw":
-        nodes.append(helper.make_node("Transpose", [cur], [PREFIX + "nchw"], perm=[0, 3, 1, 2],
-                                      name=PREFIX + "to_nchw"))
+        nodes.append(
+            helper.make_node(
+                "Transpose", [cur], [PREFIX + "nchw"], perm=[0, 3, 1, 2], name=PREFIX + "to_nchw"
+            )
+        )
         cur = PREFIX + "nchw"
     # The user's graph reads its input tensor: the last preprocessing node now makes it.
     if inp.elem_type == TensorProto.FLOAT:
         nodes.append(helper.make_node("Identity", [cur], [x_name], name=PREFIX + "model_input"))
     else:
-        nodes.append(helper.make_node("Cast", [cur], [x_name], to=inp.elem_type,
-                                      name=PREFIX + "model_input"))
+        nodes.append(
+            helper.make_node("Cast", [cur], [x_name], to=inp.elem_type, name=PREFIX + "model_input")
+        )
 
     post = []
 
     def finish(src: str, dst: str, with_softmax: bool) -> None:
         """src -> [N, D] (Flatten: a [N, D, 1, 1] pooling output too) -> float32 `dst`."""
         tensor = f"{PREFIX}{dst}_flat"
-        post.append(helper.make_node("Flatten", [src], [tensor], axis=1,
-                                     name=f"{PREFIX}flatten_{dst}"))
+        post.append(
+            helper.make_node("Flatten", [src], [tensor], axis=1, name=f"{PREFIX}flatten_{dst}")
+        )
         if with_softmax:
-            post.append(helper.make_node("Softmax", [tensor], [f"{PREFIX}{dst}_softmax"],
-                                         axis=1, name=PREFIX + "softmax"))
+            post.append(
+                helper.make_node(
+                    "Softmax", [tensor], [f"{PREFIX}{dst}_softmax"], axis=1, name=PREFIX + "softmax"
+                )
+            )
             tensor = f"{PREFIX}{dst}_softmax"
-        post.append(helper.make_node("Cast", [tensor], [dst], to=TensorProto.FLOAT,
-                                     name=f"{PREFIX}cast_{dst}"))
+        post.append(
+            helper.make_node(
+                "Cast", [tensor], [dst], to=TensorProto.FLOAT, name=f"{PREFIX}cast_{dst}"
+            )
+        )
 
     finish(out_name, "probabilities", softmax)
-    outputs = [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
-                                             [inp.batch or "N", None])]
+    outputs = [
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [inp.batch or "N", None])
+    ]
     if emb_name:
         finish(emb_name, "embeddings", False)
-        outputs.append(helper.make_tensor_value_info("embeddings", TensorProto.FLOAT,
-                                                     [inp.batch or "N", None]))
+        outputs.append(
+            helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, [inp.batch or "N", None])
+        )
     user_nodes = list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes + user_nodes + post)
     graph.initializer.extend(inits)
     kept_inputs = [i for i in graph.input if i.name != x_name]
     del graph.input[:]
-    graph.input.append(helper.make_tensor_value_info(
-        "images", TensorProto.UINT8, [inp.batch or "N", height, width, channels]))
+    graph.input.append(
+        helper.make_tensor_value_info(
+            "images", TensorProto.UINT8, [inp.batch or "N", height, width, channels]
+        )
+    )
     graph.input.extend(kept_inputs)  # initialisers some exporters list as inputs
     del graph.output[:]
     graph.output.extend(outputs)
     try:
         onnx.checker.check_model(wrapped)
     except Exception as e:  # noqa: BLE001 - our own wiring: say what the checker says
-        raise OnnxImportError(f"the wrapped model does not check: "
-                              f"{str(e).strip().splitlines()[0][:300]}") from None
+        raise OnnxImportError(
+            f"the wrapped model does not check: {str(e).strip().splitlines()[0][:300]}"
+        ) from None
     facts = {
         "opset": opset,
-        "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p)
-                    or None,
+        "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p) or None,
         "layout": inp.layout,
-        "input": {"name": inp.name, "type": TensorProto.DataType.Name(inp.elem_type).lower(),
-                  "batch": inp.batch},
+        "input": {
+            "name": inp.name,
+            "type": TensorProto.DataType.Name(inp.elem_type).lower(),
+            "batch": inp.batch,
+        },
         "output_key": _original_name(mapping, out_name),
         "embedding_output": _original_name(mapping, emb_name) if emb_name else None,
     }

@@ -15,6 +15,7 @@ SavedModel and converted to ONNX like any other layer, and loads with `safe_mode
   `tf` (-1..1), `torch` (ImageNet mean/std on 0..1), `caffe` (RGB->BGR, ImageNet mean
   subtracted, 0..255), `none` (the network scales its own input, as EfficientNet does).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -26,12 +27,27 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 # Keras Applications families -> the `mode` of their preprocess_input.
 PREPROCESS_MODES = {
-    "tf": "tf", "torch": "torch", "caffe": "caffe", "none": "none",
-    "mobilenet": "tf", "mobilenet_v2": "tf", "mobilenet_v3": "none", "inception_v3": "tf",
-    "inception_resnet_v2": "tf", "xception": "tf", "resnet_v2": "tf", "nasnet": "tf",
-    "resnet50": "caffe", "resnet": "caffe", "vgg16": "caffe", "vgg19": "caffe",
-    "densenet": "torch", "efficientnet": "none", "efficientnet_b0": "none",
-    "efficientnet_v2": "none", "convnext": "none",
+    "tf": "tf",
+    "torch": "torch",
+    "caffe": "caffe",
+    "none": "none",
+    "mobilenet": "tf",
+    "mobilenet_v2": "tf",
+    "mobilenet_v3": "none",
+    "inception_v3": "tf",
+    "inception_resnet_v2": "tf",
+    "xception": "tf",
+    "resnet_v2": "tf",
+    "nasnet": "tf",
+    "resnet50": "caffe",
+    "resnet": "caffe",
+    "vgg16": "caffe",
+    "vgg19": "caffe",
+    "densenet": "torch",
+    "efficientnet": "none",
+    "efficientnet_b0": "none",
+    "efficientnet_v2": "none",
+    "convnext": "none",
 }
 
 
@@ -52,11 +68,14 @@ class Scaling:
     def __post_init__(self):
         if self.preprocess is not None:
             if self.preprocess not in PREPROCESS_MODES:
-                raise ScalingError(f"--preprocess {self.preprocess!r}: expected one of "
-                                   f"{', '.join(sorted(PREPROCESS_MODES))}")
+                raise ScalingError(
+                    f"--preprocess {self.preprocess!r}: expected one of "
+                    f"{', '.join(sorted(PREPROCESS_MODES))}"
+                )
             if (self.scale, self.offset, self.mean, self.std) != (1.0, 0.0, None, None):
-                raise ScalingError("--preprocess cannot be combined with --scale, --offset, "
-                                   "--mean or --std")
+                raise ScalingError(
+                    "--preprocess cannot be combined with --scale, --offset, --mean or --std"
+                )
         if (self.mean is None) != (self.std is None):
             raise ScalingError("--mean and --std go together")
         if self.std is not None and any(s <= 0 for s in self.std):
@@ -66,8 +85,11 @@ class Scaling:
 
     @property
     def is_identity(self) -> bool:
-        return self.mode == "none" if self.preprocess else (
-            self.scale == 1.0 and self.offset == 0.0 and self.mean is None)
+        return (
+            self.mode == "none"
+            if self.preprocess
+            else (self.scale == 1.0 and self.offset == 0.0 and self.mean is None)
+        )
 
     @property
     def mode(self) -> Optional[str]:
@@ -75,10 +97,12 @@ class Scaling:
 
     def describe(self) -> str:
         if self.preprocess:
-            return {"tf": "x / 127.5 - 1", "torch": "(x / 255 - ImageNet mean) / ImageNet std",
-                    "caffe": "RGB->BGR, x - ImageNet mean (0..255)",
-                    "none": "0..255 as is (the network scales its own input)"}[self.mode] + \
-                f" (preprocess {self.preprocess})"
+            return {
+                "tf": "x / 127.5 - 1",
+                "torch": "(x / 255 - ImageNet mean) / ImageNet std",
+                "caffe": "RGB->BGR, x - ImageNet mean (0..255)",
+                "none": "0..255 as is (the network scales its own input)",
+            }[self.mode] + f" (preprocess {self.preprocess})"
         parts = []
         if self.scale != 1.0 or self.offset != 0.0:
             parts.append(f"x * {self.scale:g}" + (f" + {self.offset:g}" if self.offset else ""))
@@ -95,10 +119,13 @@ class Scaling:
     def from_json(cls, doc: Optional[dict]) -> "Scaling":
         if not doc:
             return cls()
-        return cls(scale=float(doc.get("scale", 1.0)), offset=float(doc.get("offset", 0.0)),
-                   mean=tuple(doc["mean"]) if doc.get("mean") is not None else None,
-                   std=tuple(doc["std"]) if doc.get("std") is not None else None,
-                   preprocess=doc.get("preprocess"))
+        return cls(
+            scale=float(doc.get("scale", 1.0)),
+            offset=float(doc.get("offset", 0.0)),
+            mean=tuple(doc["mean"]) if doc.get("mean") is not None else None,
+            std=tuple(doc["std"]) if doc.get("std") is not None else None,
+            preprocess=doc.get("preprocess"),
+        )
 
     def apply(self, x, channels: int):
         """Apply this scaling to the symbolic Keras tensor `x` (float 0..255)."""
@@ -117,9 +144,13 @@ class Scaling:
         if mode == "tf":
             return [layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_tf")]
         if mode == "torch":
-            return [layers.Rescaling(1.0 / 255.0, name="scale_unit"),
-                    _normalization(per_channel(IMAGENET_MEAN_RGB, channels, "mean"),
-                                   per_channel(IMAGENET_STD_RGB, channels, "std"))]
+            return [
+                layers.Rescaling(1.0 / 255.0, name="scale_unit"),
+                _normalization(
+                    per_channel(IMAGENET_MEAN_RGB, channels, "mean"),
+                    per_channel(IMAGENET_STD_RGB, channels, "std"),
+                ),
+            ]
         if mode == "caffe":
             if channels != 3:
                 raise ScalingError("caffe preprocessing (resnet50, vgg) needs 3 channels")
@@ -128,8 +159,11 @@ class Scaling:
         if self.scale != 1.0 or self.offset != 0.0:
             out.append(layers.Rescaling(self.scale, offset=self.offset, name="scale"))
         if self.mean is not None:
-            out.append(_normalization(per_channel(self.mean, channels, "mean"),
-                                      per_channel(self.std, channels, "std")))
+            out.append(
+                _normalization(
+                    per_channel(self.mean, channels, "mean"), per_channel(self.std, channels, "std")
+                )
+            )
         return out
 
     def tf_apply(self, x, channels: int):
@@ -152,8 +186,9 @@ class Scaling:
         if self.scale != 1.0 or self.offset != 0.0:
             x = x * self.scale + self.offset
         if self.mean is not None:
-            x = ((x - tf.constant(per_channel(self.mean, channels, "mean"), tf.float32))
-                 / tf.constant(per_channel(self.std, channels, "std"), tf.float32))
+            x = (
+                x - tf.constant(per_channel(self.mean, channels, "mean"), tf.float32)
+            ) / tf.constant(per_channel(self.std, channels, "std"), tf.float32)
         return x
 
 
@@ -179,15 +214,13 @@ def per_channel(values: Sequence[float], channels: int, what: str) -> list[float
     if channels == 1 and len(values) == 3:
         # A grey model given RGB statistics: use their mean (what a grey image averages to).
         return [sum(values) / 3.0]
-    raise ScalingError(f"--{what} has {len(values)} values but the model has {channels} "
-                       f"channel(s)")
+    raise ScalingError(f"--{what} has {len(values)} values but the model has {channels} channel(s)")
 
 
 def _normalization(mean: list[float], std: list[float]):
     from keras import layers
 
-    return layers.Normalization(axis=-1, mean=mean, variance=[s * s for s in std],
-                                name="normalize")
+    return layers.Normalization(axis=-1, mean=mean, variance=[s * s for s in std], name="normalize")
 
 
 def parse_number(text: str) -> float:
@@ -212,8 +245,17 @@ def parse_list(text: Optional[str]) -> Optional[tuple[float, ...]]:
         raise ScalingError(f"{text!r} is not a comma-separated list of numbers") from None
 
 
-def scaling_from_flags(scale: Optional[str], offset: Optional[str], mean: Optional[str],
-                       std: Optional[str], preprocess: Optional[str]) -> Scaling:
-    return Scaling(scale=parse_number(scale) if scale is not None else 1.0,
-                   offset=parse_number(offset) if offset is not None else 0.0,
-                   mean=parse_list(mean), std=parse_list(std), preprocess=preprocess)
+def scaling_from_flags(
+    scale: Optional[str],
+    offset: Optional[str],
+    mean: Optional[str],
+    std: Optional[str],
+    preprocess: Optional[str],
+) -> Scaling:
+    return Scaling(
+        scale=parse_number(scale) if scale is not None else 1.0,
+        offset=parse_number(offset) if offset is not None else 0.0,
+        mean=parse_list(mean),
+        std=parse_list(std),
+        preprocess=preprocess,
+    )

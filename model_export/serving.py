@@ -6,6 +6,7 @@ penultimate layer (the input of the final Dense layer). The cast to float happen
 any normalisation must be part of the Keras model itself (see `preprocessing.py`), or, for
 a wrapped SavedModel, of the wrapper.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,12 +14,20 @@ from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bucketscore.errors import first_line  # noqa: E402
-from bucketscore.private_apis import keras_inbound_nodes, keras_producer  # noqa: E402
+from bucketscore.errors import first_line
+from bucketscore.private_apis import keras_inbound_nodes, keras_producer
 
 # Layers that may sit between the final Dense layer and the model's output.
-_PASSTHROUGH = ("Activation", "Softmax", "Dropout", "Identity", "GaussianNoise",
-                "GaussianDropout", "AlphaDropout", "SpatialDropout1D")
+_PASSTHROUGH = (
+    "Activation",
+    "Softmax",
+    "Dropout",
+    "Identity",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "SpatialDropout1D",
+)
 
 
 class ServingError(ValueError):
@@ -42,8 +51,10 @@ def locate_head(model) -> tuple:
     import keras
 
     if len(model.outputs) != 1:
-        raise ServingError(f"the model has {len(model.outputs)} outputs; bucketscore needs "
-                           f"one (the class probabilities)")
+        raise ServingError(
+            f"the model has {len(model.outputs)} outputs; bucketscore needs "
+            f"one (the class probabilities)"
+        )
     chain = []
     tensor = model.outputs[0]
     while True:
@@ -61,9 +72,11 @@ def locate_head(model) -> tuple:
             tensor = inp
             continue
         break
-    raise ServingError(f"cannot find the penultimate layer of {model.name}: its output does "
-                       f"not come from a Dense layer (found {type(layer).__name__} "
-                       f"{layer.name!r}); name the embedding layer explicitly")
+    raise ServingError(
+        f"cannot find the penultimate layer of {model.name}: its output does "
+        f"not come from a Dense layer (found {type(layer).__name__} "
+        f"{layer.name!r}); name the embedding layer explicitly"
+    )
 
 
 def serving_model(model, embedding_layer: Optional[str] = None, embeddings: bool = True):
@@ -75,8 +88,10 @@ def serving_model(model, embedding_layer: Optional[str] = None, embeddings: bool
     import keras
 
     if len(model.outputs) != 1:
-        raise ServingError(f"the model has {len(model.outputs)} outputs; bucketscore needs "
-                           f"one (the class probabilities)")
+        raise ServingError(
+            f"the model has {len(model.outputs)} outputs; bucketscore needs "
+            f"one (the class probabilities)"
+        )
     if not embeddings:
         return keras.Model(model.inputs, [model.outputs[0]]), None
     if embedding_layer:
@@ -92,8 +107,10 @@ def serving_model(model, embedding_layer: Optional[str] = None, embeddings: bool
             for layer in head:
                 probs = layer(probs)
     if len(emb.shape) != 2:
-        raise ServingError(f"the embedding layer's output has shape {tuple(emb.shape)}; "
-                           f"embeddings must be vectors [N, D]")
+        raise ServingError(
+            f"the embedding layer's output has shape {tuple(emb.shape)}; "
+            f"embeddings must be vectors [N, D]"
+        )
     return keras.Model(model.inputs, [probs, emb]), int(emb.shape[-1])
 
 
@@ -143,8 +160,9 @@ def export_serving(pair, path: str, height: int, width: int, channels: int) -> N
     archive = keras.export.ExportArchive()
     archive.track(pair)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8,
-                                                name="images")])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8, name="images")]
+    )
     def serve(images):
         outs = pair(tf.cast(images, tf.float32), training=False)
         if not isinstance(outs, (list, tuple)):
@@ -158,8 +176,9 @@ def export_serving(pair, path: str, height: int, width: int, channels: int) -> N
     archive.write_out(path, verbose=False)
 
 
-def export_saved_model(model, path: str, height: int, width: int, channels: int,
-                       embedding_layer: Optional[str] = None) -> Optional[int]:
+def export_saved_model(
+    model, path: str, height: int, width: int, channels: int, embedding_layer: Optional[str] = None
+) -> Optional[int]:
     """Write `model` (Keras, float input 0..255) to `path`; returns the embedding size or None.
 
     With `embedding_layer` the signature also returns that layer's output as `embeddings`.
@@ -169,8 +188,9 @@ def export_saved_model(model, path: str, height: int, width: int, channels: int,
     return dim
 
 
-def image_signature(src: str, signature: str = "serving_default",
-                    input_key: Optional[str] = None) -> tuple:
+def image_signature(
+    src: str, signature: str = "serving_default", input_key: Optional[str] = None
+) -> tuple:
     """(loaded SavedModel, its `signature` function, the image input's name) of a user's
     SavedModel; ServingError when it does not load, lacks the signature, or its image input
     cannot be told (several inputs and no `input_key`)."""
@@ -179,29 +199,44 @@ def image_signature(src: str, signature: str = "serving_default",
     try:
         loaded = tf.saved_model.load(src)
     except Exception as e:  # noqa: BLE001
-        raise ServingError(f"{src} is not a loadable TensorFlow SavedModel: "
-                           f"{first_line(e)}") from None
+        raise ServingError(
+            f"{src} is not a loadable TensorFlow SavedModel: {first_line(e)}"
+        ) from None
     sigs = dict(loaded.signatures)
     if signature not in sigs:
-        raise ServingError(f"the SavedModel has no signature {signature!r} (it has: "
-                           f"{', '.join(sorted(sigs)) or 'none'}); pass --signature")
+        raise ServingError(
+            f"the SavedModel has no signature {signature!r} (it has: "
+            f"{', '.join(sorted(sigs)) or 'none'}); pass --signature"
+        )
     fn = sigs[signature]
     inputs = fn.structured_input_signature[1]
     if input_key is None:
         if len(inputs) != 1:
-            raise ServingError(f"signature {signature!r} takes {len(inputs)} inputs "
-                               f"({', '.join(sorted(inputs))}); an image classifier takes one "
-                               f"image batch (name it with --input_key)")
+            raise ServingError(
+                f"signature {signature!r} takes {len(inputs)} inputs "
+                f"({', '.join(sorted(inputs))}); an image classifier takes one "
+                f"image batch (name it with --input_key)"
+            )
         input_key = next(iter(inputs))
     if input_key not in inputs:
         raise ServingError(f"signature {signature!r} has no input {input_key!r}")
     return loaded, fn, input_key
 
 
-def wrap_saved_model(src: str, path: str, height: int, width: int, channels: int, *,
-                     signature: str = "serving_default", input_key: Optional[str] = None,
-                     output_key: Optional[str] = None, embedding_key: Optional[str] = None,
-                     scaling=None, softmax: bool = False) -> dict:
+def wrap_saved_model(
+    src: str,
+    path: str,
+    height: int,
+    width: int,
+    channels: int,
+    *,
+    signature: str = "serving_default",
+    input_key: Optional[str] = None,
+    output_key: Optional[str] = None,
+    embedding_key: Optional[str] = None,
+    scaling=None,
+    softmax: bool = False,
+) -> dict:
     """Wrap a user's SavedModel signature as a bundle SavedModel (uint8 in, dict out).
 
     Returns {"input_key", "input_dtype", "output_key", "embedding_key", "embedding_dim"}.
@@ -215,35 +250,46 @@ def wrap_saved_model(src: str, path: str, height: int, width: int, channels: int
     check_image_shape(tuple(spec.shape), height, width, channels, what=f"input {input_key!r}")
     outputs = fn.structured_outputs
     if output_key is None:
-        candidates = [k for k in outputs if k in ("probabilities", "probs", "predictions",
-                                                  "output_0", "logits")]
+        candidates = [
+            k
+            for k in outputs
+            if k in ("probabilities", "probs", "predictions", "output_0", "logits")
+        ]
         if len(outputs) == 1:
             output_key = next(iter(outputs))
         elif len(candidates) == 1:
             output_key = candidates[0]
         else:
-            raise ServingError(f"signature {signature!r} has outputs "
-                               f"{', '.join(sorted(outputs))}; name the class scores with "
-                               f"--output_key")
+            raise ServingError(
+                f"signature {signature!r} has outputs "
+                f"{', '.join(sorted(outputs))}; name the class scores with "
+                f"--output_key"
+            )
     for key, what in ((output_key, "--output_key"), (embedding_key, "--embedding_output")):
         if key is not None and key not in outputs:
-            raise ServingError(f"{what} {key!r}: signature {signature!r} has outputs "
-                               f"{', '.join(sorted(outputs))}")
+            raise ServingError(
+                f"{what} {key!r}: signature {signature!r} has outputs {', '.join(sorted(outputs))}"
+            )
         if key is not None and len(outputs[key].shape) != 2:
-            raise ServingError(f"output {key!r} has shape {tuple(outputs[key].shape)}; it must "
-                               f"be [N, D]")
+            raise ServingError(
+                f"output {key!r} has shape {tuple(outputs[key].shape)}; it must be [N, D]"
+            )
     in_dtype = spec.dtype
     if not (in_dtype.is_floating or in_dtype in (tf.uint8, tf.int32, tf.int64)):
-        raise ServingError(f"input {input_key!r} has dtype {in_dtype.name}; an image input is "
-                           f"float or integer")
+        raise ServingError(
+            f"input {input_key!r} has dtype {in_dtype.name}; an image input is float or integer"
+        )
 
     class Wrapped(tf.Module):
         def __init__(self):
             super().__init__()
             self.inner = loaded
 
-        @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8,
-                                                    name="images")])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, height, width, channels], tf.uint8, name="images")
+            ]
+        )
         def serve(self, images):
             x = tf.cast(images, tf.float32)
             if scaling is not None:
@@ -260,16 +306,23 @@ def wrap_saved_model(src: str, path: str, height: int, width: int, channels: int
     module = Wrapped()
     tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
     dim = int(outputs[embedding_key].shape[-1]) if embedding_key else None
-    return {"input_key": input_key, "input_dtype": in_dtype.name, "output_key": output_key,
-            "embedding_key": embedding_key, "embedding_dim": dim}
+    return {
+        "input_key": input_key,
+        "input_dtype": in_dtype.name,
+        "output_key": output_key,
+        "embedding_key": embedding_key,
+        "embedding_dim": dim,
+    }
 
 
 def check_image_shape(shape: tuple, height: int, width: int, channels: int, what: str) -> None:
     """Raise ServingError unless `shape` is [N, H, W, C] compatible with the given size."""
     if len(shape) != 4:
-        raise ServingError(f"{what} has shape {shape}: not an image batch [N, height, width, "
-                           f"channels]")
-    for got, want, name in zip(shape[1:], (height, width, channels),
-                               ("height", "width", "channels")):
+        raise ServingError(
+            f"{what} has shape {shape}: not an image batch [N, height, width, channels]"
+        )
+    for got, want, name in zip(
+        shape[1:], (height, width, channels), ("height", "width", "channels")
+    ):
         if got is not None and got != want:
             raise ServingError(f"{what} has {name} {got}, but the bundle was asked for {want}")

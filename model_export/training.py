@@ -11,6 +11,7 @@ The bundle holds `training/curves.csv|png`, `training/per_class.csv` and
 `training/confusion_matrix.csv`; `model.json` holds the test accuracy, the per-class report
 and how the model was trained.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,9 +24,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from bucketscore.bundle.meta import InputSpec, sha256_file
 from bucketscore.errors import described, first_line
 from bucketscore.model_export.architectures import SCRATCH
-from bucketscore.bundle.meta import InputSpec, sha256_file
 from bucketscore.model_export.datasets import Dataset
 
 _log = logging.getLogger(__name__)
@@ -60,8 +61,7 @@ class Augmentation:
 
     @property
     def active(self) -> bool:
-        return self.flip != "none" or any((self.rotation, self.zoom, self.contrast,
-                                           self.translate))
+        return self.flip != "none" or any((self.rotation, self.zoom, self.contrast, self.translate))
 
     def model(self, seed: int):
         """A Keras Sequential of random layers (float 0..255 in and out), or None."""
@@ -75,16 +75,19 @@ class Augmentation:
             mode = {"both": "horizontal_and_vertical"}.get(self.flip, self.flip)
             out.append(layers.RandomFlip(mode, seed=seed))
         if self.rotation:
-            out.append(layers.RandomRotation(self.rotation / 360.0, fill_mode="reflect",
-                                             seed=seed + 1))
+            out.append(
+                layers.RandomRotation(self.rotation / 360.0, fill_mode="reflect", seed=seed + 1)
+            )
         if self.zoom:
             out.append(layers.RandomZoom(self.zoom, fill_mode="reflect", seed=seed + 2))
         if self.translate:
-            out.append(layers.RandomTranslation(self.translate, self.translate,
-                                                fill_mode="reflect", seed=seed + 3))
+            out.append(
+                layers.RandomTranslation(
+                    self.translate, self.translate, fill_mode="reflect", seed=seed + 3
+                )
+            )
         if self.contrast:
-            out.append(layers.RandomContrast(self.contrast, value_range=(0, 255),
-                                             seed=seed + 4))
+            out.append(layers.RandomContrast(self.contrast, value_range=(0, 255), seed=seed + 4))
         return keras.Sequential(out, name="augmentation")
 
 
@@ -139,12 +142,17 @@ def input_spec_for(cfg: TrainConfig) -> InputSpec:
     from bucketscore.model_export.architectures import ARCHITECTURES, DEFAULT_INPUT
 
     if cfg.architecture not in ARCHITECTURES:
-        raise TrainError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, not "
-                         f"{cfg.architecture!r}")
+        raise TrainError(
+            f"--architecture must be one of {', '.join(ARCHITECTURES)}, not {cfg.architecture!r}"
+        )
     h, w, c = DEFAULT_INPUT[cfg.architecture]
-    return InputSpec(height=cfg.height or h, width=cfg.width or w, channels=cfg.channels or c,
-                     resize=cfg.resize or "squash",
-                     interpolation=cfg.interpolation or "bilinear")
+    return InputSpec(
+        height=cfg.height or h,
+        width=cfg.width or w,
+        channels=cfg.channels or c,
+        resize=cfg.resize or "squash",
+        interpolation=cfg.interpolation or "bilinear",
+    )
 
 
 def local_copy(uri: str, tmp: str) -> str:
@@ -164,9 +172,11 @@ def build_base(cfg: TrainConfig, spec: InputSpec, log: Callable[[str], None]):
     backbone = BACKBONES[cfg.architecture]
     weights = cfg.base_weights
     if weights is None:
-        log(f"NOTE: no --base_weights given: the {backbone.name} base starts from RANDOM "
+        log(
+            f"NOTE: no --base_weights given: the {backbone.name} base starts from RANDOM "
             f"weights, not ImageNet features; expect far lower accuracy than transfer learning "
-            f"gives. Pass --base_weights PATH (a Keras weights file, local or in a bucket).")
+            f"gives. Pass --base_weights PATH (a Keras weights file, local or in a bucket)."
+        )
         try:
             return backbone.build(spec.height, spec.width, None, cfg.alpha), {"source": "random"}
         except BackboneError as e:
@@ -181,12 +191,15 @@ def build_base(cfg: TrainConfig, spec: InputSpec, log: Callable[[str], None]):
                 f"--base_weights imagenet: the ImageNet weights of {backbone.name} cannot be "
                 f"downloaded here ({first_line(e)}). Download the no-top weights file on a "
                 f"machine with internet access ({backbone.weights_url}), copy it next to your "
-                f"data (local or bucket) and pass --base_weights PATH.") from None
+                f"data (local or bucket) and pass --base_weights PATH."
+            ) from None
         return base, {"source": "imagenet (Keras Applications)"}
     if not weights.endswith((".h5", ".hdf5", ".keras")):
-        raise TrainError(f"--base_weights {weights}: expected a Keras weights file "
-                         f"(*.weights.h5 from model.save_weights, or a Keras Applications "
-                         f"*_notop.h5 file)")
+        raise TrainError(
+            f"--base_weights {weights}: expected a Keras weights file "
+            f"(*.weights.h5 from model.save_weights, or a Keras Applications "
+            f"*_notop.h5 file)"
+        )
     try:
         base = backbone.build(spec.height, spec.width, None, cfg.alpha)
     except BackboneError as e:
@@ -194,9 +207,12 @@ def build_base(cfg: TrainConfig, spec: InputSpec, log: Callable[[str], None]):
     with tempfile.TemporaryDirectory() as tmp:
         path = local_copy(weights, tmp)
         digest = sha256_file(path)
-        misfit = (f"--base_weights {weights} does not fit the {backbone.name} base "
-                  f"(include_top=False"
-                  + (f", alpha {cfg.alpha:g}" if backbone.name == "mobilenet_v2" else "") + ")")
+        misfit = (
+            f"--base_weights {weights} does not fit the {backbone.name} base "
+            f"(include_top=False"
+            + (f", alpha {cfg.alpha:g}" if backbone.name == "mobilenet_v2" else "")
+            + ")"
+        )
         with warnings.catch_warnings(record=True) as caught:
             # Keras warns (and keeps fresh weights) for parts it cannot match: not loaded.
             warnings.simplefilter("always")
@@ -204,14 +220,19 @@ def build_base(cfg: TrainConfig, spec: InputSpec, log: Callable[[str], None]):
                 base.load_weights(path)
             except Exception as e:  # noqa: BLE001
                 raise TrainError(f"{misfit}: {described(e)}") from None
-        partial = [str(w.message) for w in caught
-                   if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)]
+        partial = [
+            str(w.message)
+            for w in caught
+            if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)
+        ]
         if partial:
             raise TrainError(f"{misfit}: only part of it matches ({first_line(partial[0])})")
     log(f"loaded the {backbone.name} base weights from {weights}")
     if backbone.name == "efficientnet_b0" and match_keras_imagenet_efficientnet(base):
-        log("efficientnet_b0: ImageNet input statistics found in the weights; applied the "
-            "extra input rescaling Keras adds when it loads ImageNet weights itself")
+        log(
+            "efficientnet_b0: ImageNet input statistics found in the weights; applied the "
+            "extra input rescaling Keras adds when it loads ImageNet weights itself"
+        )
     return base, {"source": weights, "sha256": digest}
 
 
@@ -225,8 +246,9 @@ def match_keras_imagenet_efficientnet(base) -> bool:
 
     from bucketscore.model_export.scaling import IMAGENET_STD_RGB
 
-    norm = next((layer for layer in base.layers
-                 if isinstance(layer, keras.layers.Normalization)), None)
+    norm = next(
+        (layer for layer in base.layers if isinstance(layer, keras.layers.Normalization)), None
+    )
     if norm is None:
         return False
     values = norm.get_weights()
@@ -234,28 +256,41 @@ def match_keras_imagenet_efficientnet(base) -> bool:
         return False
     mean, variance, count = values
     std = np.asarray(IMAGENET_STD_RGB, np.float32).reshape(np.shape(variance))
-    if not np.allclose(variance, std ** 2, rtol=1e-3):
+    if not np.allclose(variance, std**2, rtol=1e-3):
         return False
     norm.set_weights([mean, variance * std, count])
     norm.finalize_state()
     return True
 
 
-def build_model(cfg: TrainConfig, spec: InputSpec, num_classes: int,
-                log: Callable[[str], None], base_and_weights: Optional[tuple] = None):
+def build_model(
+    cfg: TrainConfig,
+    spec: InputSpec,
+    num_classes: int,
+    log: Callable[[str], None],
+    base_and_weights: Optional[tuple] = None,
+):
     """(new Keras model, facts for model.json). `base_and_weights`: a backbone already
     built by `build_base` (so a bad weights file fails before the data is read)."""
     from bucketscore.model_export import architectures as arch
 
     if cfg.architecture == "lenet":
-        return arch.lenet(spec.height, spec.width, spec.channels, num_classes,
-                          augment=False), {}
+        return arch.lenet(spec.height, spec.width, spec.channels, num_classes, augment=False), {}
     if cfg.architecture == "small_cnn":
-        return arch.small_cnn(spec.height, spec.width, spec.channels, num_classes,
-                              dropout=cfg.dropout), {}
+        return arch.small_cnn(
+            spec.height, spec.width, spec.channels, num_classes, dropout=cfg.dropout
+        ), {}
     base, weights = base_and_weights or build_base(cfg, spec, log)
-    model = arch.transfer(cfg.architecture, spec.height, spec.width, spec.channels,
-                          num_classes, base, dropout=cfg.dropout, head_units=cfg.head_units)
+    model = arch.transfer(
+        cfg.architecture,
+        spec.height,
+        spec.width,
+        spec.channels,
+        num_classes,
+        base,
+        dropout=cfg.dropout,
+        head_units=cfg.head_units,
+    )
     facts = {"base_weights": weights, "preprocess": arch.BACKBONES[cfg.architecture].preprocess}
     if cfg.architecture == "mobilenet_v2":
         facts["alpha"] = cfg.alpha
@@ -290,8 +325,9 @@ def extend_head(model, num_classes: int):
         raise TrainError(f"the model has {old_k} outputs; it cannot shrink to {num_classes}")
     if num_classes == old_k:
         return model
-    new = keras.layers.Dense(num_classes, activation=old.activation, use_bias=old.use_bias,
-                             name=old.name)
+    new = keras.layers.Dense(
+        num_classes, activation=old.activation, use_bias=old.use_bias, name=old.name
+    )
     x = new(emb)
     for layer in head[1:]:
         x = layer(x)
@@ -319,22 +355,29 @@ def load_bundle_model(bundle_uri: str):
         raise TrainError(str(e)) from None
     path = os.path.join(local, KERAS_FILE)
     if not os.path.isfile(path):
-        raise TrainError(f"--from {bundle_uri}: the bundle has no {KERAS_FILE}, so it cannot be "
-                         f"trained further (bundles written by bucketscore train/tune/export "
-                         f"--keras have one)")
+        raise TrainError(
+            f"--from {bundle_uri}: the bundle has no {KERAS_FILE}, so it cannot be "
+            f"trained further (bundles written by bucketscore train/tune/export "
+            f"--keras have one)"
+        )
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # noqa: BLE001
-        raise TrainError(f"cannot load the {KERAS_FILE} of {bundle_uri}: "
-                         f"{described(e)}") from None
+        raise TrainError(f"cannot load the {KERAS_FILE} of {bundle_uri}: {described(e)}") from None
     return meta, model
 
 
 # ---------------------------------------------------------------------------------------
 # Fitting
 # ---------------------------------------------------------------------------------------
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, augment=None,
-                 shuffle: bool = False, seed: int = 0):
+def make_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    augment=None,
+    shuffle: bool = False,
+    seed: int = 0,
+):
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -342,8 +385,10 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, augment=None,
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if augment is not None:
-        ds = ds.map(lambda a, b: (augment(tf.cast(a, tf.float32), training=True), b),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            lambda a, b: (augment(tf.cast(a, tf.float32), training=True), b),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     else:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -368,17 +413,23 @@ class _EpochLog:
             def on_epoch_end(self, epoch, logs=None):
                 logs = dict(logs or {})
                 lr = self.model.optimizer.learning_rate
-                row = {"epoch": len(outer.rows) + 1, "phase": phase,
-                       "loss": _f(logs.get("loss")), "accuracy": _f(logs.get("accuracy")),
-                       "val_loss": _f(logs.get("val_loss")),
-                       "val_accuracy": _f(logs.get("val_accuracy")),
-                       "learning_rate": _f(np.asarray(lr)),
-                       "seconds": round(time.monotonic() - self._t, 2)}
+                row = {
+                    "epoch": len(outer.rows) + 1,
+                    "phase": phase,
+                    "loss": _f(logs.get("loss")),
+                    "accuracy": _f(logs.get("accuracy")),
+                    "val_loss": _f(logs.get("val_loss")),
+                    "val_accuracy": _f(logs.get("val_accuracy")),
+                    "learning_rate": _f(np.asarray(lr)),
+                    "seconds": round(time.monotonic() - self._t, 2),
+                }
                 outer.rows.append(row)
                 if outer.log:
-                    outer.log(f"  {phase} epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f} "
-                              f"accuracy {row['accuracy']:.4f}  val_loss {row['val_loss']:.4f} "
-                              f"val_accuracy {row['val_accuracy']:.4f}  ({row['seconds']:.1f} s)")
+                    outer.log(
+                        f"  {phase} epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f} "
+                        f"accuracy {row['accuracy']:.4f}  val_loss {row['val_loss']:.4f} "
+                        f"val_accuracy {row['val_accuracy']:.4f}  ({row['seconds']:.1f} s)"
+                    )
 
         return Cb()
 
@@ -390,9 +441,12 @@ def _f(value) -> Optional[float]:
 def compile_model(model, learning_rate: float) -> None:
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=JIT)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=JIT,
+    )
 
 
 def unfreeze_top(model, n_layers: int) -> int:
@@ -402,8 +456,10 @@ def unfreeze_top(model, n_layers: int) -> int:
 
     base = base_of(model)
     if base is None:
-        raise TrainError("--fine_tune_layers applies to transfer-learning models "
-                         "(mobilenet_v2, efficientnet_b0, resnet50, inception_v3)")
+        raise TrainError(
+            "--fine_tune_layers applies to transfer-learning models "
+            "(mobilenet_v2, efficientnet_b0, resnet50, inception_v3)"
+        )
     base.trainable = True
     layers = base.layers
     cut = max(0, len(layers) - n_layers)
@@ -415,11 +471,22 @@ def unfreeze_top(model, n_layers: int) -> int:
     return count
 
 
-def fit(model, data: Dataset, *, epochs: int, batch_size: int, learning_rate: float,
-        patience: int, augment: Augmentation, seed: int = 0, fine_tune_layers: int = 0,
-        fine_tune_epochs: Optional[int] = None, fine_tune_learning_rate: Optional[float] = None,
-        callbacks: Optional[list] = None, log: Optional[Callable[[str], None]] = None
-        ) -> list[dict]:
+def fit(
+    model,
+    data: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    patience: int,
+    augment: Augmentation,
+    seed: int = 0,
+    fine_tune_layers: int = 0,
+    fine_tune_epochs: Optional[int] = None,
+    fine_tune_learning_rate: Optional[float] = None,
+    callbacks: Optional[list] = None,
+    log: Optional[Callable[[str], None]] = None,
+) -> list[dict]:
     """Train in place (two phases with fine-tuning); returns the per-epoch rows."""
     import keras
 
@@ -429,21 +496,36 @@ def fit(model, data: Dataset, *, epochs: int, batch_size: int, learning_rate: fl
     history = _EpochLog(log)
     phases = [("train" if not fine_tune_layers else "head", epochs, learning_rate, 0)]
     if fine_tune_layers:
-        phases.append(("fine_tune", fine_tune_epochs or epochs,
-                       fine_tune_learning_rate or learning_rate / 10.0, fine_tune_layers))
+        phases.append(
+            (
+                "fine_tune",
+                fine_tune_epochs or epochs,
+                fine_tune_learning_rate or learning_rate / 10.0,
+                fine_tune_layers,
+            )
+        )
     best_loss, best_weights = float("inf"), None
     for phase, n_epochs, lr, unfreeze in phases:
         if unfreeze:
             n = unfreeze_top(model, unfreeze)
             if log:
-                log(f"fine-tuning: {n} layer(s) with weights in the last {unfreeze} layers of "
-                    f"the base unfrozen (BatchNormalization stays frozen), learning rate {lr:g}")
+                log(
+                    f"fine-tuning: {n} layer(s) with weights in the last {unfreeze} layers of "
+                    f"the base unfrozen (BatchNormalization stays frozen), learning rate {lr:g}"
+                )
         compile_model(model, lr)
-        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                             restore_best_weights=True)
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        )
         first = len(history.rows)
-        model.fit(train_ds, validation_data=val_ds, epochs=n_epochs, verbose=0, shuffle=False,
-                  callbacks=[stop, history.callback(phase, n_epochs), *(callbacks or [])])
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=n_epochs,
+            verbose=0,
+            shuffle=False,
+            callbacks=[stop, history.callback(phase, n_epochs), *(callbacks or [])],
+        )
         losses = [r["val_loss"] for r in history.rows[first:] if r["val_loss"] is not None]
         phase_best = min(losses, default=float("inf"))
         if len(phases) > 1 and phase_best >= best_loss and best_weights is not None:
@@ -451,8 +533,10 @@ def fit(model, data: Dataset, *, epochs: int, batch_size: int, learning_rate: fl
             for v in model.weights:
                 v.assign(best_weights[id(v)])
             if log:
-                log(f"fine-tuning did not lower the validation loss ({phase_best:.4f} >= "
-                    f"{best_loss:.4f}): keeping the weights from before it")
+                log(
+                    f"fine-tuning did not lower the validation loss ({phase_best:.4f} >= "
+                    f"{best_loss:.4f}): keeping the weights from before it"
+                )
         elif len(phases) > 1:
             best_loss = phase_best
             best_weights = {id(v): v.numpy() for v in model.weights}
@@ -462,8 +546,18 @@ def fit(model, data: Dataset, *, epochs: int, batch_size: int, learning_rate: fl
 # ---------------------------------------------------------------------------------------
 # Evaluate and write
 # ---------------------------------------------------------------------------------------
-def evaluate_and_seal(bundle, data: Dataset, *, out: str, curves: list[dict], title: str,
-                      metrics: dict, extra: dict, onnx: bool, log: Callable[[str], None]):
+def evaluate_and_seal(
+    bundle,
+    data: Dataset,
+    *,
+    out: str,
+    curves: list[dict],
+    title: str,
+    metrics: dict,
+    extra: dict,
+    onnx: bool,
+    log: Callable[[str], None],
+):
     """ONNX, evaluation of the exported signature, reports into the bundle, seal."""
     from bucketscore.model_export.exporting import calibration_batch
     from bucketscore.model_export.training_reports import (
@@ -477,9 +571,11 @@ def evaluate_and_seal(bundle, data: Dataset, *, out: str, curves: list[dict], ti
     if onnx:
         real = data.validation.x if len(data.validation) else data.train.x
         report = bundle.add_onnx(calibration_batch(bundle.spec, real))
-        log(f"model.onnx: max |probability difference| to the SavedModel "
+        log(
+            f"model.onnx: max |probability difference| to the SavedModel "
             f"{report['max_abs_diff']['probabilities']:.2g} on {report['calibration_images']} "
-            f"calibration images (tolerance {report['tolerance']:g})")
+            f"calibration images (tolerance {report['tolerance']:g})"
+        )
     val_pred = bundle.predict(data.validation.x)["probabilities"].argmax(1)
     metrics["validation_accuracy"] = float(np.mean(val_pred == data.validation.y))
     if len(data.test):
@@ -489,26 +585,35 @@ def evaluate_and_seal(bundle, data: Dataset, *, out: str, curves: list[dict], ti
     else:
         split, part, pred = "validation", data.validation, val_pred
         metrics["test_accuracy"] = None
-        log("no test split (--test_fraction 0 and no test/ folder): the per-class report is "
-            "on the validation split")
+        log(
+            "no test split (--test_fraction 0 and no test/ folder): the per-class report is "
+            "on the validation split"
+        )
     per_class = per_class_rows(data.labels, part.y, pred)
-    metrics.update({
-        "evaluated_on": split,
-        "train_images": len(data.train), "validation_images": len(data.validation),
-        "test_images": len(data.test),
-        "macro_f1": float(np.mean([r["f1"] for r in per_class if r["support"]] or [0.0])),
-        "per_class": per_class,
-    })
+    metrics.update(
+        {
+            "evaluated_on": split,
+            "train_images": len(data.train),
+            "validation_images": len(data.validation),
+            "test_images": len(data.test),
+            "macro_f1": float(np.mean([r["f1"] for r in per_class if r["support"]] or [0.0])),
+            "per_class": per_class,
+        }
+    )
     bundle.add_text(f"{TRAINING_DIR}/curves.csv", to_csv(curves, CURVE_FIELDS))
     bundle.add_bytes(f"{TRAINING_DIR}/curves.png", curves_png(curves, title))
-    bundle.add_text(f"{TRAINING_DIR}/per_class.csv",
-                    to_csv(per_class, ["label", "precision", "recall", "f1", "support"]))
-    bundle.add_text(f"{TRAINING_DIR}/confusion_matrix.csv",
-                    confusion_csv(data.labels, part.y, pred))
+    bundle.add_text(
+        f"{TRAINING_DIR}/per_class.csv",
+        to_csv(per_class, ["label", "precision", "recall", "f1", "support"]),
+    )
+    bundle.add_text(
+        f"{TRAINING_DIR}/confusion_matrix.csv", confusion_csv(data.labels, part.y, pred)
+    )
     extra = dict(extra)
-    extra["training_files"] = [f"{TRAINING_DIR}/{n}" for n in
-                               ("curves.csv", "curves.png", "per_class.csv",
-                                "confusion_matrix.csv")]
+    extra["training_files"] = [
+        f"{TRAINING_DIR}/{n}"
+        for n in ("curves.csv", "curves.png", "per_class.csv", "confusion_matrix.csv")
+    ]
     return bundle.seal(out, metrics=metrics, extra=extra)
 
 
@@ -524,14 +629,18 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = _log.info) -> TrainResu
     if cfg.from_bundle:
         base_meta, model = load_bundle_model(cfg.from_bundle)
         spec = base_meta.input
-        for flag, want, got in (("--height", cfg.height, spec.height),
-                                ("--width", cfg.width, spec.width),
-                                ("--channels", cfg.channels, spec.channels),
-                                ("--resize", cfg.resize, spec.resize),
-                                ("--interpolation", cfg.interpolation, spec.interpolation)):
+        for flag, want, got in (
+            ("--height", cfg.height, spec.height),
+            ("--width", cfg.width, spec.width),
+            ("--channels", cfg.channels, spec.channels),
+            ("--resize", cfg.resize, spec.resize),
+            ("--interpolation", cfg.interpolation, spec.interpolation),
+        ):
             if want is not None and want != got:
-                raise TrainError(f"{flag} {want}: the bundle {cfg.from_bundle} has {got}; a "
-                                 f"continued model keeps its input preprocessing")
+                raise TrainError(
+                    f"{flag} {want}: the bundle {cfg.from_bundle} has {got}; a "
+                    f"continued model keeps its input preprocessing"
+                )
         architecture = str(base_meta.extra.get("architecture", "unknown"))
         label_order = list(base_meta.labels)
     else:
@@ -541,53 +650,101 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = _log.info) -> TrainResu
     prebuilt = None
     if base_meta is None and architecture not in SCRATCH:
         prebuilt = build_base(cfg, spec, log)  # a weights problem fails before any data is read
-    data = load_dataset(cfg.data, spec, labels_csv=cfg.labels_csv,
-                        validation_fraction=cfg.validation_fraction,
-                        test_fraction=cfg.test_fraction, seed=cfg.seed,
-                        label_order=label_order, log=log)
+    data = load_dataset(
+        cfg.data,
+        spec,
+        labels_csv=cfg.labels_csv,
+        validation_fraction=cfg.validation_fraction,
+        test_fraction=cfg.test_fraction,
+        seed=cfg.seed,
+        label_order=label_order,
+        log=log,
+    )
     log(f"data {data.source} ({data.layout}): {data.describe()}")
     facts: dict = {}
     if base_meta is not None:
-        added = data.labels[len(base_meta.labels):]
+        added = data.labels[len(base_meta.labels) :]
         if added:
-            log(f"adding {len(added)} class(es) to {base_meta.name}: {', '.join(added)} "
-                f"(existing labels keep their indices)")
+            log(
+                f"adding {len(added)} class(es) to {base_meta.name}: {', '.join(added)} "
+                f"(existing labels keep their indices)"
+            )
         model = extend_head(model, len(data.labels))
-        facts["continued_from"] = {"uri": cfg.from_bundle, "version": base_meta.version,
-                                   "labels": list(base_meta.labels), "added_labels": added}
+        facts["continued_from"] = {
+            "uri": cfg.from_bundle,
+            "version": base_meta.version,
+            "labels": list(base_meta.labels),
+            "added_labels": added,
+        }
         for key in ("base_weights", "preprocess", "alpha"):
             if key in base_meta.extra:
                 facts[key] = base_meta.extra[key]
     else:
         model, facts = build_model(cfg, spec, len(data.labels), log, prebuilt)
-    log(f"training {architecture} ({model.count_params():,} parameters) on "
-        f"{spec.height}x{spec.width}x{spec.channels} images for up to {cfg.epochs} epochs")
+    log(
+        f"training {architecture} ({model.count_params():,} parameters) on "
+        f"{spec.height}x{spec.width}x{spec.channels} images for up to {cfg.epochs} epochs"
+    )
     started = time.monotonic()
-    curves = fit(model, data, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                 learning_rate=cfg.learning_rate, patience=cfg.patience, augment=cfg.augment,
-                 seed=cfg.seed, fine_tune_layers=cfg.fine_tune_layers,
-                 fine_tune_epochs=cfg.fine_tune_epochs,
-                 fine_tune_learning_rate=cfg.fine_tune_learning_rate, log=log)
+    curves = fit(
+        model,
+        data,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        patience=cfg.patience,
+        augment=cfg.augment,
+        seed=cfg.seed,
+        fine_tune_layers=cfg.fine_tune_layers,
+        fine_tune_epochs=cfg.fine_tune_epochs,
+        fine_tune_learning_rate=cfg.fine_tune_learning_rate,
+        log=log,
+    )
     seconds = time.monotonic() - started
-    name = cfg.name or (base_meta.name if base_meta is not None else
-                        f"{architecture}-{os.path.basename(data.source.rstrip('/')) or 'model'}")
-    metrics = {"epochs": len(curves), "train_seconds": round(seconds, 1),
-               "best_val_loss": min((r["val_loss"] for r in curves if r["val_loss"] is not None),
-                                    default=None)}
-    extra = {"architecture": architecture, **facts,
-             "training": cfg.to_json(),
-             "dataset": {"source": data.source, "layout": data.layout,
-                         "counts": data.counts()}}
+    name = cfg.name or (
+        base_meta.name
+        if base_meta is not None
+        else f"{architecture}-{os.path.basename(data.source.rstrip('/')) or 'model'}"
+    )
+    metrics = {
+        "epochs": len(curves),
+        "train_seconds": round(seconds, 1),
+        "best_val_loss": min(
+            (r["val_loss"] for r in curves if r["val_loss"] is not None), default=None
+        ),
+    }
+    extra = {
+        "architecture": architecture,
+        **facts,
+        "training": cfg.to_json(),
+        "dataset": {"source": data.source, "layout": data.layout, "counts": data.counts()},
+    }
     with BundleBuilder(name=name, labels=data.labels, input_spec=spec) as bundle:
         bundle.add_keras(model)
-        meta = evaluate_and_seal(bundle, data, out=cfg.out, curves=curves,
-                                 title=f"{name}: {architecture}", metrics=metrics, extra=extra,
-                                 onnx=cfg.onnx, log=log)
+        meta = evaluate_and_seal(
+            bundle,
+            data,
+            out=cfg.out,
+            curves=curves,
+            title=f"{name}: {architecture}",
+            metrics=metrics,
+            extra=extra,
+            onnx=cfg.onnx,
+            log=log,
+        )
     return TrainResult(meta=meta, curves=curves, dataset=data, train_seconds=seconds)
 
 
-
-
-__all__ = ["Augmentation", "TrainConfig", "TrainError", "TrainResult", "train", "fit",
-           "build_model", "extend_head", "load_bundle_model", "evaluate_and_seal",
-           "input_spec_for"]
+__all__ = [
+    "Augmentation",
+    "TrainConfig",
+    "TrainError",
+    "TrainResult",
+    "train",
+    "fit",
+    "build_model",
+    "extend_head",
+    "load_bundle_model",
+    "evaluate_and_seal",
+    "input_spec_for",
+]

@@ -3,6 +3,7 @@
 Plots use matplotlib's Agg canvas directly (no display, no global backend switch), so they
 work on servers and workers.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,14 +15,23 @@ import numpy as np
 
 from bucketscore.run_folder.accuracy import class_metrics
 
-CURVE_FIELDS = ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy",
-                "learning_rate", "seconds"]
+CURVE_FIELDS = [
+    "epoch",
+    "phase",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "seconds",
+]
 
 
 def to_csv(rows: Iterable[dict], fields: Sequence[str]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(row.get(k)) for k in fields})
@@ -61,14 +71,21 @@ def curves_png(rows: list[dict], title: str) -> bytes:
     epochs = [r["epoch"] for r in rows]
     for ax, key, name in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
         ax.plot(epochs, [r.get(key) for r in rows], marker="o", ms=3, label=f"train {name}")
-        ax.plot(epochs, [r.get(f"val_{key}") for r in rows], marker="o", ms=3,
-                label=f"validation {name}")
-        starts = [r["epoch"] for i, r in enumerate(rows)
-                  if i and r.get("phase") != rows[i - 1].get("phase")]
+        ax.plot(
+            epochs,
+            [r.get(f"val_{key}") for r in rows],
+            marker="o",
+            ms=3,
+            label=f"validation {name}",
+        )
+        starts = [
+            r["epoch"]
+            for i, r in enumerate(rows)
+            if i and r.get("phase") != rows[i - 1].get("phase")
+        ]
         for x in starts:
             ax.axvline(x - 0.5, color="grey", ls="--", lw=1)
-            ax.text(x - 0.4, ax.get_ylim()[1], " fine-tune", va="top", fontsize=8,
-                    color="grey")
+            ax.text(x - 0.4, ax.get_ylim()[1], " fine-tune", va="top", fontsize=8, color="grey")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
@@ -83,9 +100,16 @@ def per_class_rows(labels: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray
     run's summary: run_folder.accuracy)."""
     pairs = [(labels[int(t)], labels[int(p)]) for t, p in zip(y_true, y_pred)]
     figures = class_metrics(pairs, labels)
-    return [{"label": lab, "precision": figures[lab]["precision"],
-             "recall": figures[lab]["recall"], "f1": figures[lab]["f1"],
-             "support": figures[lab]["support"]} for lab in labels]
+    return [
+        {
+            "label": lab,
+            "precision": figures[lab]["precision"],
+            "recall": figures[lab]["recall"],
+            "f1": figures[lab]["f1"],
+            "support": figures[lab]["support"],
+        }
+        for lab in labels
+    ]
 
 
 def confusion_matrix(n: int, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -122,8 +146,11 @@ def trials_png(rows: list[dict], objective: str, log_x: Optional[str] = None) ->
     ax_bar.set_title(f"{objective} per trial (best in orange)")
     ax_bar.grid(alpha=0.3, axis="y")
     if log_x and any(r.get(log_x) is not None for r in rows):
-        pts = [(r[log_x], r.get(objective)) for r in rows
-               if r.get(log_x) is not None and r.get(objective) is not None]
+        pts = [
+            (r[log_x], r.get(objective))
+            for r in rows
+            if r.get(log_x) is not None and r.get(objective) is not None
+        ]
         ax_sc.scatter([p[0] for p in pts], [p[1] for p in pts])
         ax_sc.set_xscale("log")
         ax_sc.xaxis.set_minor_formatter(NullFormatter())

@@ -17,6 +17,7 @@ fill in dynamic dimensions (and must agree with fixed ones). The labels file has
 per line, in output order. The exported model is smoke-tested (shapes, label count, outputs
 that are probabilities) before anything is written, then loaded back from its destination.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from bucketscore.errors import described, first_line
 from bucketscore.bundle.meta import BundleError, InputSpec, sha256_file
+from bucketscore.errors import described, first_line
 from bucketscore.model_export.exporting import BundleBuilder, ExportError, calibration_batch
 from bucketscore.model_export.scaling import Scaling
 from bucketscore.storage import uris
@@ -66,15 +67,17 @@ def read_labels_file(uri: str) -> list[str]:
     try:
         text = uris.read_text(uris.normalize(uri))
     except Exception as e:  # noqa: BLE001
-        raise ExportError(f"cannot read the labels file {uri}: {type(e).__name__}: "
-                          f"{first_line(e)}") from None
+        raise ExportError(
+            f"cannot read the labels file {uri}: {type(e).__name__}: {first_line(e)}"
+        ) from None
     labels = [line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()]
     if not labels:
         raise ExportError(f"the labels file {uri} is empty (expected one label per line)")
     dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dupes:
-        raise ExportError(f"the labels file {uri} repeats {', '.join(dupes)}; labels must be "
-                          f"unique")
+        raise ExportError(
+            f"the labels file {uri} repeats {', '.join(dupes)}; labels must be unique"
+        )
     return labels
 
 
@@ -106,8 +109,10 @@ def load_user_keras(path: str):
     import keras
 
     if not path.endswith(KERAS_EXTENSIONS):
-        raise ExportError(f"--keras {path}: expected a .keras or .h5 file (for a SavedModel "
-                          f"folder use --saved_model)")
+        raise ExportError(
+            f"--keras {path}: expected a .keras or .h5 file (for a SavedModel "
+            f"folder use --saved_model)"
+        )
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # noqa: BLE001
@@ -117,34 +122,40 @@ def load_user_keras(path: str):
                 "the model contains a Lambda layer (Python code stored in the file); "
                 "bucketscore loads models with safe_mode=True and will not run stored code. "
                 "Rebuild the model without Lambda layers (use standard layers, or pass the "
-                "scaling with --scale/--mean/--std/--preprocess)") from None
+                "scaling with --scale/--mean/--std/--preprocess)"
+            ) from None
         if "Could not locate" in text or "Unknown layer" in text or "unknown" in text.lower():
-            raise ExportError(f"the model uses a custom layer or object Keras cannot find: "
-                              f"{first_line(e)}") from None
-        raise ExportError(f"cannot load the Keras model {path}: {type(e).__name__}: "
-                          f"{first_line(e)}") from None
+            raise ExportError(
+                f"the model uses a custom layer or object Keras cannot find: {first_line(e)}"
+            ) from None
+        raise ExportError(
+            f"cannot load the Keras model {path}: {type(e).__name__}: {first_line(e)}"
+        ) from None
 
 
 def resolve_size(shape: tuple, req: ExportRequest, what: str) -> tuple[int, int, int]:
     """(height, width, channels) from the model's input shape and the override flags."""
     if len(shape) != 4:
-        raise ExportError(f"{what} has shape {shape}: not an image batch [N, height, width, "
-                          f"channels]; bucketscore exports image classifiers")
+        raise ExportError(
+            f"{what} has shape {shape}: not an image batch [N, height, width, "
+            f"channels]; bucketscore exports image classifiers"
+        )
     out = []
-    for got, flag, value in zip(shape[1:], ("--height", "--width", "--channels"),
-                                (req.height, req.width, req.channels)):
+    for got, flag, value in zip(
+        shape[1:], ("--height", "--width", "--channels"), (req.height, req.width, req.channels)
+    ):
         if got is None:
             if value is None:
-                raise ExportError(f"{what} has a dynamic {flag[2:]} ({shape}); give it with "
-                                  f"{flag}")
+                raise ExportError(f"{what} has a dynamic {flag[2:]} ({shape}); give it with {flag}")
             out.append(int(value))
         else:
             if value is not None and int(value) != int(got):
                 raise ExportError(f"{flag} {value}: the model's input has {flag[2:]} {got}")
             out.append(int(got))
     if out[2] not in (1, 3):
-        raise ExportError(f"{what} has {out[2]} channels; bucketscore feeds grey (1) or RGB "
-                          f"(3) images")
+        raise ExportError(
+            f"{what} has {out[2]} channels; bucketscore feeds grey (1) or RGB (3) images"
+        )
     return out[0], out[1], out[2]
 
 
@@ -186,8 +197,10 @@ def export_model(req: ExportRequest, log: Callable[[str], None] = _log.info):
             src = _local_file(req.keras, tmp)
             user = load_user_keras(src)
             if len(user.inputs) != 1:
-                raise ExportError(f"the model takes {len(user.inputs)} inputs; an image "
-                                  f"classifier takes one image batch")
+                raise ExportError(
+                    f"the model takes {len(user.inputs)} inputs; an image "
+                    f"classifier takes one image batch"
+                )
             h, w, c = resolve_size(tuple(user.inputs[0].shape), req, "the model's input")
             spec = _spec(h, w, c, req)
             model = _wrap_keras(user, spec, req)
@@ -203,40 +216,69 @@ def export_model(req: ExportRequest, log: Callable[[str], None] = _log.info):
                 dim = bundle.add_keras(model, embedding_layer=req.embedding_layer)
             else:
                 info = bundle.add_wrapped_saved_model(
-                    src, signature=req.signature, input_key=req.input_key,
-                    output_key=req.output_key, embedding_key=req.embedding_output,
-                    scaling=req.scaling, softmax=req.softmax)
+                    src,
+                    signature=req.signature,
+                    input_key=req.input_key,
+                    output_key=req.output_key,
+                    embedding_key=req.embedding_output,
+                    scaling=req.scaling,
+                    softmax=req.softmax,
+                )
                 dim = info["embedding_dim"]
-                source.update({k: info[k] for k in ("input_key", "input_dtype", "output_key",
-                                                    "embedding_key")})
+                source.update(
+                    {
+                        k: info[k]
+                        for k in ("input_key", "input_dtype", "output_key", "embedding_key")
+                    }
+                )
                 source["signature"] = req.signature
                 if not dim:
-                    log("NOTE: no --embedding_output given: this bundle exports probabilities "
-                        "only (score --embeddings will refuse it)")
+                    log(
+                        "NOTE: no --embedding_output given: this bundle exports probabilities "
+                        "only (score --embeddings will refuse it)"
+                    )
             _log_summary(log, name, spec, labels, req, dim)
             if req.onnx:
                 real = _calibration_images(req.calibration, spec) if req.calibration else None
                 report = bundle.add_onnx(calibration_batch(spec, real))
-                log(f"model.onnx: max |probability difference| to the SavedModel "
+                log(
+                    f"model.onnx: max |probability difference| to the SavedModel "
                     f"{report['max_abs_diff']['probabilities']:.2g} on "
                     f"{report['calibration_images']} calibration images "
-                    f"(tolerance {report['tolerance']:g})")
-            extra = {"architecture": "imported", "source": source,
-                     "scaling": req.scaling.to_json(), "softmax_added": req.softmax}
+                    f"(tolerance {report['tolerance']:g})"
+                )
+            extra = {
+                "architecture": "imported",
+                "source": source,
+                "scaling": req.scaling.to_json(),
+                "softmax_added": req.softmax,
+            }
             return bundle.seal(req.out, metrics={}, extra=extra)
 
 
-def _log_summary(log: Callable[[str], None], name: str, spec: InputSpec, labels: list[str],
-                 req: ExportRequest, dim: Optional[int], layout: str = "") -> None:
+def _log_summary(
+    log: Callable[[str], None],
+    name: str,
+    spec: InputSpec,
+    labels: list[str],
+    req: ExportRequest,
+    dim: Optional[int],
+    layout: str = "",
+) -> None:
     """What was exported, in a line (and a note when the pixels go in unscaled)."""
-    log(f"{name}: input {spec.height}x{spec.width}x{spec.channels}"
-        + (f" {layout.upper()}" if layout else "") + f" ({spec.resize}), {len(labels)} "
+    log(
+        f"{name}: input {spec.height}x{spec.width}x{spec.channels}"
+        + (f" {layout.upper()}" if layout else "")
+        + f" ({spec.resize}), {len(labels)} "
         f"labels, scaling {req.scaling.describe()}"
         + (", softmax added" if req.softmax else "")
-        + (f", embeddings {dim}-d" if dim else ""))
+        + (f", embeddings {dim}-d" if dim else "")
+    )
     if req.scaling.is_identity and not req.scaling.preprocess:
-        log("NOTE: no --scale, --mean/--std or --preprocess given: the model receives "
-            "pixel values 0..255 as they are")
+        log(
+            "NOTE: no --scale, --mean/--std or --preprocess given: the model receives "
+            "pixel values 0..255 as they are"
+        )
 
 
 def _export_onnx(req: ExportRequest, labels: list[str], log: Callable[[str], None]):
@@ -253,34 +295,60 @@ def _export_onnx(req: ExportRequest, labels: list[str], log: Callable[[str], Non
             h, w, c = resolve_size(inp.nhwc, req, f"the model's input {inp.name!r}")
             spec = _spec(h, w, c, req)
             wrapped, facts = onnx_import.wrap(
-                model, inp, h, w, c, req.scaling, softmax=req.softmax,
-                output_key=req.output_key, embedding_output=req.embedding_output)
+                model,
+                inp,
+                h,
+                w,
+                c,
+                req.scaling,
+                softmax=req.softmax,
+                output_key=req.output_key,
+                embedding_output=req.embedding_output,
+            )
         except (onnx_import.OnnxImportError, ScalingError) as e:
             raise ExportError(str(e)) from None
         name = req.name or _default_name(req)
-        source = {"format": "onnx", "uri": req.onnx_file, "sha256": sha256_file(src),
-                  **{k: facts[k] for k in ("producer", "layout", "input", "output_key",
-                                           "embedding_output")}}
+        source = {
+            "format": "onnx",
+            "uri": req.onnx_file,
+            "sha256": sha256_file(src),
+            **{
+                k: facts[k]
+                for k in ("producer", "layout", "input", "output_key", "embedding_output")
+            },
+        }
         with BundleBuilder(name=name, labels=labels, input_spec=spec) as bundle:
-            dim = bundle.add_imported_onnx(wrapped, {"imported": True,
-                                                     "opset": facts["opset"]})
+            dim = bundle.add_imported_onnx(wrapped, {"imported": True, "opset": facts["opset"]})
             _log_summary(log, name, spec, labels, req, dim, inp.layout)
             if not dim:
-                log("NOTE: no --embedding_output given: this bundle exports probabilities "
-                    "only (score --embeddings will refuse it)")
+                log(
+                    "NOTE: no --embedding_output given: this bundle exports probabilities "
+                    "only (score --embeddings will refuse it)"
+                )
             if inp.batch:
-                log(f"NOTE: the model has a fixed batch size of {inp.batch}: it is fed "
+                log(
+                    f"NOTE: the model has a fixed batch size of {inp.batch}: it is fed "
                     f"batches of exactly {inp.batch} (export it with a dynamic batch "
-                    f"dimension to score larger batches at once)")
-            extra = {"architecture": "imported", "source": source,
-                     "scaling": req.scaling.to_json(), "softmax_added": req.softmax}
+                    f"dimension to score larger batches at once)"
+                )
+            extra = {
+                "architecture": "imported",
+                "source": source,
+                "scaling": req.scaling.to_json(),
+                "softmax_added": req.softmax,
+            }
             return bundle.seal(req.out, metrics={}, extra=extra)
 
 
 def _spec(h: int, w: int, c: int, req: ExportRequest) -> InputSpec:
     try:
-        return InputSpec(height=h, width=w, channels=c, resize=req.resize or "squash",
-                         interpolation=req.interpolation or "bilinear")
+        return InputSpec(
+            height=h,
+            width=w,
+            channels=c,
+            resize=req.resize or "squash",
+            interpolation=req.interpolation or "bilinear",
+        )
     except BundleError as e:
         raise ExportError(str(e)) from None
 
@@ -292,8 +360,7 @@ def _saved_model_size(path: str, req: ExportRequest) -> tuple[int, int, int]:
         _loaded, fn, key = image_signature(path, req.signature, req.input_key)
     except ServingError as e:
         raise ExportError(str(e).replace(path, req.saved_model or path)) from None
-    return resolve_size(tuple(fn.structured_input_signature[1][key].shape), req,
-                        f"input {key!r}")
+    return resolve_size(tuple(fn.structured_input_signature[1][key].shape), req, f"input {key!r}")
 
 
 def _default_name(req: ExportRequest) -> str:

@@ -3,6 +3,7 @@
 Every `--flag` bucketscore does not define is handed to Beam as a pipeline option; these
 helpers read such flags without building PipelineOptions (which loads Beam) where they can.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence

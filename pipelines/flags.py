@@ -5,6 +5,7 @@ argparse check, how the parsed value becomes the field (`convert`) and how the f
 recorded in manifest.json (`record`). ScoreConfig (pipelines/options.py) is made of such
 fields; an optional feature declares its own in its module (pipelines/features/*).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,9 +33,18 @@ class Flag:
 _AS_FIELD = object()
 
 
-def option(name: str, default: Any, help: str, *, convert: Callable = _same,
-           record: Callable = _same, required: bool = False, run_needs: bool = False,
-           cli_default: Any = _AS_FIELD, **argparse_kwargs) -> Any:
+def option(
+    name: str,
+    default: Any,
+    help: str,
+    *,
+    convert: Callable = _same,
+    record: Callable = _same,
+    required: bool = False,
+    run_needs: bool = False,
+    cli_default: Any = _AS_FIELD,
+    **argparse_kwargs,
+) -> Any:
     """A ScoreConfig field that is also the `--name` option. `default` is the field's
     (a mutable or frozen-object default is given through a factory); `cli_default` what
     argparse shows as the default (by default the same, for options whose parsed value is

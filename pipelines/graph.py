@@ -5,6 +5,7 @@ lives in its own module under transforms/; each optional feature adds its own pi
     list -> label -> [carry over] -> read -> decode -> infer -> prediction rows -> sinks -> finish
                                         \\-------\\--------\\--> errors rows ------------/
 """
+
 from __future__ import annotations
 
 import apache_beam as beam
@@ -32,42 +33,61 @@ def build_pipeline(p: beam.Pipeline, plan) -> None:
     prepared = template.prepare_run_folder(p, plan)
     # Listing streams into everything after it: the first images are scored while the
     # rest is still being listed (storage/listing.py, transforms/listing.py).
-    images = p | "ListImages" >> ListImages(plan.inputs, after=prepared,
-                                            rounds=config.listing_rounds)
+    images = p | "ListImages" >> ListImages(
+        plan.inputs, after=prepared, rounds=config.listing_rounds
+    )
     labelled = images | "AttachLabels" >> beam.ParDo(AttachLabels(config.labels))
     to_score, carried = incremental.split(labelled, plan)
     # Many reads in flight (small objects are latency-bound), results in input order.
-    read = to_score | "ReadBytes" >> beam.ParDo(ConcurrentReadImageBytes(
-        retry_seconds=config.storage_retry_seconds)).with_outputs(ERRORS_TAG, main="ok")
+    read = to_score | "ReadBytes" >> beam.ParDo(
+        ConcurrentReadImageBytes(retry_seconds=config.storage_retry_seconds)
+    ).with_outputs(ERRORS_TAG, main="ok")
     decoded = read.ok | "Decode" >> beam.ParDo(
-        DecodeImages(meta.input, config.max_pixels)).with_outputs(ERRORS_TAG, main="ok")
+        DecodeImages(meta.input, config.max_pixels)
+    ).with_outputs(ERRORS_TAG, main="ok")
     # Fixed-size batches (docs/decisions.md, "Inference batch size").
     inference = plan.inference
-    handler = BundleModelHandler(config.model, backend=inference.backend,
-                                 device=inference.device, embeddings=config.embeddings,
-                                 model_copies=inference.model_copies,
-                                 min_batch_size=inference.batch_size,
-                                 max_batch_size=inference.batch_size)
+    handler = BundleModelHandler(
+        config.model,
+        backend=inference.backend,
+        device=inference.device,
+        embeddings=config.embeddings,
+        model_copies=inference.model_copies,
+        min_batch_size=inference.batch_size,
+        max_batch_size=inference.batch_size,
+    )
     inferred = decoded.ok | "Infer" >> Infer(handler)
-    rows = inferred.outputs | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(
-        meta.labels, k=plan.top_k, min_confidence=config.min_confidence,
-        model_version=meta.version, run_id=target.run_id))
+    rows = inferred.outputs | "ToPredictionRows" >> beam.ParDo(
+        ToPredictionRows(
+            meta.labels,
+            k=plan.top_k,
+            min_confidence=config.min_confidence,
+            model_version=meta.version,
+            run_id=target.run_id,
+        )
+    )
     # Images that could not be scored: each listed image is a prediction row or one of these.
-    failures = ((read[ERRORS_TAG], decoded[ERRORS_TAG], inferred[ERRORS_TAG])
-                | "ImageErrors" >> beam.Flatten())
+    failures = (
+        read[ERRORS_TAG],
+        decoded[ERRORS_TAG],
+        inferred[ERRORS_TAG],
+    ) | "ImageErrors" >> beam.Flatten()
     # CSV rows naming no listed object: reported too, but they are not listed images.
     label_errors = labels.rows_without_image(images, plan)
     errors = (failures, label_errors) | "AllErrors" >> beam.Flatten()
 
-    written = [rows | "WritePredictions" >> WritePredictions(run_uri, shards),
-               errors | "WriteErrors" >> WriteErrors(run_uri),
-               images | "WriteObjectIndex" >> WriteObjectIndex(run_uri, shards)]
+    written = [
+        rows | "WritePredictions" >> WritePredictions(run_uri, shards),
+        errors | "WriteErrors" >> WriteErrors(run_uri),
+        images | "WriteObjectIndex" >> WriteObjectIndex(run_uri, shards),
+    ]
     written += incremental.sinks(carried, plan)
     written += embeddings.sinks(inferred.outputs, plan)
 
     if carried is not None:
-        scores, report_rows = incremental.summary_and_report_rows(rows, carried, plan,
-                                                                  DEFAULT_REPORT_ITEMS)
+        scores, report_rows = incremental.summary_and_report_rows(
+            rows, carried, plan, DEFAULT_REPORT_ITEMS
+        )
     else:
         scores = rows | "Summarise" >> beam.CombineGlobally(SummaryFn(meta.labels))
         report_rows = rows
@@ -78,18 +98,26 @@ def build_pipeline(p: beam.Pipeline, plan) -> None:
     all_written = tuple(written) | "AllWrittenFiles" >> beam.Flatten()
     # The most confident mistakes and some failures, with thumbnails, for report.html.
     report_items = (report_rows, failures) | "CollectReportItems" >> CollectReportItems(
-        DEFAULT_REPORT_ITEMS, meta.labels)
+        DEFAULT_REPORT_ITEMS, meta.labels
+    )
     started = {} if prepared is None else {"started_at": beam.pvalue.AsSingleton(prepared)}
-    (p
-     | "Once" >> beam.Create([None])
-     | "FinishRun" >> beam.ParDo(
-         FinishRun(plan.info, retry_seconds=config.storage_retry_seconds,
-                   complete=not plan.completes_after_run),
-         scores=beam.pvalue.AsSingleton(scores),
-         listed=beam.pvalue.AsSingleton(listed),
-         failed=beam.pvalue.AsSingleton(failed),
-         missing=beam.pvalue.AsSingleton(missing),
-         carried=beam.pvalue.AsSingleton(carried_count),
-         written=beam.pvalue.AsList(all_written),
-         report_items=beam.pvalue.AsSingleton(report_items),
-         **started))
+    (
+        p
+        | "Once" >> beam.Create([None])
+        | "FinishRun"
+        >> beam.ParDo(
+            FinishRun(
+                plan.info,
+                retry_seconds=config.storage_retry_seconds,
+                complete=not plan.completes_after_run,
+            ),
+            scores=beam.pvalue.AsSingleton(scores),
+            listed=beam.pvalue.AsSingleton(listed),
+            failed=beam.pvalue.AsSingleton(failed),
+            missing=beam.pvalue.AsSingleton(missing),
+            carried=beam.pvalue.AsSingleton(carried_count),
+            written=beam.pvalue.AsList(all_written),
+            report_items=beam.pvalue.AsSingleton(report_items),
+            **started,
+        )
+    )

@@ -6,6 +6,7 @@ remote runner's workers decide their device when they load the model), sets the 
 by device and the model copies shared by a machine's worker processes. The batch sizes, and
 why: docs/decisions.md ("Inference batch size").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,13 +37,19 @@ class InferencePlan:
     warning: Optional[str] = None  # a GPU is present but inference runs on the CPU
 
     def describe(self) -> str:
-        return (f"bucketscore: inference: {ENGINES[self.backend]} on {WHERE[self.device]}, "
-                f"batches of {self.batch_size}")
+        return (
+            f"bucketscore: inference: {ENGINES[self.backend]} on {WHERE[self.device]}, "
+            f"batches of {self.batch_size}"
+        )
 
     def record(self) -> dict:
         """manifest.json's `inference` (the worker plan adds its part for runs)."""
-        out = {"backend": self.backend, "device": self.device, "batch_size": self.batch_size,
-               "model_copies": self.model_copies}
+        out = {
+            "backend": self.backend,
+            "device": self.device,
+            "batch_size": self.batch_size,
+            "model_copies": self.model_copies,
+        }
         if self.warning:
             out["warning"] = self.warning
         return out
@@ -66,8 +73,7 @@ def model_copies_for(given: Optional[int], device: str) -> Optional[int]:
     return None
 
 
-def choose_inference(meta: BundleMeta, backend: str, device: str,
-                     local: bool) -> devices.Choice:
+def choose_inference(meta: BundleMeta, backend: str, device: str, local: bool) -> devices.Choice:
     """The backend and device: `--backend auto` made concrete (onnx when the bundle has
     model.onnx and ONNX Runtime imports), on this machine's GPU when a backend can use it
     (local runs); `--device gpu` without a usable GPU is a UsageError for local runs."""
@@ -87,7 +93,10 @@ def choose_inference(meta: BundleMeta, backend: str, device: str,
 def plan_inference(config, meta: BundleMeta, runner: Runner) -> InferencePlan:
     """The InferencePlan of a run with ScoreConfig `config` and bundle `meta`."""
     choice = choose_inference(meta, config.backend, config.device, runner.local)
-    return InferencePlan(backend=choice.backend, device=choice.device,
-                         batch_size=batch_size_for(choice.device, config.batch_size),
-                         model_copies=model_copies_for(config.model_copies, choice.device),
-                         warning=choice.warning)
+    return InferencePlan(
+        backend=choice.backend,
+        device=choice.device,
+        batch_size=batch_size_for(choice.device, config.batch_size),
+        model_copies=model_copies_for(config.model_copies, choice.device),
+        warning=choice.warning,
+    )

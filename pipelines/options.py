@@ -10,6 +10,7 @@ Our own flags are parsed here; every other `--flag` is handed to Beam as a pipel
 neither we nor Beam know is an error, never silently dropped. Importing this module loads
 no Beam, TensorFlow or Pillow (`bucketscore --help` stays fast).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,7 @@ def _inputs(values) -> tuple[str, ...]:
     out = []
     for u in values or ():
         if manifests.is_manifest(u):
-            _checked("input", u[len(manifests.PREFIX):])
+            _checked("input", u[len(manifests.PREFIX) :])
             out.append(manifests.normalize(u))
         else:
             out.append(uris.normalize(_checked("input", u)))
@@ -75,73 +76,129 @@ class ScoreConfig:
     """Everything a scoring run needs, validated. Field order is the order of `--help`."""
 
     inputs: tuple[str, ...] = option(
-        "input", (), run_needs=True, nargs="+", metavar="URI", convert=_inputs, record=list,
+        "input",
+        (),
+        run_needs=True,
+        nargs="+",
+        metavar="URI",
+        convert=_inputs,
+        record=list,
         help="(required) prefixes or globs to score: s3://bucket/prefix/, gs://..., a local "
-             f"folder; a prefix means every image below it ({EXTENSIONS_TEXT}, any case); "
-             "an image file is one image; manifest:URI names a file listing images (one URI "
-             "per line, CSV uri[,label] or JSON Lines). With --template_location: the "
-             "default of the launch parameter input")
+        f"folder; a prefix means every image below it ({EXTENSIONS_TEXT}, any case); "
+        "an image file is one image; manifest:URI names a file listing images (one URI "
+        "per line, CSV uri[,label] or JSON Lines). With --template_location: the "
+        "default of the launch parameter input",
+    )
     output: str = option(
-        "output", "", run_needs=True, metavar="URI", convert=_output,
+        "output",
+        "",
+        run_needs=True,
+        metavar="URI",
+        convert=_output,
         help="(required) results prefix; the run writes to <output>/<run_id>/. With "
-             "--template_location: the default of the launch parameter output")
+        "--template_location: the default of the launch parameter output",
+    )
     model: str = option(
-        "model", "", required=True, metavar="URI", convert=_model,
-        help="model bundle folder (model.json + saved_model/ and/or model.onnx)")
+        "model",
+        "",
+        required=True,
+        metavar="URI",
+        convert=_model,
+        help="model bundle folder (model.json + saved_model/ and/or model.onnx)",
+    )
     labels: LabelSource = labels.FLAG
-    top_k: int = option("top_k", 5, type=positive_int,
-                        help="labels and scores kept per image (default 5)")
+    top_k: int = option(
+        "top_k", 5, type=positive_int, help="labels and scores kept per image (default 5)"
+    )
     min_confidence: float = option(
-        "min_confidence", 0.0, type=probability, metavar="P",
+        "min_confidence",
+        0.0,
+        type=probability,
+        metavar="P",
         help="below this top-1 probability the row is flagged below_threshold and "
-             "predicted_label is left empty (default 0)")
+        "predicted_label is left empty (default 0)",
+    )
     run_id: str = option(
-        "run_id", "", cli_default=None,
+        "run_id",
+        "",
+        cli_default=None,
         help="name of the run folder (default: UTC time + random suffix); re-using one "
-             "replaces that run's results. A template takes it at launch (run_id=...)")
+        "replaces that run's results. A template takes it at launch (run_id=...)",
+    )
     embeddings: bool = embeddings.FLAG
     allow_empty: bool = option(
-        "allow_empty", False, action="store_true",
-        help="complete (with zero counts) when no image matches, instead of failing")
+        "allow_empty",
+        False,
+        action="store_true",
+        help="complete (with zero counts) when no image matches, instead of failing",
+    )
     max_error_ratio: float = option(
-        "max_error_ratio", DEFAULT_MAX_ERROR_RATIO, type=probability, metavar="R",
+        "max_error_ratio",
+        DEFAULT_MAX_ERROR_RATIO,
+        type=probability,
+        metavar="R",
         help="fail the run (exit 1, no _SUCCESS) when more than this share of images cannot "
-             f"be scored (default {DEFAULT_MAX_ERROR_RATIO})")
+        f"be scored (default {DEFAULT_MAX_ERROR_RATIO})",
+    )
     max_pixels: int = option(
-        "max_pixels", DEFAULT_MAX_PIXELS, type=positive_int,
+        "max_pixels",
+        DEFAULT_MAX_PIXELS,
+        type=positive_int,
         help=f"images with more pixels are errors rows, not decoded (default "
-             f"{DEFAULT_MAX_PIXELS:,})")
+        f"{DEFAULT_MAX_PIXELS:,})",
+    )
     incremental: bool = incremental.FLAG
     backend: str = option(
-        "backend", "auto", choices=BACKENDS,
+        "backend",
+        "auto",
+        choices=BACKENDS,
         help="inference backend: auto (default) = ONNX Runtime when the bundle has "
-             "model.onnx, else TensorFlow; tf or onnx to choose")
+        "model.onnx, else TensorFlow; tf or onnx to choose",
+    )
     device: str = option(
-        "device", "auto", choices=DEVICES,
+        "device",
+        "auto",
+        choices=DEVICES,
         help="where inference runs: auto (default) = a GPU when the backend has one "
-             "(onnxruntime-gpu, TensorFlow with CUDA), else the CPU; gpu = fail at once "
-             "without one; cpu = never a GPU")
+        "(onnxruntime-gpu, TensorFlow with CUDA), else the CPU; gpu = fail at once "
+        "without one; cpu = never a GPU",
+    )
     # None: the plan decides by device (pipelines/inference_plan.py).
     batch_size: Optional[int] = option(
-        "batch_size", None, type=positive_int,
+        "batch_size",
+        None,
+        type=positive_int,
         help=f"images per inference call (default {DEFAULT_BATCH_SIZE} on a CPU: as fast per "
-             f"image as larger batches, with far less memory; {GPU_BATCH_SIZE} on a GPU)")
+        f"image as larger batches, with far less memory; {GPU_BATCH_SIZE} on a GPU)",
+    )
     # None: one copy per GPU when inference runs on GPUs, else one per worker process.
     model_copies: Optional[int] = option(
-        "model_copies", None, type=non_negative_int, metavar="N",
+        "model_copies",
+        None,
+        type=non_negative_int,
+        metavar="N",
         help="copies of the model per machine, shared by all its worker processes (they "
-             "decode, the copies infer): default one per GPU when inference runs on GPUs "
-             "(--device gpu, or auto on a GPU machine), else 0 = one per worker process")
+        "decode, the copies infer): default one per GPU when inference runs on GPUs "
+        "(--device gpu, or auto on a GPU machine), else 0 = one per worker process",
+    )
     storage_retry_seconds: float = option(
-        "storage_retry_seconds", RETRY_SECONDS, type=non_negative_float, metavar="S",
+        "storage_retry_seconds",
+        RETRY_SECONDS,
+        type=non_negative_float,
+        metavar="S",
         help="how long reads and writes keep retrying a storage that does not answer "
-             "(connection refused or reset, timeouts, 5xx, throttling) before the run fails "
-             f"saying storage failed (default {RETRY_SECONDS:g}); 403/404 are never retried")
+        "(connection refused or reset, timeouts, 5xx, throttling) before the run fails "
+        f"saying storage failed (default {RETRY_SECONDS:g}); 403/404 are never retried",
+    )
     listing_rounds: int = option(
-        "listing_rounds", PLANNING_ROUNDS, type=non_negative_int, metavar="N",
+        "listing_rounds",
+        PLANNING_ROUNDS,
+        type=non_negative_int,
+        metavar="N",
         help="planning rounds before listing: each spreads the listing over the workers "
-             "and cuts it again (sub-prefixes, key ranges of flat prefixes); 0 = one lister "
-             f"per input (default {PLANNING_ROUNDS})")
+        "and cuts it again (sub-prefixes, key ranges of flat prefixes); 0 = one lister "
+        f"per input (default {PLANNING_ROUNDS})",
+    )
     beam_args: tuple[str, ...] = ()  # every other flag: Beam pipeline options
 
     @property
@@ -155,8 +212,10 @@ class ScoreConfig:
 
     def arguments(self) -> dict:
         """The arguments as recorded in manifest.json, secrets redacted."""
-        out = {f.metadata["flag"].name: f.metadata["flag"].record(getattr(self, f.name))
-               for f in score_fields()}
+        out = {
+            f.metadata["flag"].name: f.metadata["flag"].record(getattr(self, f.name))
+            for f in score_fields()
+        }
         out["beam_options"] = redact_flags(self.beam_args)
         return out
 
@@ -166,8 +225,9 @@ def score_fields() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(ScoreConfig) if "flag" in f.metadata]
 
 
-REQUIRED_FOR_A_RUN = tuple(f.metadata["flag"].name for f in score_fields()
-                           if f.metadata["flag"].run_needs)
+REQUIRED_FOR_A_RUN = tuple(
+    f.metadata["flag"].name for f in score_fields() if f.metadata["flag"].run_needs
+)
 
 
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
@@ -179,8 +239,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
         kwargs = dict(flag.argparse)
         if kwargs.get("action") != "store_true":
             kwargs["default"] = flag.cli_default
-        parser.add_argument(f"--{flag.name}", help=flag.help, required=flag.required,
-                            **kwargs)
+        parser.add_argument(f"--{flag.name}", help=flag.help, required=flag.required, **kwargs)
 
 
 def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreConfig:
@@ -189,14 +248,19 @@ def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreCon
     values, combinations (each feature's `check`)."""
     unknown = unknown_beam_flags(beam_args)
     if unknown:
-        raise UsageError(f"unknown option(s): {' '.join(unknown)} (neither a bucketscore nor a "
-                         f"Beam pipeline option; see bucketscore score --help)")
+        raise UsageError(
+            f"unknown option(s): {' '.join(unknown)} (neither a bucketscore nor a "
+            f"Beam pipeline option; see bucketscore score --help)"
+        )
     # A classic template takes input, output and run id at launch: here they are optional
     # defaults (pipelines/features/template.py checks the rest).
     building_template = runner_of(beam_args).template
     if not building_template:
-        missing = [f"--{f.metadata['flag'].name}" for f in score_fields()
-                   if f.metadata["flag"].run_needs and not getattr(args, f.metadata["flag"].name)]
+        missing = [
+            f"--{f.metadata['flag'].name}"
+            for f in score_fields()
+            if f.metadata["flag"].run_needs and not getattr(args, f.metadata["flag"].name)
+        ]
         if missing:
             raise UsageError(f"the following arguments are required: {', '.join(missing)}")
     values = {}
@@ -204,8 +268,9 @@ def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreCon
         flag = f.metadata["flag"]
         given = getattr(args, flag.name)
         if given is None:
-            values[f.name] = f.default if f.default_factory is dataclasses.MISSING \
-                else f.default_factory()
+            values[f.name] = (
+                f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            )
             continue
         try:
             values[f.name] = flag.convert(given)
@@ -232,5 +297,7 @@ def check_output_outside_inputs(config: ScoreConfig) -> None:
             continue  # names images anywhere; a run's files are no image names
         base, _glob = split_input(uri)
         if out.startswith(base):
-            raise UsageError(f"--output {config.output} is inside the input {uri}: results would "
-                             f"be scored as images next time; choose an output outside it")
+            raise UsageError(
+                f"--output {config.output} is inside the input {uri}: results would "
+                f"be scored as images next time; choose an output outside it"
+            )

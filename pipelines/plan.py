@@ -10,6 +10,7 @@ the worker plan (a small run is done in one process), the worker plan
 step records (run_folder.finish.RunInfo). Nothing is written: `bucketscore score --plan`
 prints a plan and exits. Tests of "what will this run do" call `plan()` without Beam running.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,8 +84,10 @@ class RunPlan:
         if self.runner.template:
             lines = [f"bucketscore: building a classic template scoring with {c.model}"]
         else:
-            lines = [f"bucketscore: scoring {' '.join(c.inputs)} with {c.model}",
-                     f"bucketscore: run {c.run_id} -> {c.run_uri}"]
+            lines = [
+                f"bucketscore: scoring {' '.join(c.inputs)} with {c.model}",
+                f"bucketscore: run {c.run_id} -> {c.run_uri}",
+            ]
         lines += list(self.notes)
         lines.append(self.inference.describe())
         if self.inference.warning:
@@ -102,35 +105,56 @@ class RunPlan:
             count = f"more than {SMALL_RUN_IMAGES:,} (counting stopped there)"
         else:
             count = f"{self.images:,}"
-        rows = [("inputs", " ".join(c.inputs) or "(given at launch)"),
-                ("images", count),
-                ("labels", labels.describe(self)),
-                ("model", f"{c.model}: {m.name}, version {m.version}, {len(m.labels)} labels, "
-                          f"input {m.input.height}x{m.input.width}x{m.input.channels} "
-                          f"({m.input.resize}, {m.input.interpolation})"),
-                ("inference", i.describe().removeprefix("bucketscore: inference: ")
-                 + f"; top {self.top_k} kept"
-                 + (f"; {i.model_copies} model copies shared per machine"
-                    if i.model_copies else "")),
-                ("runner", self.runner.name + (f" -> template {self.runner.template_location}"
-                                               if self.runner.template else "")),
-                ("workers", self.workers.describe().removeprefix("bucketscore: "))]
+        rows = [
+            ("inputs", " ".join(c.inputs) or "(given at launch)"),
+            ("images", count),
+            ("labels", labels.describe(self)),
+            (
+                "model",
+                f"{c.model}: {m.name}, version {m.version}, {len(m.labels)} labels, "
+                f"input {m.input.height}x{m.input.width}x{m.input.channels} "
+                f"({m.input.resize}, {m.input.interpolation})",
+            ),
+            (
+                "inference",
+                i.describe().removeprefix("bucketscore: inference: ")
+                + f"; top {self.top_k} kept"
+                + (f"; {i.model_copies} model copies shared per machine" if i.model_copies else ""),
+            ),
+            (
+                "runner",
+                self.runner.name
+                + (f" -> template {self.runner.template_location}" if self.runner.template else ""),
+            ),
+            ("workers", self.workers.describe().removeprefix("bucketscore: ")),
+        ]
         if self.runner.template:
-            rows.append(("output", (c.output or "(given at launch)")
-                         + "/<run_id>/, input, output and run_id given at each launch"))
+            rows.append(
+                (
+                    "output",
+                    (c.output or "(given at launch)")
+                    + "/<run_id>/, input, output and run_id given at each launch",
+                )
+            )
         else:
             rows.append(("output", f"{c.run_uri} (run id {c.run_id})"))
         if c.incremental:
-            rows.append(("incremental", self.base_run and f"builds on {self.base_run}"
-                         or "no completed run to build on: scores everything"))
+            rows.append(
+                (
+                    "incremental",
+                    self.base_run
+                    and f"builds on {self.base_run}"
+                    or "no completed run to build on: scores everything",
+                )
+            )
         if c.embeddings:
             rows.append(("embeddings", "embeddings*.parquet"))
         if i.warning:
             rows.append(("warning", i.warning))
         width = max(len(k) for k, _v in rows)
-        return (["bucketscore: the plan of this run (nothing was run or written; without "
-                 "--plan it runs)"]
-                + [f"  {k:<{width}}  {v}" for k, v in rows])
+        return [
+            "bucketscore: the plan of this run (nothing was run or written; without --plan it runs)"
+        ] + [f"  {k:<{width}}  {v}" for k, v in rows]
 
 
 def _needs_count(config: ScoreConfig) -> bool:
@@ -147,11 +171,17 @@ def score_targets(config: ScoreConfig) -> list[preflight.Target]:
     out = []
     for uri in config.inputs:
         if manifests.is_manifest(uri):
-            out.append(preflight.Target("--input", manifests.target(uri), must_exist=True,
-                                        exact=True, shown=uri))
+            out.append(
+                preflight.Target(
+                    "--input", manifests.target(uri), must_exist=True, exact=True, shown=uri
+                )
+            )
         else:
-            out.append(preflight.Target("--input", uri, must_exist=not config.allow_empty
-                                        or not uris.is_remote(uri)))
+            out.append(
+                preflight.Target(
+                    "--input", uri, must_exist=not config.allow_empty or not uris.is_remote(uri)
+                )
+            )
     out.append(preflight.Target("--output", config.output))
     out.append(preflight.Target("--model", config.model))
     return out + labels.targets(config)
@@ -186,37 +216,67 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
     needs_count = _needs_count(config)
     counted = bool(config.inputs) and (needs_count or count)
     images = count_images(config.inputs, SMALL_RUN_IMAGES) if counted else None
-    workers = plan_workers(runner, config.beam_args, inference.backend,
-                           images=images if needs_count else None,
-                           incremental=bool(base_run))
+    workers = plan_workers(
+        runner,
+        config.beam_args,
+        inference.backend,
+        images=images if needs_count else None,
+        incremental=bool(base_run),
+    )
     top_k = min(config.top_k, len(meta.labels))
-    common = dict(model_uri=config.model, model_version=meta.version, model_name=meta.name,
-                  labels=list(meta.labels), top_k=top_k, code_version=code_version(),
-                  allow_empty=config.allow_empty, max_error_ratio=config.max_error_ratio)
+    common = dict(
+        model_uri=config.model,
+        model_version=meta.version,
+        model_name=meta.name,
+        labels=list(meta.labels),
+        top_k=top_k,
+        code_version=code_version(),
+        allow_empty=config.allow_empty,
+        max_error_ratio=config.max_error_ratio,
+    )
     if runner.template:
         beam_args, job_name = template.build_args(config.beam_args)
         target = template.target(config, job_name)
-        info = RunInfo(run_uri=target.run_uri, run_id=target.run_id,
-                       arguments=template.arguments(config, target,
-                                                    runner.template_location),
-                       started_at="", output_uri=target.output,
-                       extra={"inference": inference.record()}, **common)
+        info = RunInfo(
+            run_uri=target.run_uri,
+            run_id=target.run_id,
+            arguments=template.arguments(config, target, runner.template_location),
+            started_at="",
+            output_uri=target.output,
+            extra={"inference": inference.record()},
+            **common,
+        )
     else:
         from bucketscore.transforms.launch_values import RunTarget
 
         beam_args = tuple(config.beam_args) + workers.added_args
         target = RunTarget.static(config.inputs, config.output, config.run_id)
-        info = RunInfo(run_uri=config.run_uri, run_id=config.run_id,
-                       arguments=config.arguments(), started_at=now_iso(),
-                       output_uri=config.output, base_run=base_run,
-                       extra={"inference": {**inference.record(), **workers.record()}},
-                       **common)
-    return RunPlan(config=config, runner=runner, meta=meta, inference=inference,
-                   workers=workers, top_k=top_k, images=images, counted=counted,
-                   base_run=base_run,
-                   target=target, info=info, beam_args=beam_args,
-                   waits=not runner.template and not _no_wait(config.beam_args),
-                   notes=tuple(n for n in (base_note,) if n))
+        info = RunInfo(
+            run_uri=config.run_uri,
+            run_id=config.run_id,
+            arguments=config.arguments(),
+            started_at=now_iso(),
+            output_uri=config.output,
+            base_run=base_run,
+            extra={"inference": {**inference.record(), **workers.record()}},
+            **common,
+        )
+    return RunPlan(
+        config=config,
+        runner=runner,
+        meta=meta,
+        inference=inference,
+        workers=workers,
+        top_k=top_k,
+        images=images,
+        counted=counted,
+        base_run=base_run,
+        target=target,
+        info=info,
+        beam_args=beam_args,
+        waits=not runner.template and not _no_wait(config.beam_args),
+        notes=tuple(n for n in (base_note,) if n),
+    )
 
 
 def _no_wait(beam_args) -> bool:
@@ -224,4 +284,3 @@ def _no_wait(beam_args) -> bool:
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     return bool(PipelineOptions(list(beam_args)).view_as(StandardOptions).no_wait_until_finish)
-

@@ -11,6 +11,7 @@ for the run, and flush it at least every 0.5 s) from a background thread.
 When the run ends, `finish(totals)` draws the last line with the run's true totals (the
 final Beam counters), so the last progress line always equals the summary's counts.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,8 +76,9 @@ class ProgressPrinter:
         if self._tty:
             self._bar = _rich_bar(self._stream)
             self._bar.start()
-            self._task = self._bar.add_task("scoring", total=None, listed=0, scored=0,
-                                            failed=0, rate="", eta="")
+            self._task = self._bar.add_task(
+                "scoring", total=None, listed=0, scored=0, failed=0, rate="", eta=""
+            )
         self._thread.start()
         return self
 
@@ -105,16 +107,27 @@ class ProgressPrinter:
         rate = self._rate.update(scored + failed, now)
         self._last = counts
         if self._bar is None:
-            self._stream.write("progress: " + format_progress(counts, now - self._started,
-                                                              rate) + "\n")
+            self._stream.write(
+                "progress: " + format_progress(counts, now - self._started, rate) + "\n"
+            )
             self._stream.flush()
             return
         done = scored + failed
-        eta = (f"ETA {int((listed - done) / rate + 0.5)}s"
-               if rate and listed > done and not final else "")
-        self._bar.update(self._task, completed=done, total=max(listed, done) or None,
-                         listed=listed, failed=failed, scored=scored,
-                         rate=f"{rate:.1f} img/s" if rate else "", eta=eta)
+        eta = (
+            f"ETA {int((listed - done) / rate + 0.5)}s"
+            if rate and listed > done and not final
+            else ""
+        )
+        self._bar.update(
+            self._task,
+            completed=done,
+            total=max(listed, done) or None,
+            listed=listed,
+            failed=failed,
+            scored=scored,
+            rate=f"{rate:.1f} img/s" if rate else "",
+            eta=eta,
+        )
         self._bar.refresh()
 
 
@@ -124,9 +137,14 @@ def _rich_bar(stream: TextIO):
 
     console = Console(file=stream, force_terminal=True)
     return Progress(
-        TextColumn("listed {task.fields[listed]}  scored {task.fields[scored]}  "
-                   "failed {task.fields[failed]}"),
+        TextColumn(
+            "listed {task.fields[listed]}  scored {task.fields[scored]}  "
+            "failed {task.fields[failed]}"
+        ),
         BarColumn(),
         TextColumn("{task.fields[rate]}  {task.fields[eta]}"),
         TimeElapsedColumn(),
-        console=console, transient=False, auto_refresh=False)
+        console=console,
+        transient=False,
+        auto_refresh=False,
+    )

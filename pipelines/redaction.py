@@ -1,12 +1,21 @@
 """Secrets never shown: credentials on the command line or in the environment are replaced
 by `***` in everything bucketscore prints, logs or records (manifest.json).
 """
+
 from __future__ import annotations
 
 import os
 
-SECRET_WORDS = ("secret", "password", "token", "credential", "access_key", "session_key",
-                "private_key", "api_key")
+SECRET_WORDS = (
+    "secret",
+    "password",
+    "token",
+    "credential",
+    "access_key",
+    "session_key",
+    "private_key",
+    "api_key",
+)
 
 
 def is_secret_flag(name: str) -> bool:
@@ -32,8 +41,13 @@ def redact_flags(flags) -> list[str]:
     return out
 
 
-SECRET_ENV_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN",
-                   "GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN")
+SECRET_ENV_VARS = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SESSION_TOKEN",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+    "CLOUDSDK_AUTH_ACCESS_TOKEN",
+)
 
 
 def secret_values(flags, environ=None) -> list[str]:

@@ -9,6 +9,7 @@ then `_SUCCESS`; a remote job completed itself and gets them added). A template 
 is built and staged instead (pipelines/features/template.py). `say` receives the lines a
 person reads.
 """
+
 from __future__ import annotations
 
 import json
@@ -112,8 +113,7 @@ def build_template(plan, say: Say = _quiet) -> ScoreRun:
     build_pipeline(p, plan)
     result = p.run()  # with --template_location: stages the graph, starts no job
     location = plan.runner.template_location
-    metadata_uri = template.write_metadata(location, template.metadata(plan.config,
-                                                                       plan.meta.name))
+    metadata_uri = template.write_metadata(location, template.metadata(plan.config, plan.meta.name))
     say(f"bucketscore: template written to {location} (parameters: {metadata_uri})")
     say(template.launch_hint(location, plan.config, flag_value(plan.beam_args, "region")))
     return ScoreRun(plan, result, submitted_only=True, template=location)

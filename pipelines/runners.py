@@ -10,6 +10,7 @@ build" that the plan, the command line and the graph all read:
 `make_runner` gives the runner object for a local run: Beam's FnApiRunner built as the
 DirectRunner builds it. Why not DirectRunner itself: docs/decisions.md, "The local runner".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 One set, named by what they accept, so that the same kind of value is checked the same way
 in every command (a probability may be 0 or 1; a held-out share must leave something).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """The code version a run records in manifest.json."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,13 @@ def code_version() -> str:
         v = "unknown"
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, text=True,
-                             capture_output=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=here,
+            text=True,
+            capture_output=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return f"{v}+{sha}" if sha else v

@@ -8,6 +8,7 @@ thread variable already in the environment wins; other runners are left alone. W
 defaults, with the figures: docs/decisions.md ("Worker processes on one machine", "Small
 runs in one process", "Incremental runs in one process").
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,9 +21,12 @@ from bucketscore.pipelines.beam_options import flag_value
 from bucketscore.pipelines.runners import Runner
 
 # Environment variables that size the inference engines' thread pools.
-THREAD_ENV = ("BUCKETSCORE_ONNX_THREADS",  # bucketscore.bundle.onnx_runtime.ort_threads
-              "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",  # TensorFlow
-              "OMP_NUM_THREADS")  # OpenMP users (oneDNN builds, numpy's BLAS)
+THREAD_ENV = (
+    "BUCKETSCORE_ONNX_THREADS",  # bucketscore.bundle.onnx_runtime.ort_threads
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",  # TensorFlow
+    "OMP_NUM_THREADS",
+)  # OpenMP users (oneDNN builds, numpy's BLAS)
 MAX_DEFAULT_WORKERS = 16
 # Worker processes for ONNX Runtime (~0.3 GB each), worker threads in one process for
 # TensorFlow (its runtime alone takes ~0.85 GB per process).
@@ -54,20 +58,27 @@ class WorkerPlan:
         """One line for the console: what the run will use."""
         if not self.local:
             return "bucketscore: runner-managed workers (no local defaults applied)"
-        how = {"multi_processing": "worker processes", "multi_threading": "worker threads",
-               "in_memory": "in-process worker"}.get(self.running_mode, self.running_mode)
+        how = {
+            "multi_processing": "worker processes",
+            "multi_threading": "worker threads",
+            "in_memory": "in-process worker",
+        }.get(self.running_mode, self.running_mode)
         chosen = "" if self.added_args or self.env else " (as given)"
         small = f" (a small run: up to {SMALL_RUN_IMAGES} images)" if self.small else ""
         if self.joined:
             small = " (an --incremental run: one process, see docs/operations.md)"
-        return (f"bucketscore: DirectRunner, {self.workers} {how} x {self.threads_per_worker} "
-                f"inference thread(s) on {self.cores} core(s){chosen}{small}")
+        return (
+            f"bucketscore: DirectRunner, {self.workers} {how} x {self.threads_per_worker} "
+            f"inference thread(s) on {self.cores} core(s){chosen}{small}"
+        )
 
     def record(self) -> dict:
         """What manifest.json's `inference` says of the workers."""
-        return {"workers": self.workers if self.local else None,
-                "running_mode": self.running_mode if self.local else None,
-                "threads_per_worker": self.threads_per_worker if self.local else None}
+        return {
+            "workers": self.workers if self.local else None,
+            "running_mode": self.running_mode if self.local else None,
+            "threads_per_worker": self.threads_per_worker if self.local else None,
+        }
 
 
 def available_cores() -> int:
@@ -97,14 +108,23 @@ def memory_bytes() -> Optional[int]:
 def user_chose_workers(beam_args: Sequence[str]) -> bool:
     """The user set the local runner's workers (--direct_num_workers or
     --direct_running_mode): the plan keeps them."""
-    return (flag_value(beam_args, "direct_num_workers") is not None
-            or flag_value(beam_args, "direct_running_mode") is not None)
+    return (
+        flag_value(beam_args, "direct_num_workers") is not None
+        or flag_value(beam_args, "direct_running_mode") is not None
+    )
 
 
-def plan_workers(runner: Runner, beam_args: Sequence[str], backend: str = "onnx", *,
-                 images: Optional[int] = None, incremental: bool = False,
-                 cores: Optional[int] = None, environ: Optional[Mapping[str, str]] = None,
-                 memory: Optional[int] = None) -> WorkerPlan:
+def plan_workers(
+    runner: Runner,
+    beam_args: Sequence[str],
+    backend: str = "onnx",
+    *,
+    images: Optional[int] = None,
+    incremental: bool = False,
+    cores: Optional[int] = None,
+    environ: Optional[Mapping[str, str]] = None,
+    memory: Optional[int] = None,
+) -> WorkerPlan:
     """Decide workers, running mode and threads for a run on `runner` with these Beam flags.
 
     `backend` (onnx or tf) decides processes or threads; `images`: how many images the run
@@ -115,8 +135,9 @@ def plan_workers(runner: Runner, beam_args: Sequence[str], backend: str = "onnx"
     environ = os.environ if environ is None else environ
     cores = cores or available_cores()
     if not runner.local:
-        return WorkerPlan(local=False, cores=cores, workers=0, running_mode="",
-                          threads_per_worker=0)
+        return WorkerPlan(
+            local=False, cores=cores, workers=0, running_mode="", threads_per_worker=0
+        )
     given_workers = flag_value(beam_args, "direct_num_workers")
     given_mode = flag_value(beam_args, "direct_running_mode")
     added: list[str] = []
@@ -150,19 +171,29 @@ def plan_workers(runner: Runner, beam_args: Sequence[str], backend: str = "onnx"
     # TensorFlow's pools belong to the process: with worker threads, let as many graphs run
     # at once as there are workers (inter-op), each op on its share of the cores (intra-op).
     inter = workers if mode == "multi_threading" else 1
-    env = {name: str(inter) if name == "TF_NUM_INTEROP_THREADS" else str(threads)
-           for name in THREAD_ENV if name not in environ}
-    return WorkerPlan(local=True, cores=cores, workers=workers, running_mode=mode,
-                      threads_per_worker=threads, added_args=tuple(added), env=env,
-                      small=small, joined=joined)
+    env = {
+        name: str(inter) if name == "TF_NUM_INTEROP_THREADS" else str(threads)
+        for name in THREAD_ENV
+        if name not in environ
+    }
+    return WorkerPlan(
+        local=True,
+        cores=cores,
+        workers=workers,
+        running_mode=mode,
+        threads_per_worker=threads,
+        added_args=tuple(added),
+        env=env,
+        small=small,
+        joined=joined,
+    )
 
 
 WORKER_LOG = "apache_beam.runners.portability.local_job_service"
 
 
 @contextlib.contextmanager
-def worker_environment(plan: WorkerPlan,
-                       environ: Optional[MutableMapping[str, str]] = None):
+def worker_environment(plan: WorkerPlan, environ: Optional[MutableMapping[str, str]] = None):
     """For the duration of a run: the plan's thread variables (those not set yet; worker
     processes started inside inherit them, and engines size their pools when they start)
     and, with worker processes, their two harmless start-up warnings per process kept out

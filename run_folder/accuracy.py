@@ -14,14 +14,14 @@ accuracy, and as no prediction for precision (as scikit-learn does with labels=.
 The accumulator is a handful of counters and a sparse confusion table keyed by
 (true label, predicted label), so it stays small whatever the number of images.
 """
+
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any, Iterable, Optional, Sequence
 
 
-def class_figures(true_positives: int, predicted: int, support: int
-                  ) -> tuple[float, float, float]:
+def class_figures(true_positives: int, predicted: int, support: int) -> tuple[float, float, float]:
     """(precision, recall, F1) of one class; 0.0 where a denominator is 0 (as scikit-learn
     with zero_division=0)."""
     precision = true_positives / predicted if predicted else 0.0
@@ -43,8 +43,13 @@ def class_metrics(pairs: Iterable[tuple[str, Optional[str]]], labels: Iterable[s
     out = {}
     for label in labels:
         precision, recall, f1 = class_figures(tp[label], predicted[label], support[label])
-        out[label] = {"precision": precision, "recall": recall, "f1": f1,
-                      "support": support[label], "predicted": predicted[label]}
+        out[label] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": support[label],
+            "predicted": predicted[label],
+        }
     return out
 
 
@@ -61,10 +66,20 @@ CONFIDENCE_BINS = 20  # the confidence histogram: 0-0.05, 0.05-0.1, ..., 0.95-1
 
 
 def new_accumulator() -> dict:
-    return {"scored": 0, "labelled": 0, "unlabelled": 0, "unknown_label": 0,
-            "below_threshold": 0, "correct": 0, "top_k_correct": 0, "pairs": Counter(),
-            "unknown_labels": Counter(), "predicted": Counter(),
-            "confidence_bins": [0] * CONFIDENCE_BINS, "unlabelled_example": None}
+    return {
+        "scored": 0,
+        "labelled": 0,
+        "unlabelled": 0,
+        "unknown_label": 0,
+        "below_threshold": 0,
+        "correct": 0,
+        "top_k_correct": 0,
+        "pairs": Counter(),
+        "unknown_labels": Counter(),
+        "predicted": Counter(),
+        "confidence_bins": [0] * CONFIDENCE_BINS,
+        "unlabelled_example": None,
+    }
 
 
 def confidence_bin(confidence: float) -> int:
@@ -140,11 +155,20 @@ def summarise(acc: dict, labels: Sequence[str]) -> dict:
     for label in labels:
         if not support[label] and not predicted[label]:
             continue
-        precision, recall, f1 = class_figures(matrix[index[label]][index[label]],
-                                              predicted[label], support[label])
-        per_class.append({"label": label, "precision": precision, "recall": recall, "f1": f1,
-                          "support": support[label], "predicted": predicted[label],
-                          "abstained": abstained[label]})
+        precision, recall, f1 = class_figures(
+            matrix[index[label]][index[label]], predicted[label], support[label]
+        )
+        per_class.append(
+            {
+                "label": label,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "support": support[label],
+                "predicted": predicted[label],
+                "abstained": abstained[label],
+            }
+        )
 
     def average(weighted: bool) -> dict[str, Optional[float]]:
         if not per_class:
@@ -153,8 +177,10 @@ def summarise(acc: dict, labels: Sequence[str]) -> dict:
         total = sum(weights)
         if not total:
             return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-        return {m: sum(w * c[m] for w, c in zip(weights, per_class)) / total
-                for m in ("precision", "recall", "f1")}
+        return {
+            m: sum(w * c[m] for w, c in zip(weights, per_class)) / total
+            for m in ("precision", "recall", "f1")
+        }
 
     labelled = acc["labelled"]
     return {
@@ -177,7 +203,8 @@ def summarise(acc: dict, labels: Sequence[str]) -> dict:
         "predicted_counts": {label: acc["predicted"][label] for label in labels},
         "confidence_histogram": {
             "edges": [round(i / CONFIDENCE_BINS, 4) for i in range(CONFIDENCE_BINS + 1)],
-            "counts": list(acc["confidence_bins"])},
+            "counts": list(acc["confidence_bins"]),
+        },
         "examples": {"unlabelled": acc["unlabelled_example"]},
     }
 

@@ -8,6 +8,7 @@ current labels. Everything else is scored: new images, changed ones, and those t
 last time (no row). The Beam stage that applies this rule is transforms/carry_over.py; the
 base run is found through run_folder/state.py.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Optional

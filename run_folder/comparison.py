@@ -10,6 +10,7 @@ image is labelled when its true label is one of the model's labels (here: one of
 run's models); a prediction below --min_confidence (no predicted label) is a miss for
 recall and accuracy and no prediction for precision.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -59,10 +60,12 @@ class RunResults:
 
 
 def _prediction(row: dict) -> Prediction:
-    return Prediction(true_label=row.get("true_label"),
-                      predicted_label=row.get("predicted_label"),
-                      confidence=float(row.get("confidence") or 0.0),
-                      top_k_labels=tuple(row.get("top_k_labels") or ()))
+    return Prediction(
+        true_label=row.get("true_label"),
+        predicted_label=row.get("predicted_label"),
+        confidence=float(row.get("confidence") or 0.0),
+        top_k_labels=tuple(row.get("top_k_labels") or ()),
+    )
 
 
 def read_run(run_uri: str) -> RunResults:
@@ -70,17 +73,20 @@ def read_run(run_uri: str) -> RunResults:
     prefix = check_prefix(run_uri)
     names = sorted(uris.relative_to(m.path, prefix) for m in list_folder(prefix))
     if not names:
-        raise RunHistoryError(f"{run_uri}: nothing there (is it a run folder "
-                              f"<output>/<run_id>/?)")
+        raise RunHistoryError(f"{run_uri}: nothing there (is it a run folder <output>/<run_id>/?)")
     top = {n for n in names if "/" not in n}
     csvs = sorted(n for n in top if n.startswith(PREDICTIONS) and n.endswith(".csv"))
     if not csvs:
-        raise RunHistoryError(f"{run_uri}: no predictions*.csv (not a run folder, or the run "
-                              f"wrote no results)")
-    run = RunResults(uri=prefix, run_id=prefix.rstrip("/").rsplit("/", 1)[-1],
-                     completed=SUCCESS in top,
-                     summary=read_json(prefix + SUMMARY) if SUMMARY in top else None,
-                     manifest=read_json(prefix + MANIFEST) if MANIFEST in top else None)
+        raise RunHistoryError(
+            f"{run_uri}: no predictions*.csv (not a run folder, or the run wrote no results)"
+        )
+    run = RunResults(
+        uri=prefix,
+        run_id=prefix.rstrip("/").rsplit("/", 1)[-1],
+        completed=SUCCESS in top,
+        summary=read_json(prefix + SUMMARY) if SUMMARY in top else None,
+        manifest=read_json(prefix + MANIFEST) if MANIFEST in top else None,
+    )
     for name in csvs:
         for row in parse_predictions_csv(uris.read_text(prefix + name)):
             run.predictions[row["uri"]] = _prediction(row)
@@ -106,8 +112,10 @@ def compare_runs(run_a: str, run_b: str, beam_args: Optional[list[str]] = None) 
             warnings.append(f"run {name} ({run.uri}) has no _SUCCESS: it is not complete")
     only_a, only_b = len(a.predictions) - len(common), len(b.predictions) - len(common)
     if only_a or only_b:
-        warnings.append(f"the runs scored different images ({only_a} only in A, {only_b} only "
-                        f"in B): the figures below are over the {len(common)} in both")
+        warnings.append(
+            f"the runs scored different images ({only_a} only in A, {only_b} only "
+            f"in B): the figures below are over the {len(common)} in both"
+        )
     if a.model_labels and b.model_labels and a.model_labels != b.model_labels:
         warnings.append("the two models have different labels")
 
@@ -120,15 +128,22 @@ def compare_runs(run_a: str, run_b: str, beam_args: Optional[list[str]] = None) 
         if true and (not known or true in known):
             labelled.append((uri, true, pa, pb))
     if label_mismatch:
-        warnings.append(f"{label_mismatch} images have a different true label in each run "
-                        f"(B's is used)")
+        warnings.append(
+            f"{label_mismatch} images have a different true label in each run (B's is used)"
+        )
 
     def figures(side: str) -> tuple[dict, list]:
-        pairs = [(true, (pa if side == "a" else pb).predicted_label)
-                 for _u, true, pa, pb in labelled]
+        pairs = [
+            (true, (pa if side == "a" else pb).predicted_label) for _u, true, pa, pb in labelled
+        ]
         top = [true in (pa if side == "a" else pb).top_k_labels for _u, true, pa, pb in labelled]
-        return ({"accuracy": (sum(t == p for t, p in pairs) / len(pairs)) if pairs else None,
-                 "top_k_accuracy": (sum(top) / len(top)) if top else None}, pairs)
+        return (
+            {
+                "accuracy": (sum(t == p for t, p in pairs) / len(pairs)) if pairs else None,
+                "top_k_accuracy": (sum(top) / len(top)) if top else None,
+            },
+            pairs,
+        )
 
     fig_a, pairs_a = figures("a")
     fig_b, pairs_b = figures("b")
@@ -156,34 +171,54 @@ def compare_runs(run_a: str, run_b: str, beam_args: Optional[list[str]] = None) 
         ok_a = bool(true) and pa.predicted_label == true
         ok_b = bool(true) and pb.predicted_label == true
         kind = "fixed" if ok_b and not ok_a else "broken" if ok_a and not ok_b else "changed"
-        changed.append({"uri": uri, "true_label": true, "change": kind,
-                        "a": {"predicted_label": pa.predicted_label,
-                              "confidence": pa.confidence},
-                        "b": {"predicted_label": pb.predicted_label,
-                              "confidence": pb.confidence}})
+        changed.append(
+            {
+                "uri": uri,
+                "true_label": true,
+                "change": kind,
+                "a": {"predicted_label": pa.predicted_label, "confidence": pa.confidence},
+                "b": {"predicted_label": pb.predicted_label, "confidence": pb.confidence},
+            }
+        )
     rank = {"broken": 0, "fixed": 1, "changed": 2}
     changed.sort(key=lambda c: (rank[c["change"]], c["uri"]))
     kinds = Counter(c["change"] for c in changed)
 
     def side(run: RunResults) -> dict:
         s = run.summary or {}
-        return {"uri": run.uri, "run_id": run.run_id, "completed": run.completed,
-                "model_version": run.model_version,
-                "model_name": ((run.manifest or s).get("model") or {}).get("name"),
-                "images": len(run.predictions), "accuracy": s.get("accuracy"),
-                "top_k": s.get("top_k"), "top_k_accuracy": s.get("top_k_accuracy"),
-                "macro_f1": (s.get("macro") or {}).get("f1")}
+        return {
+            "uri": run.uri,
+            "run_id": run.run_id,
+            "completed": run.completed,
+            "model_version": run.model_version,
+            "model_name": ((run.manifest or s).get("model") or {}).get("name"),
+            "images": len(run.predictions),
+            "accuracy": s.get("accuracy"),
+            "top_k": s.get("top_k"),
+            "top_k_accuracy": s.get("top_k_accuracy"),
+            "macro_f1": (s.get("macro") or {}).get("f1"),
+        }
 
     return {
-        "a": side(a), "b": side(b),
-        "images": {"common": len(common), "only_in_a": only_a, "only_in_b": only_b,
-                   "labelled_common": len(labelled)},
+        "a": side(a),
+        "b": side(b),
+        "images": {
+            "common": len(common),
+            "only_in_a": only_a,
+            "only_in_b": only_b,
+            "labelled_common": len(labelled),
+        },
         "accuracy": _delta(fig_a["accuracy"], fig_b["accuracy"]),
         "top_k_accuracy": _delta(fig_a["top_k_accuracy"], fig_b["top_k_accuracy"]),
         "macro_f1": _delta(macro(per_a), macro(per_b)),
         "per_class": per_class,
-        "changed": {"count": len(changed), "fixed": kinds["fixed"], "broken": kinds["broken"],
-                    "changed": kinds["changed"], "images": changed},
+        "changed": {
+            "count": len(changed),
+            "fixed": kinds["fixed"],
+            "broken": kinds["broken"],
+            "changed": kinds["changed"],
+            "images": changed,
+        },
         "warnings": warnings,
     }
 
@@ -203,31 +238,56 @@ def format_comparison(c: dict, show: int = 20, max_classes: int = 30) -> str:
             model = f"{s['model_name']}@{model}"
         lines.append(f"{key.upper()}: {s['uri']}  model {model}, {s['images']} images, {state}")
     im = c["images"]
-    lines.append(f"images in both runs: {im['common']} (only in A: {im['only_in_a']}, only in B: "
-                 f"{im['only_in_b']}); labelled: {im['labelled_common']}")
+    lines.append(
+        f"images in both runs: {im['common']} (only in A: {im['only_in_a']}, only in B: "
+        f"{im['only_in_b']}); labelled: {im['labelled_common']}"
+    )
     for w in c["warnings"]:
         lines.append(f"warning: {w}")
     lines.append("")
     k = c["a"].get("top_k") or c["b"].get("top_k")
     rows = [("over the images in both", "A", "B", "B - A")]
-    for name, key in (("accuracy", "accuracy"), (f"top-{k or 'k'} accuracy", "top_k_accuracy"),
-                      ("macro F1", "macro_f1")):
+    for name, key in (
+        ("accuracy", "accuracy"),
+        (f"top-{k or 'k'} accuracy", "top_k_accuracy"),
+        ("macro F1", "macro_f1"),
+    ):
         d = c[key]
-        rows.append((name, number_text(d["a"], ".4f"), number_text(d["b"], ".4f"), _signed(d["delta"])))
+        rows.append(
+            (name, number_text(d["a"], ".4f"), number_text(d["b"], ".4f"), _signed(d["delta"]))
+        )
     lines += _table(rows)
     per = c["per_class"]
     if per:
         shown = per
         note = ""
         if len(per) > max_classes:
-            shown = sorted((p for p in per if p["f1"]["delta"]),
-                           key=lambda p: (p["f1"]["delta"], p["label"]))[:max_classes]
-            note = (f"({len(shown)} of {len(per)} classes shown: the largest F1 drops first; "
-                    f"--json has all)")
-        lines += ["", "per class (over the labelled images in both runs):" + (
-            f" {note}" if note else "")]
-        rows = [("label", "support", "precision A", "B", "delta", "recall A", "B", "delta",
-                 "F1 A", "B", "delta")]
+            shown = sorted(
+                (p for p in per if p["f1"]["delta"]), key=lambda p: (p["f1"]["delta"], p["label"])
+            )[:max_classes]
+            note = (
+                f"({len(shown)} of {len(per)} classes shown: the largest F1 drops first; "
+                f"--json has all)"
+            )
+        lines += [
+            "",
+            "per class (over the labelled images in both runs):" + (f" {note}" if note else ""),
+        ]
+        rows = [
+            (
+                "label",
+                "support",
+                "precision A",
+                "B",
+                "delta",
+                "recall A",
+                "B",
+                "delta",
+                "F1 A",
+                "B",
+                "delta",
+            )
+        ]
         for p in shown:
             row = [p["label"], str(p["support"])]
             for metric in ("precision", "recall", "f1"):
@@ -236,13 +296,18 @@ def format_comparison(c: dict, show: int = 20, max_classes: int = 30) -> str:
             rows.append(tuple(row))
         lines += _table(rows)
     ch = c["changed"]
-    lines += ["", f"predictions changed: {ch['count']} (fixed {ch['fixed']}, broken "
-                  f"{ch['broken']}, other {ch['changed']})"]
+    lines += [
+        "",
+        f"predictions changed: {ch['count']} (fixed {ch['fixed']}, broken "
+        f"{ch['broken']}, other {ch['changed']})",
+    ]
     for item in ch["images"][:show]:
         a, b = item["a"], item["b"]
-        lines.append(f"  {item['change']:<7} {item['uri']}  true {item['true_label'] or '-'}: "
-                     f"A {a['predicted_label'] or '(none)'} ({a['confidence']:.4f}) -> "
-                     f"B {b['predicted_label'] or '(none)'} ({b['confidence']:.4f})")
+        lines.append(
+            f"  {item['change']:<7} {item['uri']}  true {item['true_label'] or '-'}: "
+            f"A {a['predicted_label'] or '(none)'} ({a['confidence']:.4f}) -> "
+            f"B {b['predicted_label'] or '(none)'} ({b['confidence']:.4f})"
+        )
     if ch["count"] > show:
         lines.append(f"  ... {ch['count'] - show} more (--show N, or --json for all)")
     return "\n".join(lines)
@@ -252,7 +317,9 @@ def _table(rows: list[tuple]) -> list[str]:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     out = []
     for row in rows:
-        cells = [str(v).ljust(w) if i == 0 else str(v).rjust(w)
-                 for i, (v, w) in enumerate(zip(row, widths))]
+        cells = [
+            str(v).ljust(w) if i == 0 else str(v).rjust(w)
+            for i, (v, w) in enumerate(zip(row, widths))
+        ]
         out.append("  ".join(cells).rstrip())
     return out

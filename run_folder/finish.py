@@ -13,6 +13,7 @@ waiting); a launcher that waited for it adds the counters with `add_counters`, w
 writes `_SUCCESS` again after summary.json so that it stays the last file written. The
 incremental state pointer follows `_SUCCESS`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,8 +24,14 @@ from typing import Any, Optional
 
 from bucketscore.run_folder import layout, state
 from bucketscore.run_folder.report_page import write_report
-from bucketscore.run_folder.summary import (build_manifest, build_summary, confusion_csv,
-                                            drift, label_warnings, per_class_csv)
+from bucketscore.run_folder.summary import (
+    build_manifest,
+    build_summary,
+    confusion_csv,
+    drift,
+    label_warnings,
+    per_class_csv,
+)
 from bucketscore.storage import uris
 from bucketscore.storage.listing import EXTENSIONS_TEXT
 
@@ -69,8 +76,9 @@ class RunInfo:
 
 def _seconds_between(start: str, end: str) -> Optional[float]:
     try:
-        return round((dt.datetime.fromisoformat(end)
-                      - dt.datetime.fromisoformat(start)).total_seconds(), 1)
+        return round(
+            (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds(), 1
+        )
     except (TypeError, ValueError):
         return None
 
@@ -95,21 +103,39 @@ def _write_json(uri: str, doc: dict) -> None:
     uris.write_text(uri, json.dumps(doc, indent=2) + "\n", "application/json")
 
 
-def finish_run(info: RunInfo, scores: dict, listed: int, failed: int, missing: int,
-               carried: int, written: list[str], report_items: Optional[dict] = None,
-               complete: bool = True) -> dict:
+def finish_run(
+    info: RunInfo,
+    scores: dict,
+    listed: int,
+    failed: int,
+    missing: int,
+    carried: int,
+    written: list[str],
+    report_items: Optional[dict] = None,
+    complete: bool = True,
+) -> dict:
     """Write summary.json, per_class.csv, confusion_matrix.csv, report.html,
     manifest.json and, with `complete`, `_SUCCESS` (then the incremental state pointer)
     under `info.run_uri`; returns the summary. `scores`: run_folder.accuracy.summarise's
     output; `written`: the files the sinks wrote; `report_items`: {"mistakes", "failures"}
     with thumbnails (run_folder.report_selection). Without `complete` the run is completed
     by `complete_run` later."""
-    summary = build_summary(info.run_id, scores, listed, failed,
-                            model=dict(info.model, labels=info.labels), top_k=info.top_k,
-                            missing=missing, carried=carried)
+    summary = build_summary(
+        info.run_id,
+        scores,
+        listed,
+        failed,
+        model=dict(info.model, labels=info.labels),
+        top_k=info.top_k,
+        missing=missing,
+        carried=carried,
+    )
     if info.base_run:
-        summary["incremental"] = {"base_run": info.base_run, "carried_over": carried,
-                                  "scored_now": summary["counts"]["scored"] - carried}
+        summary["incremental"] = {
+            "base_run": info.base_run,
+            "carried_over": carried,
+            "scored_now": summary["counts"]["scored"] - carried,
+        }
     warnings = [w for w in [(info.extra.get("inference") or {}).get("warning")] if w]
     warnings += label_warnings(summary, str(info.arguments.get("labels") or "folder"))
     if warnings:
@@ -119,34 +145,50 @@ def finish_run(info: RunInfo, scores: dict, listed: int, failed: int, missing: i
         summary["drift"] = shift
     counts = summary["counts"]
     if counts["listed"] != counts["scored"] + counts["failed"]:
-        raise RunFailed(f"accounting mismatch: {counts['listed']} listed but "
-                        f"{counts['scored']} scored + {counts['failed']} failed")
+        raise RunFailed(
+            f"accounting mismatch: {counts['listed']} listed but "
+            f"{counts['scored']} scored + {counts['failed']} failed"
+        )
     if listed == 0 and not info.allow_empty:
-        raise RunFailed(f"no images found under {', '.join(info.arguments['input'])} "
-                        f"(extensions: {EXTENSIONS_TEXT}); pass --allow_empty to accept an "
-                        f"empty input")
+        raise RunFailed(
+            f"no images found under {', '.join(info.arguments['input'])} "
+            f"(extensions: {EXTENSIONS_TEXT}); pass --allow_empty to accept an "
+            f"empty input"
+        )
     run = info.run_uri
     finished_at = layout.now_iso()
     summary["started_at"], summary["finished_at"] = info.started_at, finished_at
     summary["duration_seconds"] = _seconds_between(info.started_at, finished_at)
-    manifest = build_manifest(run_id=info.run_id, arguments=info.arguments, model=info.model,
-                              code_version=info.code_version, started_at=info.started_at,
-                              finished_at=finished_at, counts=counts, files=written,
-                              base_run=info.base_run, extra=info.extra)
+    manifest = build_manifest(
+        run_id=info.run_id,
+        arguments=info.arguments,
+        model=info.model,
+        code_version=info.code_version,
+        started_at=info.started_at,
+        finished_at=finished_at,
+        counts=counts,
+        files=written,
+        base_run=info.base_run,
+        extra=info.extra,
+    )
     _write_json(layout.file_uri(run, layout.SUMMARY), summary)
     uris.write_text(layout.file_uri(run, layout.PER_CLASS), per_class_csv(summary), "text/csv")
     uris.write_text(layout.file_uri(run, layout.CONFUSION), confusion_csv(summary), "text/csv")
     # Before the error-ratio check: a failed run's report shows what failed.
-    write_report(run, summary, report_items,
-                 dict(info.arguments, code_version=info.code_version,
-                      started_at=info.started_at))
-    if (info.max_error_ratio is not None and listed
-            and failed / listed > info.max_error_ratio):
+    write_report(
+        run,
+        summary,
+        report_items,
+        dict(info.arguments, code_version=info.code_version, started_at=info.started_at),
+    )
+    if info.max_error_ratio is not None and listed and failed / listed > info.max_error_ratio:
         manifest["status"] = "failed"
         _write_json(layout.file_uri(run, layout.MANIFEST), manifest)
-        raise RunFailed(f"{failed} of {listed} images failed "
-                        f"({failed / listed:.1%} > --max_error_ratio {info.max_error_ratio}); "
-                        f"see {layout.file_uri(run, layout.ERRORS_CSV)}")
+        raise RunFailed(
+            f"{failed} of {listed} images failed "
+            f"({failed / listed:.1%} > --max_error_ratio {info.max_error_ratio}); "
+            f"see {layout.file_uri(run, layout.ERRORS_CSV)}"
+        )
     manifest["status"] = "complete"
     _write_json(layout.file_uri(run, layout.MANIFEST), manifest)
     if complete:
@@ -164,8 +206,7 @@ def complete_run(info: RunInfo, counters: Optional[dict[str, int]] = None) -> No
     if counters:
         summary["beam_counters"] = dict(sorted(counters.items()))
         _write_json(summary_uri, summary)
-    _write_success(run, info.run_id, info.output_uri, info.model_version,
-                   summary["finished_at"])
+    _write_success(run, info.run_id, info.output_uri, info.model_version, summary["finished_at"])
 
 
 def add_counters(info: RunInfo, counters: Optional[dict[str, int]]) -> None:
@@ -184,11 +225,14 @@ def add_counters(info: RunInfo, counters: Optional[dict[str, int]]) -> None:
     uris.write_bytes(success_uri, success)
 
 
-def _write_success(run: str, run_id: str, output_uri: str, model_version: str,
-                   finished_at: str) -> None:
+def _write_success(
+    run: str, run_id: str, output_uri: str, model_version: str, finished_at: str
+) -> None:
     # Not empty: Beam's S3 writer cannot complete a zero-byte multipart upload.
-    uris.write_text(layout.file_uri(run, layout.SUCCESS),
-                    json.dumps({"run_id": run_id, "finished_at": finished_at}) + "\n")
+    uris.write_text(
+        layout.file_uri(run, layout.SUCCESS),
+        json.dumps({"run_id": run_id, "finished_at": finished_at}) + "\n",
+    )
     if output_uri:
         # The next --incremental run with this model builds on this completed run.
         state.write_pointer(output_uri, model_version, run_id, finished_at)

@@ -7,6 +7,7 @@ runs a pipeline.
 * `list_runs(output)`: one `RunRecord` per run folder below `output`, newest first.
 * `format_runs(records)`: the table `bucketscore runs` prints.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -108,8 +109,9 @@ def list_runs(output: str, beam_args: Optional[list[str]] = None) -> list[RunRec
         top = {name for name, _m in entries if "/" not in name}
         if not looks_like_run(top | {name.split("/", 1)[0] for name, _m in entries}):
             continue
-        records.append(_run_record(run_id, uris.as_prefix(prefix + run_id), top,
-                                   [m for _n, m in entries]))
+        records.append(
+            _run_record(run_id, uris.as_prefix(prefix + run_id), top, [m for _n, m in entries])
+        )
     records.sort(key=_newest_first_key, reverse=True)
     return records
 
@@ -120,10 +122,14 @@ def _newest_first_key(r: RunRecord) -> tuple:
 
 
 def _run_record(run_id: str, run_uri: str, top: set[str], metas: list) -> RunRecord:
-    record = RunRecord(run_id=run_id, uri=run_uri, completed=SUCCESS in top,
-                       status="complete" if SUCCESS in top else "incomplete",
-                       last_modified=max((m.last_updated_in_seconds or 0.0) for m in metas),
-                       files=len(metas))
+    record = RunRecord(
+        run_id=run_id,
+        uri=run_uri,
+        completed=SUCCESS in top,
+        status="complete" if SUCCESS in top else "incomplete",
+        last_modified=max((m.last_updated_in_seconds or 0.0) for m in metas),
+        files=len(metas),
+    )
     manifest = read_json(run_uri + MANIFEST) if MANIFEST in top else None
     summary = read_json(run_uri + SUMMARY) if SUMMARY in top else None
     if manifest:
@@ -168,13 +174,27 @@ def format_runs(records: list[RunRecord]) -> str:
     for r in records:
         started = (r.started_at or "").replace("+00:00", "Z")
         if not started and r.last_modified:
-            started = dt.datetime.fromtimestamp(r.last_modified, dt.timezone.utc).strftime(
-                "%Y-%m-%dT%H:%M:%SZ") + "?"
+            started = (
+                dt.datetime.fromtimestamp(r.last_modified, dt.timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                )
+                + "?"
+            )
         model = r.model_version or "-"
         if r.model_name:
             model = f"{r.model_name}@{model}"
-        rows.append((r.run_id, started or "-", r.status, number_text(r.listed, "d"),
-                     number_text(r.scored, "d"), number_text(r.failed, "d"), number_text(r.accuracy, ".4f"), model))
+        rows.append(
+            (
+                r.run_id,
+                started or "-",
+                r.status,
+                number_text(r.listed, "d"),
+                number_text(r.scored, "d"),
+                number_text(r.failed, "d"),
+                number_text(r.accuracy, ".4f"),
+                model,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     return "\n".join(lines)

@@ -4,6 +4,7 @@ Every module that writes or reads a run takes its file names from here. `clear_r
 deletes what an earlier run with the same id left (`_SUCCESS` first, so a half-replaced
 run never looks complete) and refuses a folder that does not look like a bucketscore run.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,8 +47,7 @@ class NotARunFolder(ValueError):
 
 def new_run_id() -> str:
     """Sortable and unique: UTC time plus a short random suffix."""
-    return (dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-"
-            + secrets.token_hex(3))
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def now_iso() -> str:
@@ -74,13 +74,15 @@ def _top_level_names(run: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if uris.is_remote(run):
         for meta in uris.list_prefix(run):
-            out.setdefault(uris.relative_to(meta.path, run).split("/", 1)[0], []).append(
-                meta.path)
+            out.setdefault(uris.relative_to(meta.path, run).split("/", 1)[0], []).append(meta.path)
     elif os.path.isdir(run):
         # Local: top-level entries, so that empty temp folders of a killed run count too.
         for name in os.listdir(run):
-            out[name] = [m.path for m in uris.list_prefix(os.path.join(run, name))] \
-                if os.path.isdir(os.path.join(run, name)) else [os.path.join(run, name)]
+            out[name] = (
+                [m.path for m in uris.list_prefix(os.path.join(run, name))]
+                if os.path.isdir(os.path.join(run, name))
+                else [os.path.join(run, name)]
+            )
     return out
 
 
@@ -94,16 +96,22 @@ def clear_run_folder(run: str, keep_temp: bool = False) -> int:
     if not names:
         return 0
     if not looks_like_run(set(names)):
-        raise NotARunFolder(f"{run} exists and is not a bucketscore run folder; refusing to "
-                            f"overwrite it (choose another --run_id or --output)")
+        raise NotARunFolder(
+            f"{run} exists and is not a bucketscore run folder; refusing to "
+            f"overwrite it (choose another --run_id or --output)"
+        )
     log.info("replacing the earlier results in %s", run)
     deleted = 0
     if SUCCESS in names:  # first: from here on the old run is no longer complete
         marker = names.pop(SUCCESS)
         uris.delete(marker)
         deleted += len(marker)
-    doomed = [uri for name, found in names.items()
-              if not (keep_temp and name.startswith(TEMP_PREFIX)) for uri in found]
+    doomed = [
+        uri
+        for name, found in names.items()
+        if not (keep_temp and name.startswith(TEMP_PREFIX))
+        for uri in found
+    ]
     uris.delete(doomed)
     if not uris.is_remote(run):
         for name in names:  # the now-empty local folders too

@@ -5,6 +5,7 @@ Figures stay readable up to MAX_MATRIX_CLASSES / MAX_BAR_CLASSES classes; beyond
 show the classes that matter most (the most frequent for the matrix, the worst F1 for the
 bars) and report_page says so.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,8 +44,7 @@ def matrix_labels(summary: dict) -> tuple[list[str], list[list[int]], bool]:
     cut = len(present) > MAX_MATRIX_CLASSES
     if cut:
         present = sorted(sorted(present, key=lambda i: -weight[i])[:MAX_MATRIX_CLASSES])
-    return ([labels[i] for i in present], [[matrix[i][j] for j in present] for i in present],
-            cut)
+    return ([labels[i] for i in present], [[matrix[i][j] for j in present] for i in present], cut)
 
 
 def confusion_png(summary: dict) -> Optional[bytes]:
@@ -73,9 +73,15 @@ def confusion_png(summary: dict) -> Optional[bytes]:
             for i in range(n):
                 for j in range(n):
                     if counts[i, j]:
-                        ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
-                                fontsize=8 if n > 12 else 10,
-                                color="white" if share[i, j] > 0.5 else "black")
+                        ax.text(
+                            j,
+                            i,
+                            f"{int(counts[i, j])}",
+                            ha="center",
+                            va="center",
+                            fontsize=8 if n > 12 else 10,
+                            color="white" if share[i, j] > 0.5 else "black",
+                        )
         fig.colorbar(im, ax=ax, shrink=0.8, label="share of true class")
         return _png(fig)
 
@@ -95,11 +101,13 @@ def per_class_png(summary: dict) -> Optional[bytes]:
         ax = fig.add_subplot()
         y = np.arange(n)
         h = 0.4
-        ax.barh(y - h / 2, [c["precision"] for c in classes], h, label="precision",
-                color="#1f77b4")
+        ax.barh(y - h / 2, [c["precision"] for c in classes], h, label="precision", color="#1f77b4")
         ax.barh(y + h / 2, [c["recall"] for c in classes], h, label="recall", color="#ff7f0e")
-        ax.set_yticks(y, [f"{_short(c['label'])} (n={c['support']})" for c in classes],
-                      fontsize=8 if n > 20 else 10)
+        ax.set_yticks(
+            y,
+            [f"{_short(c['label'])} (n={c['support']})" for c in classes],
+            fontsize=8 if n > 20 else 10,
+        )
         ax.invert_yaxis()
         ax.set_xlim(0, 1.0)
         ax.set_xlabel("score")
@@ -118,8 +126,7 @@ def distribution_png(summary: dict) -> Optional[bytes]:
         return None
     classes = sorted(counts, key=lambda k: (-counts[k], k))[:MAX_BAR_CLASSES]
     total = sum(counts.values())
-    then = {k: v["then"] for k, v in ((summary.get("drift") or {}).get("shares")
-                                      or {}).items()}
+    then = {k: v["then"] for k, v in ((summary.get("drift") or {}).get("shares") or {}).items()}
     with _mpl_rc():
         import numpy as np
 
@@ -129,11 +136,19 @@ def distribution_png(summary: dict) -> Optional[bytes]:
         y = np.arange(n)
         ax.barh(y, [counts[c] / total for c in classes], 0.6, color="#2a9d8f", label="this run")
         if then:
-            ax.scatter([then.get(c, 0.0) for c in classes], y, marker="|", s=180,
-                       color="#e76f51", label="previous run", zorder=3)
+            ax.scatter(
+                [then.get(c, 0.0) for c in classes],
+                y,
+                marker="|",
+                s=180,
+                color="#e76f51",
+                label="previous run",
+                zorder=3,
+            )
             ax.legend(loc="lower right", fontsize=8, frameon=False)
-        ax.set_yticks(y, [f"{_short(c)} ({counts[c]})" for c in classes],
-                      fontsize=8 if n > 20 else 10)
+        ax.set_yticks(
+            y, [f"{_short(c)} ({counts[c]})" for c in classes], fontsize=8 if n > 20 else 10
+        )
         ax.invert_yaxis()
         ax.set_xlabel("share of the predictions")
         ax.set_title("Predicted classes")
@@ -150,8 +165,14 @@ def confidence_png(summary: dict) -> Optional[bytes]:
     with _mpl_rc():
         fig = _figure(8.0, 3.2)
         ax = fig.add_subplot()
-        ax.bar(edges[:-1], counts, width=[b - a for a, b in zip(edges, edges[1:])],
-               align="edge", color="#457b9d", edgecolor="white")
+        ax.bar(
+            edges[:-1],
+            counts,
+            width=[b - a for a, b in zip(edges, edges[1:])],
+            align="edge",
+            color="#457b9d",
+            edgecolor="white",
+        )
         ax.set_xlim(0, 1.0)
         ax.set_xlabel("confidence (top-1 probability)")
         ax.set_ylabel("images")

@@ -7,6 +7,7 @@ thumbnails (run_folder/thumbnails.py), and the run's parameters. Every image is 
 URI, so the file can be mailed, downloaded or opened from a bucket. Every string that
 comes from data (file names, labels, errors) is HTML-escaped. `write_report` never raises.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,10 +18,15 @@ import logging
 from typing import Any, Iterable, Optional, Sequence
 
 from bucketscore.run_folder.layout import REPORT
-from bucketscore.run_folder.report_figures import (MAX_BAR_CLASSES, MAX_MATRIX_CLASSES,
-                                                   confidence_png, confusion_png,
-                                                   distribution_png, matrix_labels,
-                                                   per_class_png)
+from bucketscore.run_folder.report_figures import (
+    MAX_BAR_CLASSES,
+    MAX_MATRIX_CLASSES,
+    confidence_png,
+    confusion_png,
+    distribution_png,
+    matrix_labels,
+    per_class_png,
+)
 from bucketscore.storage import uris
 
 log = logging.getLogger(__name__)
@@ -94,8 +100,10 @@ footer{color:#8a93a6;font-size:12px;padding:0 28px 20px 28px}
 
 
 def _card(key: str, value: str, cls: str = "") -> str:
-    return (f'<div class="card {cls}" data-figure="{_e(key)}"><div class="v">{_e(value)}</div>'
-            f'<div class="k">{_e(key)}</div></div>')
+    return (
+        f'<div class="card {cls}" data-figure="{_e(key)}"><div class="v">{_e(value)}</div>'
+        f'<div class="k">{_e(key)}</div></div>'
+    )
 
 
 def _headline(summary: dict) -> str:
@@ -127,18 +135,23 @@ def _headline(summary: dict) -> str:
     weighted = summary.get("weighted") or {}
     macro_all = summary.get("macro") or {}
     if macro_all.get("precision") is not None:
-        extra.append(f"macro precision {_fmt(macro_all.get('precision'))}, "
-                     f"recall {_fmt(macro_all.get('recall'))}; weighted F1 "
-                     f"{_fmt(weighted.get('f1'))}")
+        extra.append(
+            f"macro precision {_fmt(macro_all.get('precision'))}, "
+            f"recall {_fmt(macro_all.get('recall'))}; weighted F1 "
+            f"{_fmt(weighted.get('f1'))}"
+        )
     unknown = summary.get("unknown_labels") or {}
     if unknown:
         shown = ", ".join(f"{_e(k)} ({_e(v)})" for k, v in list(unknown.items())[:20])
         extra.append(f"labels unknown to the model: {shown}")
     note = f'<p class="note">{"; ".join(extra)}.</p>' if extra else ""
-    warnings = "".join(f'<p class="warning">warning: {_e(w)}</p>'
-                       for w in summary.get("warnings") or [])
-    return (f'<section id="headline"><h2>Headline</h2><div class="cards">{"".join(cards)}'
-            f"</div>{note}{warnings}</section>")
+    warnings = "".join(
+        f'<p class="warning">warning: {_e(w)}</p>' for w in summary.get("warnings") or []
+    )
+    return (
+        f'<section id="headline"><h2>Headline</h2><div class="cards">{"".join(cards)}'
+        f"</div>{note}{warnings}</section>"
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -152,83 +165,112 @@ def _duration(seconds: float) -> str:
 
 def _images(*figures: tuple[str, str, Optional[bytes]]) -> list[str]:
     """<img> tags of the (id, alt text, PNG) figures that could be drawn."""
-    return [f'<img id="{_e(name)}" alt="{_e(alt)}" src="{_data_uri(png)}">'
-            for name, alt, png in figures if png is not None]
+    return [
+        f'<img id="{_e(name)}" alt="{_e(alt)}" src="{_data_uri(png)}">'
+        for name, alt, png in figures
+        if png is not None
+    ]
 
 
 def _figures(summary: dict) -> str:
-    parts = _images(("confusion-matrix", "confusion matrix heatmap", confusion_png(summary)),
-                    ("per-class", "precision and recall per class", per_class_png(summary)))
+    parts = _images(
+        ("confusion-matrix", "confusion matrix heatmap", confusion_png(summary)),
+        ("per-class", "precision and recall per class", per_class_png(summary)),
+    )
     notes = []
     _labels, _matrix, cut = matrix_labels(summary)
     if cut:
-        notes.append(f"The confusion matrix shows the {MAX_MATRIX_CLASSES} most frequent "
-                     f"classes; confusion_matrix.csv has all of them.")
-    elif _labels and len(_labels) < len((summary.get("confusion_matrix") or {}).get("labels")
-                                        or []):
-        notes.append("Classes of the model with no image and no prediction in this run are "
-                     "left out of the matrix.")
+        notes.append(
+            f"The confusion matrix shows the {MAX_MATRIX_CLASSES} most frequent "
+            f"classes; confusion_matrix.csv has all of them."
+        )
+    elif _labels and len(_labels) < len(
+        (summary.get("confusion_matrix") or {}).get("labels") or []
+    ):
+        notes.append(
+            "Classes of the model with no image and no prediction in this run are "
+            "left out of the matrix."
+        )
     if len(summary.get("per_class") or []) > MAX_BAR_CLASSES:
-        notes.append(f"The bars show the {MAX_BAR_CLASSES} classes with the lowest F1; "
-                     f"per_class.csv has all of them.")
+        notes.append(
+            f"The bars show the {MAX_BAR_CLASSES} classes with the lowest F1; "
+            f"per_class.csv has all of them."
+        )
     if not parts:
         notes.append("No labelled images: there is no accuracy to draw.")
     note = f'<p class="note">{" ".join(notes)}</p>' if notes else ""
-    return (f'<section id="figures"><h2>Accuracy by class</h2><div class="figs">'
-            f'{"".join(parts)}</div>{note}</section>')
+    return (
+        f'<section id="figures"><h2>Accuracy by class</h2><div class="figs">'
+        f"{''.join(parts)}</div>{note}</section>"
+    )
 
 
 def _predictions(summary: dict) -> str:
     """What the model predicted over every scored image (labelled or not): the class
     distribution and the confidence histogram."""
-    parts = _images(("class-distribution", "predicted class distribution",
-                     distribution_png(summary)),
-                    ("confidence-histogram", "confidence histogram", confidence_png(summary)))
+    parts = _images(
+        ("class-distribution", "predicted class distribution", distribution_png(summary)),
+        ("confidence-histogram", "confidence histogram", confidence_png(summary)),
+    )
     if not parts:
         return ""
     counts = {k: v for k, v in (summary.get("predicted_counts") or {}).items() if v}
     note = ""
     if len(counts) > MAX_BAR_CLASSES:
-        note = (f'<p class="note">The bars show the {MAX_BAR_CLASSES} most predicted classes '
-                f"of {len(counts)}; summary.json (predicted_counts) has all of them.</p>")
-    return (f'<section id="predictions"><h2>Predictions (every scored image)</h2>'
-            f'<div class="figs">{"".join(parts)}</div>{note}</section>')
+        note = (
+            f'<p class="note">The bars show the {MAX_BAR_CLASSES} most predicted classes '
+            f"of {len(counts)}; summary.json (predicted_counts) has all of them.</p>"
+        )
+    return (
+        f'<section id="predictions"><h2>Predictions (every scored image)</h2>'
+        f'<div class="figs">{"".join(parts)}</div>{note}</section>'
+    )
 
 
 def _drift(summary: dict) -> str:
     shift = summary.get("drift")
     if not shift:
         return ""
-    rows = sorted(shift["shares"].items(),
-                  key=lambda kv: -abs(kv[1]["now"] - kv[1]["then"]))[:MAX_BAR_CLASSES]
-    body = "".join(f"<tr><td>{_e(label)}</td><td>{_pct(v['then'])}</td><td>{_pct(v['now'])}"
-                   f"</td><td>{100.0 * (v['now'] - v['then']):+.2f} points</td></tr>"
-                   for label, v in rows)
+    rows = sorted(shift["shares"].items(), key=lambda kv: -abs(kv[1]["now"] - kv[1]["then"]))[
+        :MAX_BAR_CLASSES
+    ]
+    body = "".join(
+        f"<tr><td>{_e(label)}</td><td>{_pct(v['then'])}</td><td>{_pct(v['now'])}"
+        f"</td><td>{100.0 * (v['now'] - v['then']):+.2f} points</td></tr>"
+        for label, v in rows
+    )
     previous = shift.get("previous_run_id") or shift.get("previous_run")
-    return (f'<section id="drift"><h2>Shift since the previous run</h2>'
-            f'<div class="cards">{_card("total variation", _fmt(shift["total_variation"]))}'
-            f'</div><p class="note">Class shares of the predictions now and in run '
-            f'{_e(previous)} ({_e(shift.get("previous_scored"))} images), the same model; '
-            f"total variation distance: 0 = the same distribution, 1 = nothing in common. "
-            f"Largest changes first.</p><table><tr><th>class</th><th>then</th><th>now</th>"
-            f"<th>change</th></tr>{body}</table></section>")
+    return (
+        f'<section id="drift"><h2>Shift since the previous run</h2>'
+        f'<div class="cards">{_card("total variation", _fmt(shift["total_variation"]))}'
+        f'</div><p class="note">Class shares of the predictions now and in run '
+        f"{_e(previous)} ({_e(shift.get('previous_scored'))} images), the same model; "
+        f"total variation distance: 0 = the same distribution, 1 = nothing in common. "
+        f"Largest changes first.</p><table><tr><th>class</th><th>then</th><th>now</th>"
+        f"<th>change</th></tr>{body}</table></section>"
+    )
 
 
 def _scored_item(row: dict, cls: str) -> str:
     true = row.get("true_label")
-    return (f'<div class="item {cls}" title="{_e(row["uri"])}">{_thumb(row)}'
-            f'<div class="name">{_e(_basename(row["uri"]))}</div>'
-            f'<div>predicted <span class="lab p">{_e(row.get("predicted_label") or "none")}'
-            f'</span>' + (f' true <span class="lab t">{_e(true)}</span>' if true else "")
-            + f'</div><div>confidence {float(row.get("confidence") or 0.0):.4f}</div></div>')
+    return (
+        f'<div class="item {cls}" title="{_e(row["uri"])}">{_thumb(row)}'
+        f'<div class="name">{_e(_basename(row["uri"]))}</div>'
+        f'<div>predicted <span class="lab p">{_e(row.get("predicted_label") or "none")}'
+        f"</span>"
+        + (f' true <span class="lab t">{_e(true)}</span>' if true else "")
+        + f"</div><div>confidence {float(row.get('confidence') or 0.0):.4f}</div></div>"
+    )
 
 
 def _least_confident(rows: Sequence[dict]) -> str:
     if not rows:
         return ""
     cells = "".join(_scored_item(r, "least") for r in rows)
-    return (f'<section id="least-confident"><h2>Least confident predictions ({len(rows)})</h2>'
-            f'<div class="grid">{cells}</div></section>')
+    return (
+        f'<section id="least-confident"><h2>Least confident predictions ({len(rows)})</h2>'
+        f'<div class="grid">{cells}</div></section>'
+    )
 
 
 def _most_confident(groups: Sequence[dict]) -> str:
@@ -237,10 +279,11 @@ def _most_confident(groups: Sequence[dict]) -> str:
     parts = []
     for group in groups:
         cells = "".join(_scored_item(r, "best") for r in group["rows"])
-        parts.append(f'<h3 class="class">{_e(group["label"])}</h3><div class="grid">{cells}'
-                     f"</div>")
-    return (f'<section id="most-confident"><h2>Most confident images per predicted class</h2>'
-            f'{"".join(parts)}</section>')
+        parts.append(f'<h3 class="class">{_e(group["label"])}</h3><div class="grid">{cells}</div>')
+    return (
+        f'<section id="most-confident"><h2>Most confident images per predicted class</h2>'
+        f"{''.join(parts)}</section>"
+    )
 
 
 def _thumb(item: dict) -> str:
@@ -261,21 +304,26 @@ def _mistakes(summary: dict, mistakes: Sequence[dict]) -> str:
     else:
         cells = []
         for m in mistakes:
-            topk = ", ".join(f"{_e(lab)} {float(s):.3f}" for lab, s in
-                             zip(m.get("top_k_labels") or [], m.get("top_k_scores") or []))
+            topk = ", ".join(
+                f"{_e(lab)} {float(s):.3f}"
+                for lab, s in zip(m.get("top_k_labels") or [], m.get("top_k_scores") or [])
+            )
             cells.append(
                 f'<div class="item mistake" title="{_e(m["uri"])}">{_thumb(m)}'
                 f'<div class="name">{_e(_basename(m["uri"]))}</div>'
                 f'<div>true <span class="lab t">{_e(m.get("true_label"))}</span> '
                 f'predicted <span class="lab p">{_e(m.get("predicted_label"))}</span></div>'
-                f'<div>confidence {float(m.get("confidence") or 0.0):.4f}</div>'
+                f"<div>confidence {float(m.get('confidence') or 0.0):.4f}</div>"
                 f'<div class="note">top-k: {topk}</div>'
-                f'<div class="note">{_e(m["uri"])}</div></div>')
+                f'<div class="note">{_e(m["uri"])}</div></div>'
+            )
         body = f'<div class="grid">{"".join(cells)}</div>'
-    count = (f" ({len(mistakes)} shown of {total})"
-             if total is not None and total > len(mistakes) else "")
-    return (f'<section id="mistakes"><h2>Most confident mistakes{_e(count)}</h2>{body}'
-            f"</section>")
+    count = (
+        f" ({len(mistakes)} shown of {total})"
+        if total is not None and total > len(mistakes)
+        else ""
+    )
+    return f'<section id="mistakes"><h2>Most confident mistakes{_e(count)}</h2>{body}</section>'
 
 
 def _failures(summary: dict, failures: Sequence[dict]) -> str:
@@ -288,12 +336,16 @@ def _failures(summary: dict, failures: Sequence[dict]) -> str:
             cells.append(
                 f'<div class="item failure" title="{_e(f["uri"])}">{_thumb(f)}'
                 f'<div class="name">{_e(_basename(f["uri"]))}</div>'
-                f'<div>stage <b>{_e(f.get("stage"))}</b></div>'
+                f"<div>stage <b>{_e(f.get('stage'))}</b></div>"
                 f'<div class="err">{_e(f.get("error"))}</div>'
-                f'<div class="note">{_e(f["uri"])}</div></div>')
+                f'<div class="note">{_e(f["uri"])}</div></div>'
+            )
         body = f'<div class="grid">{"".join(cells)}</div>'
-    count = (f" ({len(failures)} shown of {total}; all in errors.csv)"
-             if isinstance(total, int) and total > len(failures) else "")
+    count = (
+        f" ({len(failures)} shown of {total}; all in errors.csv)"
+        if isinstance(total, int) and total > len(failures)
+        else ""
+    )
     return f'<section id="failures"><h2>Failed images{_e(count)}</h2>{body}</section>'
 
 
@@ -304,23 +356,30 @@ def _value_text(value: Any) -> str:
 
 
 def _parameters(summary: dict, parameters: dict) -> str:
-    rows = [f"<tr><th>{_e(k)}</th><td class=\"code\">{_e(_value_text(v))}</td></tr>"
-            for k, v in (parameters or {}).items()]
+    rows = [
+        f'<tr><th>{_e(k)}</th><td class="code">{_e(_value_text(v))}</td></tr>'
+        for k, v in (parameters or {}).items()
+    ]
     model = summary.get("model") or {}
     for key in ("uri", "name", "version"):
         if model.get(key):
-            rows.append(f"<tr><th>model {_e(key)}</th>"
-                        f"<td class=\"code\">{_e(model[key])}</td></tr>")
+            rows.append(f'<tr><th>model {_e(key)}</th><td class="code">{_e(model[key])}</td></tr>')
     if model.get("labels"):
-        rows.append(f"<tr><th>model labels</th><td class=\"code\">"
-                    f"{_e(', '.join(map(str, model['labels'])))}</td></tr>")
-    return (f'<section id="parameters"><h2>Parameters</h2><table>{"".join(rows)}</table>'
-            f"</section>")
+        rows.append(
+            f'<tr><th>model labels</th><td class="code">'
+            f"{_e(', '.join(map(str, model['labels'])))}</td></tr>"
+        )
+    return f'<section id="parameters"><h2>Parameters</h2><table>{"".join(rows)}</table></section>'
 
 
-def render_report(summary: dict, mistakes: Iterable[dict], failures: Iterable[dict],
-                  parameters: dict, least_confident: Iterable[dict] = (),
-                  most_confident: Iterable[dict] = ()) -> str:
+def render_report(
+    summary: dict,
+    mistakes: Iterable[dict],
+    failures: Iterable[dict],
+    parameters: dict,
+    least_confident: Iterable[dict] = (),
+    most_confident: Iterable[dict] = (),
+) -> str:
     """The whole report.html (UTF-8 text, self-contained, no script, no external links).
 
     summary: the summary.json document (run_folder.summary.build_summary). mistakes,
@@ -332,32 +391,40 @@ def render_report(summary: dict, mistakes: Iterable[dict], failures: Iterable[di
     mistakes, failures = list(mistakes or []), list(failures or [])
     run_id = summary.get("run_id") or (parameters or {}).get("run_id") or ""
     model = summary.get("model") or {}
-    subtitle = " \u00b7 ".join(x for x in (
-        f"model {model.get('name') or model.get('uri') or '?'} "
-        f"(version {model.get('version') or '?'})",
-        "generated " + dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")) if x)
-    return "".join([
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
-        f"<title>bucketscore report {_e(run_id)}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>bucketscore run {_e(run_id)}</h1><p>{_e(subtitle)}</p></header><main>",
-        _headline(summary),
-        _figures(summary),
-        _predictions(summary),
-        _drift(summary),
-        _mistakes(summary, mistakes) if (summary.get("counts") or {}).get("labelled") else "",
-        _least_confident(list(least_confident or [])),
-        _most_confident(list(most_confident or [])),
-        _failures(summary, failures),
-        _parameters(summary, parameters or {}),
-        "</main><footer>Written by bucketscore. Full results: predictions*.csv, errors.csv, "
-        "summary.json, per_class.csv, confusion_matrix.csv beside this file.</footer>",
-        "</body></html>\n",
-    ])
+    subtitle = " \u00b7 ".join(
+        x
+        for x in (
+            f"model {model.get('name') or model.get('uri') or '?'} "
+            f"(version {model.get('version') or '?'})",
+            "generated " + dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        )
+        if x
+    )
+    return "".join(
+        [
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>bucketscore report {_e(run_id)}</title><style>{_CSS}</style></head><body>",
+            f"<header><h1>bucketscore run {_e(run_id)}</h1><p>{_e(subtitle)}</p></header><main>",
+            _headline(summary),
+            _figures(summary),
+            _predictions(summary),
+            _drift(summary),
+            _mistakes(summary, mistakes) if (summary.get("counts") or {}).get("labelled") else "",
+            _least_confident(list(least_confident or [])),
+            _most_confident(list(most_confident or [])),
+            _failures(summary, failures),
+            _parameters(summary, parameters or {}),
+            "</main><footer>Written by bucketscore. Full results: predictions*.csv, errors.csv, "
+            "summary.json, per_class.csv, confusion_matrix.csv beside this file.</footer>",
+            "</body></html>\n",
+        ]
+    )
 
 
-def write_report(run_uri: str, summary: dict, items: Optional[dict], parameters: dict
-                 ) -> Optional[str]:
+def write_report(
+    run_uri: str, summary: dict, items: Optional[dict], parameters: dict
+) -> Optional[str]:
     """Render and write `<run_uri>/report.html`; returns its URI, or None if that failed.
 
     Never raises: a report that cannot be drawn or written must not fail a run whose
@@ -366,9 +433,14 @@ def write_report(run_uri: str, summary: dict, items: Optional[dict], parameters:
     items = items or {}
     target = uris.join(run_uri, REPORT)
     try:
-        page = render_report(summary, items.get("mistakes") or [], items.get("failures") or [],
-                             parameters, items.get("least_confident") or [],
-                             items.get("most_confident") or [])
+        page = render_report(
+            summary,
+            items.get("mistakes") or [],
+            items.get("failures") or [],
+            parameters,
+            items.get("least_confident") or [],
+            items.get("most_confident") or [],
+        )
         uris.write_text(target, page, "text/html")
     except Exception as e:  # noqa: BLE001 - the report is a view of results already written
         log.warning("could not write %s: %s: %s", target, type(e).__name__, e)

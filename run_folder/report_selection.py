@@ -4,6 +4,7 @@ confident predictions and the most confident ones of each predicted class.
 Pure functions; transforms/report_items.py keeps the n best of each with Beam's bounded
 `Top` combiners (the data set is never gathered).
 """
+
 from __future__ import annotations
 
 from typing import Collection, Optional
@@ -84,8 +85,13 @@ def failure_dict(error) -> dict:
     return {"uri": error.uri, "stage": error.stage, "error": error.error}
 
 
-def assemble_items(mistakes: list[dict], failures: list[dict], least_confident=(),
-                   most_confident=()) -> dict:
+def assemble_items(
+    mistakes: list[dict], failures: list[dict], least_confident=(), most_confident=()
+) -> dict:
     """The one element report.html is drawn from."""
-    return {"mistakes": list(mistakes), "failures": list(failures),
-            "least_confident": list(least_confident), "most_confident": list(most_confident)}
+    return {
+        "mistakes": list(mistakes),
+        "failures": list(failures),
+        "least_confident": list(least_confident),
+        "most_confident": list(most_confident),
+    }

@@ -3,6 +3,7 @@
 One definition for the pipeline's sinks (writing), `bucketscore runs/compare` and the
 Python API (reading back), and the tests.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,36 +12,53 @@ from typing import Any, Iterable, Iterator, Optional
 
 import pyarrow as pa
 
-PREDICTION_COLUMNS = ("uri", "true_label", "predicted_label", "confidence", "correct",
-                      "top_k_labels", "top_k_scores", "below_threshold", "width", "height",
-                      "model_version", "run_id")
+PREDICTION_COLUMNS = (
+    "uri",
+    "true_label",
+    "predicted_label",
+    "confidence",
+    "correct",
+    "top_k_labels",
+    "top_k_scores",
+    "below_threshold",
+    "width",
+    "height",
+    "model_version",
+    "run_id",
+)
 ERROR_COLUMNS = ("uri", "stage", "error")
 PER_CLASS_COLUMNS = ("label", "precision", "recall", "f1", "support", "predicted", "abstained")
 LIST_COLUMNS = ("top_k_labels", "top_k_scores")  # CSV: `;`-joined; Parquet: list columns
 LIST_SEPARATOR = ";"
 
-PREDICTIONS_SCHEMA = pa.schema([
-    ("uri", pa.string()),
-    ("true_label", pa.string()),
-    ("predicted_label", pa.string()),
-    ("confidence", pa.float32()),
-    ("correct", pa.bool_()),
-    ("top_k_labels", pa.list_(pa.string())),
-    ("top_k_scores", pa.list_(pa.float32())),
-    ("below_threshold", pa.bool_()),
-    ("width", pa.int32()),
-    ("height", pa.int32()),
-    ("model_version", pa.string()),
-    ("run_id", pa.string()),
-])
-OBJECTS_SCHEMA = pa.schema([("uri", pa.string()), ("size", pa.int64()),
-                            ("mtime", pa.float64())])
+PREDICTIONS_SCHEMA = pa.schema(
+    [
+        ("uri", pa.string()),
+        ("true_label", pa.string()),
+        ("predicted_label", pa.string()),
+        ("confidence", pa.float32()),
+        ("correct", pa.bool_()),
+        ("top_k_labels", pa.list_(pa.string())),
+        ("top_k_scores", pa.list_(pa.float32())),
+        ("below_threshold", pa.bool_()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("model_version", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+OBJECTS_SCHEMA = pa.schema([("uri", pa.string()), ("size", pa.int64()), ("mtime", pa.float64())])
 
 
 def embeddings_schema(dim: int) -> pa.Schema:
     """`uri, true_label, embedding` (a fixed-size list of `dim` float32)."""
-    return pa.schema([("uri", pa.string()), ("true_label", pa.string()),
-                      ("embedding", pa.list_(pa.float32(), dim))])
+    return pa.schema(
+        [
+            ("uri", pa.string()),
+            ("true_label", pa.string()),
+            ("embedding", pa.list_(pa.float32(), dim)),
+        ]
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
   that model version, written after `_SUCCESS`, so a run that died never becomes the base
   of the next one.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,11 @@ def pointer_uri(output: str, model_version: str) -> str:
 
 
 def write_pointer(output: str, model_version: str, run_id: str, finished_at: str) -> None:
-    uris.write_text(pointer_uri(output, model_version),
-                    json.dumps({"run_id": run_id, "finished_at": finished_at}) + "\n",
-                    "application/json")
+    uris.write_text(
+        pointer_uri(output, model_version),
+        json.dumps({"run_id": run_id, "finished_at": finished_at}) + "\n",
+        "application/json",
+    )
 
 
 def last_completed_run(output: str, model_version: str) -> Optional[str]:

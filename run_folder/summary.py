@@ -1,6 +1,7 @@
 """The documents that describe a finished run: summary.json, per_class.csv,
 confusion_matrix.csv and manifest.json, built from the pipeline's counts.
 """
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,17 @@ from typing import Any, Optional
 from bucketscore.run_folder.schemas import PER_CLASS_COLUMNS, csv_text
 
 
-def build_summary(run_id: str, scores: dict, listed: int, failed: int, *, model: dict,
-                  top_k: int, missing: int = 0, carried: int = 0) -> dict:
+def build_summary(
+    run_id: str,
+    scores: dict,
+    listed: int,
+    failed: int,
+    *,
+    model: dict,
+    top_k: int,
+    missing: int = 0,
+    carried: int = 0,
+) -> dict:
     """The full summary.json document from the accuracy figures (`scores`, see
     run_folder.accuracy.summarise) and the run's counts.
 
@@ -18,8 +28,13 @@ def build_summary(run_id: str, scores: dict, listed: int, failed: int, *, model:
     `label`); they are not listed images, so they are outside listed = scored + failed.
     `model`: {uri, name, version, labels}.
     """
-    counts = {"listed": listed, "scored": scores["counts"]["scored"], "failed": failed,
-              "csv_rows_without_image": missing, "carried_over": carried}
+    counts = {
+        "listed": listed,
+        "scored": scores["counts"]["scored"],
+        "failed": failed,
+        "csv_rows_without_image": missing,
+        "carried_over": carried,
+    }
     counts.update({k: v for k, v in scores["counts"].items() if k != "scored"})
     doc = {"run_id": run_id, "counts": counts}
     doc.update({k: v for k, v in scores.items() if k != "counts"})
@@ -30,20 +45,32 @@ def build_summary(run_id: str, scores: dict, listed: int, failed: int, *, model:
 
 
 def per_class_csv(summary: dict) -> str:
-    return csv_text(PER_CLASS_COLUMNS,
-                    ([c[k] for k in PER_CLASS_COLUMNS] for c in summary["per_class"]))
+    return csv_text(
+        PER_CLASS_COLUMNS, ([c[k] for k in PER_CLASS_COLUMNS] for c in summary["per_class"])
+    )
 
 
 def confusion_csv(summary: dict) -> str:
     labels = summary["confusion_matrix"]["labels"]
-    return csv_text(["true \\ predicted"] + list(labels),
-                    ([label] + row for label, row in
-                     zip(labels, summary["confusion_matrix"]["matrix"])))
+    return csv_text(
+        ["true \\ predicted"] + list(labels),
+        ([label] + row for label, row in zip(labels, summary["confusion_matrix"]["matrix"])),
+    )
 
 
-def build_manifest(*, run_id: str, arguments: dict, model: dict, code_version: str,
-                   started_at: str, finished_at: str, counts: dict, files: list[str],
-                   base_run: Optional[str], extra: Optional[dict[str, Any]] = None) -> dict:
+def build_manifest(
+    *,
+    run_id: str,
+    arguments: dict,
+    model: dict,
+    code_version: str,
+    started_at: str,
+    finished_at: str,
+    counts: dict,
+    files: list[str],
+    base_run: Optional[str],
+    extra: Optional[dict[str, Any]] = None,
+) -> dict:
     """manifest.json: what ran (arguments with secrets already redacted), on what model and
     code, when, and what it counted; `status` is added by the step that decides it."""
     manifest = {
@@ -66,8 +93,10 @@ def build_manifest(*, run_id: str, arguments: dict, model: dict, code_version: s
 # --------------------------------------------------------------------------------------
 # Folder names that are dates or partitions, not classes: 2026-11-30, 20261130, 2026/11,
 # dt=2026-11-30, year=2026, part-00001.
-_PARTITION = re.compile(r"^(\d{4}-\d{2}(-\d{2})?|\d{8}|\d{4}|[A-Za-z_][\w-]*=.+|"
-                        r"part-\d+|\d{4}-\d{2}-\d{2}T.*)$")
+_PARTITION = re.compile(
+    r"^(\d{4}-\d{2}(-\d{2})?|\d{8}|\d{4}|[A-Za-z_][\w-]*=.+|"
+    r"part-\d+|\d{4}-\d{2}-\d{2}T.*)$"
+)
 
 
 def label_warnings(summary: dict, labels_argument: str) -> list[str]:
@@ -84,17 +113,21 @@ def label_warnings(summary: dict, labels_argument: str) -> list[str]:
         partitions = [name for name in unknown if _PARTITION.match(name)]
         if sum(unknown[n] for n in partitions) * 2 > sum(unknown.values()):
             shown = ", ".join(sorted(partitions)[:3])
-            out.append(f"most images are in folders whose names are no model label and look "
-                       f"like dates or partitions ({shown}): --labels folder took them as "
-                       f"true labels, so no accuracy was computed for them; for images "
-                       f"without labels use --labels none (or regex:/csv: for labels kept "
-                       f"elsewhere)")
+            out.append(
+                f"most images are in folders whose names are no model label and look "
+                f"like dates or partitions ({shown}): --labels folder took them as "
+                f"true labels, so no accuracy was computed for them; for images "
+                f"without labels use --labels none (or regex:/csv: for labels kept "
+                f"elsewhere)"
+            )
     example = (summary.get("examples") or {}).get("unlabelled")
     if kind == "regex" and scored and not named and example:
         name = example.rstrip("/").rsplit("/", 1)[-1]
-        out.append(f"--labels {labels_argument} matched no file name (for example "
-                   f"{name!r}): every image is unlabelled and there is no accuracy; the "
-                   f"pattern is searched in the file name and its first group is the label")
+        out.append(
+            f"--labels {labels_argument} matched no file name (for example "
+            f"{name!r}): every image is unlabelled and there is no accuracy; the "
+            f"pattern is searched in the file name and its first group is the label"
+        )
     return out
 
 
@@ -114,13 +147,17 @@ def drift(summary: dict, previous: dict, previous_run: str) -> Optional[dict]:
     total variation distance (half the sum of absolute share differences: 0 = the same
     distribution, 1 = no class in common). None when either run predicted nothing."""
     now, then = class_shares(summary), class_shares(previous)
-    if not sum((summary.get("predicted_counts") or {}).values()) or \
-            not sum((previous.get("predicted_counts") or {}).values()):
+    if not sum((summary.get("predicted_counts") or {}).values()) or not sum(
+        (previous.get("predicted_counts") or {}).values()
+    ):
         return None
     labels = list(now) + [label for label in then if label not in now]
-    shares = {label: {"then": then.get(label, 0.0), "now": now.get(label, 0.0)}
-              for label in labels}
+    shares = {label: {"then": then.get(label, 0.0), "now": now.get(label, 0.0)} for label in labels}
     tvd = 0.5 * sum(abs(v["now"] - v["then"]) for v in shares.values())
-    return {"previous_run": previous_run, "previous_run_id": previous.get("run_id"),
-            "previous_scored": (previous.get("counts") or {}).get("scored"),
-            "total_variation": tvd, "shares": shares}
+    return {
+        "previous_run": previous_run,
+        "previous_run_id": previous.get("run_id"),
+        "previous_scored": (previous.get("counts") or {}).get("scored"),
+        "total_variation": tvd,
+        "shares": shares,
+    }

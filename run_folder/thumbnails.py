@@ -4,6 +4,7 @@ A thumbnail is a nicety: it never reads more than THUMBNAIL_MAX_BYTES of an obje
 decodes more than THUMBNAIL_MAX_PIXELS, and never raises (a missing thumbnail must not fail
 a run). Pillow is imported only when a thumbnail is made.
 """
+
 from __future__ import annotations
 
 import io
@@ -86,12 +87,13 @@ def add_thumbnails(items: dict, size: int = THUMBNAIL_SIZE) -> tuple[dict, int]:
     lists = {key: list(value) for key, value in items.items() if key != "most_confident"}
     groups = [dict(g) for g in items.get("most_confident", [])]
     entries = [e for rows in lists.values() for e in rows] + [
-        row for g in groups for row in g["rows"]]
+        row for g in groups for row in g["rows"]
+    ]
     wanted = sorted({e["uri"] for e in entries})
     with ThreadPoolExecutor(max_workers=THUMBNAIL_THREADS) as pool:
         made = dict(zip(wanted, pool.map(lambda uri: thumbnail_of(uri, size), wanted)))
-    out = {key: [dict(e, thumbnail=made[e["uri"]]) for e in rows]
-           for key, rows in lists.items()}
-    out["most_confident"] = [dict(g, rows=[dict(r, thumbnail=made[r["uri"]])
-                                           for r in g["rows"]]) for g in groups]
+    out = {key: [dict(e, thumbnail=made[e["uri"]]) for e in rows] for key, rows in lists.items()}
+    out["most_confident"] = [
+        dict(g, rows=[dict(r, thumbnail=made[r["uri"]]) for r in g["rows"]]) for g in groups
+    ]
     return out, sum(t is not None for t in made.values())

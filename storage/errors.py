@@ -19,6 +19,7 @@ glob) makes its boto3 clients itself; `configure_sdk_retries` points botocore's 
 retry mode at the same budget through AWS_RETRY_MODE / AWS_MAX_ATTEMPTS, which every boto3
 client created afterwards in the process reads.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,21 +42,58 @@ STORAGE_FAILURE_MARK = "bucketscore storage failed:"
 
 PERMANENT_CODES = {400, 401, 403, 404, 405, 409, 411, 412, 416}
 TRANSIENT_CODES = {408, 429, 500, 502, 503, 504, 509}
-PERMANENT_NAMES = ("NoSuchKey", "NoSuchBucket", "InvalidAccessKeyId", "AccessDenied",
-                   "SignatureDoesNotMatch", "InvalidBucketName", "NotFound", "Forbidden")
-TRANSIENT_NAMES = ("SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
-                   "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",
-                   "EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError",
-                   "ReadTimeoutError", "ProxyConnectionError", "ConnectionError",
-                   "ProtocolError", "IncompleteRead", "RemoteDisconnected",
-                   "TooManyRequests", "GatewayTimeout", "BadGateway", "DeadlineExceeded")
+PERMANENT_NAMES = (
+    "NoSuchKey",
+    "NoSuchBucket",
+    "InvalidAccessKeyId",
+    "AccessDenied",
+    "SignatureDoesNotMatch",
+    "InvalidBucketName",
+    "NotFound",
+    "Forbidden",
+)
+TRANSIENT_NAMES = (
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "EndpointConnectionError",
+    "ConnectionClosedError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ProxyConnectionError",
+    "ConnectionError",
+    "ProtocolError",
+    "IncompleteRead",
+    "RemoteDisconnected",
+    "TooManyRequests",
+    "GatewayTimeout",
+    "BadGateway",
+    "DeadlineExceeded",
+)
 # Beam's S3 client re-raises every boto3 error as S3ClientError(message, code): a
 # connection problem then has no code and only its message says what it was.
-TRANSIENT_WORDS = ("could not connect", "connection refused", "connection reset",
-                   "connection aborted", "connection was closed", "connection closed",
-                   "timed out", "timeout", "max retries exceeded", "remote end closed",
-                   "temporarily unavailable", "slow down", "please reduce your request rate",
-                   "service unavailable", "bad gateway", "broken pipe")
+TRANSIENT_WORDS = (
+    "could not connect",
+    "connection refused",
+    "connection reset",
+    "connection aborted",
+    "connection was closed",
+    "connection closed",
+    "timed out",
+    "timeout",
+    "max retries exceeded",
+    "remote end closed",
+    "temporarily unavailable",
+    "slow down",
+    "please reduce your request rate",
+    "service unavailable",
+    "bad gateway",
+    "broken pipe",
+)
 
 
 class StorageUnavailable(RuntimeError):
@@ -65,9 +103,11 @@ class StorageUnavailable(RuntimeError):
         self.uri, self.error, self.seconds, self.attempts = uri, error, seconds, attempts
         where = bucket_of(uri) if uri else "storage"
         doing = f" ({uri})" if uri and uri != where else ""
-        super().__init__(f"{STORAGE_FAILURE_MARK} {where}{doing} did not answer for "
-                         f"{seconds:.0f} s ({attempts} attempts; --storage_retry_seconds): "
-                         f"{_root_message(error)}")
+        super().__init__(
+            f"{STORAGE_FAILURE_MARK} {where}{doing} did not answer for "
+            f"{seconds:.0f} s ({attempts} attempts; --storage_retry_seconds): "
+            f"{_root_message(error)}"
+        )
 
 
 _QUERY = re.compile(r"\?[^\s\"')]*")
@@ -139,8 +179,7 @@ def is_permanent(e: BaseException) -> bool:
         return True
     if status_code(e) in PERMANENT_CODES:
         return True
-    if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError,
-                      NotADirectoryError)):
+    if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return True
     return bool(_codes(e) & set(PERMANENT_NAMES)) and not is_transient_code(e)
 
@@ -155,8 +194,7 @@ def is_transient(e: BaseException) -> bool:
         return True
     if status_code(e) in PERMANENT_CODES:
         return False
-    if any(isinstance(err, (ConnectionError, TimeoutError, socket.timeout))
-           for err in _chain(e)):
+    if any(isinstance(err, (ConnectionError, TimeoutError, socket.timeout)) for err in _chain(e)):
         return True
     if _codes(e) & set(TRANSIENT_NAMES):
         return True
@@ -167,8 +205,11 @@ def is_transient(e: BaseException) -> bool:
 def describe_error(e: BaseException) -> str:
     """A storage error in words a person understands, with the original message after."""
     code = status_code(e)
-    prefix = {401: "not authorised (401)", 403: "permission denied (403)",
-              404: "not found (404; deleted after listing?)"}.get(code)
+    prefix = {
+        401: "not authorised (401)",
+        403: "permission denied (403)",
+        404: "not found (404; deleted after listing?)",
+    }.get(code)
     return f"{prefix}: {error_message(e)}" if prefix else error_message(e)
 
 
@@ -218,8 +259,12 @@ def configure_sdk_retries(seconds: Optional[float] = None, force: bool = False) 
             os.environ[name] = value
 
 
-def with_retries(fn: Callable[[], T], uri: str = "", seconds: Optional[float] = None,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
+def with_retries(
+    fn: Callable[[], T],
+    uri: str = "",
+    seconds: Optional[float] = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """Call `fn`, retrying as the module docstring says. `uri` names what is read or
     written (for StorageUnavailable's message); `seconds` overrides the budget."""
     budget = retry_seconds() if seconds is None else seconds
@@ -229,7 +274,7 @@ def with_retries(fn: Callable[[], T], uri: str = "", seconds: Optional[float] = 
         attempt += 1
         try:
             return fn()
-        except Exception as e:  # noqa: BLE001 - storage clients raise many kinds
+        except Exception as e:
             if is_permanent(e):
                 raise
             elapsed = time.monotonic() - started

@@ -25,6 +25,7 @@ base sorts first (the same choice whatever the input order); an input entirely i
 prefix input is dropped, and every other input skips the objects an input before it names
 (`InputSpec.names`, a test on the URI). Training data discovery uses `list_input`.
 """
+
 from __future__ import annotations
 
 import os
@@ -125,8 +126,12 @@ class InputSpec:
 
     def covers(self, other: "InputSpec") -> bool:
         """Whether every object `other` names is named by this prefix input first."""
-        return (self.kind == PREFIX and other.kind != MANIFEST and self.rank < other.rank
-                and other.base.startswith(self.base))
+        return (
+            self.kind == PREFIX
+            and other.kind != MANIFEST
+            and self.rank < other.rank
+            and other.base.startswith(self.base)
+        )
 
 
 def resolve_input(uri: str) -> InputSpec:
@@ -153,8 +158,14 @@ def resolve_inputs(inputs: Iterable[str]) -> list[InputSpec]:
 
 def rivals_of(spec: InputSpec, specs: list[InputSpec]) -> tuple[InputSpec, ...]:
     """The inputs ranked before `spec` that may name some of its objects."""
-    return tuple(o for o in specs if o.rank < spec.rank and o.kind != MANIFEST
-                 and spec.kind != MANIFEST and spec.base.startswith(o.base))
+    return tuple(
+        o
+        for o in specs
+        if o.rank < spec.rank
+        and o.kind != MANIFEST
+        and spec.kind != MANIFEST
+        and spec.base.startswith(o.base)
+    )
 
 
 def label_bases(inputs: Iterable[str]) -> list[str]:
@@ -194,7 +205,7 @@ def root_tasks(specs: list[InputSpec]) -> list[ListTask]:
         else:
             # A glob whose wildcards are all `*` after its base folder names objects
             # directly in that folder only.
-            rest = spec.uri[len(spec.base):]
+            rest = spec.uri[len(spec.base) :]
             flat = spec.kind == GLOB and not any(c in rest for c in ("/", "**", "?", "["))
             out.append(ListTask(spec, rivals, spec.base, flat=flat))
     return out
@@ -205,9 +216,10 @@ def _manifest_tasks(spec: InputSpec) -> list[ListTask]:
     if found is None:
         raise manifests.ManifestError(f"the manifest {spec.base} does not exist")
     fmt = manifests.sniff(spec.base)
-    return [ListTask(spec, prefix=spec.base, kind=MANIFEST, start=start, end=end,
-                     manifest_format=fmt)
-            for start, end in manifests.byte_ranges(found.size)]
+    return [
+        ListTask(spec, prefix=spec.base, kind=MANIFEST, start=start, end=end, manifest_format=fmt)
+        for start, end in manifests.byte_ranges(found.size)
+    ]
 
 
 def expand(task: ListTask) -> list[ListTask]:
@@ -223,8 +235,9 @@ def expand(task: ListTask) -> list[ListTask]:
         return _children(task, _Sample(objects), _Sample(sorted(first.prefixes)), remote=True)
     # A local folder level, read whole (names only) and sampled.
     objects, prefixes = _Sample(), _Sample()
-    for page in pages(task.prefix, delimiter=True, after=task.after, before=task.before,
-                      stat=False):
+    for page in pages(
+        task.prefix, delimiter=True, after=task.after, before=task.before, stat=False
+    ):
         for o in page.objects:
             if is_image_name(o.uri):
                 objects.add(o.uri)
@@ -258,8 +271,7 @@ class _Sample:
         return sorted({keys[len(keys) * i // parts] for i in range(1, parts)})
 
 
-def _children(task: ListTask, objects: _Sample, prefixes: _Sample,
-              remote: bool) -> list[ListTask]:
+def _children(task: ListTask, objects: _Sample, prefixes: _Sample, remote: bool) -> list[ListTask]:
     """The tasks of one level of `task`: its images (`objects`) and sub-prefixes."""
     total = objects.count + prefixes.count
     most = MAX_CHILDREN
@@ -271,9 +283,14 @@ def _children(task: ListTask, objects: _Sample, prefixes: _Sample,
         names = sorted(prefixes.names)
         cuts = [names[len(names) * i // most - 1][:-1] + "~" for i in range(1, most)]
         return _ranges(task, _safe_cuts(task.prefix, cuts, names), EXPLORE)
-    out = [] if task.flat else [
-        replace(task, prefix=p, after=_within(task.after, p), before=_within(task.before, p))
-        for p in sorted(prefixes.names)]
+    out = (
+        []
+        if task.flat
+        else [
+            replace(task, prefix=p, after=_within(task.after, p), before=_within(task.before, p))
+            for p in sorted(prefixes.names)
+        ]
+    )
     if objects.count:
         parts = min(MAX_SPLIT, most, objects.count // MIN_TASK)
         cuts = [_before_name(k) for k in objects.quantiles(parts)]
@@ -284,7 +301,7 @@ def _children(task: ListTask, objects: _Sample, prefixes: _Sample,
 def _split_flat(task: ListTask, first) -> list[ListTask]:
     """A truncated first page: cut what follows it at the characters of its last key."""
     keys = sorted([o.uri for o in first.objects] + first.prefixes)
-    head, last = keys[0][len(task.prefix):], keys[-1][len(task.prefix):]
+    head, last = keys[0][len(task.prefix) :], keys[-1][len(task.prefix) :]
     differ = len(os.path.commonprefix([head, last]))
     cuts: list[str] = []
     for j in range(min(differ, len(last) - 1), -1, -1):
@@ -294,13 +311,13 @@ def _split_flat(task: ListTask, first) -> list[ListTask]:
             classes |= {c for c in _CLASSES if seen & set(c)}
         for chars in sorted(classes):
             # Just before last[:j] + c: the character before it, then `~`.
-            cuts += [task.prefix + last[:j] + chr(ord(c) - 1) + "~" for c in chars
-                     if c > last[j]]
+            cuts += [task.prefix + last[:j] + chr(ord(c) - 1) + "~" for c in chars if c > last[j]]
         if len(cuts) >= MAX_SPLIT - 1:
             break
     top = task.prefix + last
-    cuts = [c for c in cuts[: MAX_SPLIT - 1] if c > top
-            and (task.before is None or c < task.before)]
+    cuts = [
+        c for c in cuts[: MAX_SPLIT - 1] if c > top and (task.before is None or c < task.before)
+    ]
     cuts = _safe_cuts(task.prefix, cuts, first.prefixes)
     if not cuts:
         return [replace(task, kind=READY)]
@@ -313,12 +330,15 @@ def _safe_cuts(prefix: str, cuts: list[str], sub_prefixes: list[str]) -> list[st
     `x` (SeaweedFS, whose StartAfter also skips a folder equal to it): sorted, without
     those next to a known sub-prefix (`x` where `x/` exists; `x-...`, `x.y` with
     characters below '/' after a sub-prefix's name), with no '/' and no image name."""
-    names = [p[len(prefix):].rstrip("/") for p in sub_prefixes if p.startswith(prefix)]
+    names = [p[len(prefix) :].rstrip("/") for p in sub_prefixes if p.startswith(prefix)]
     out = set()
     for cut in cuts:
-        rest = cut[len(prefix):]
-        if "/" in rest or is_image_name(cut) or any(
-                rest == n or (rest.startswith(n) and rest[len(n)] < "/") for n in names):
+        rest = cut[len(prefix) :]
+        if (
+            "/" in rest
+            or is_image_name(cut)
+            or any(rest == n or (rest.startswith(n) and rest[len(n)] < "/") for n in names)
+        ):
             continue
         out.add(cut)
     return sorted(out)
@@ -334,8 +354,11 @@ def _before_name(key: str) -> str:
 
 def _ranges(task: ListTask, cuts: list[str], kind: str) -> list[ListTask]:
     """`task` cut at `cuts` (sorted; those outside its range are dropped)."""
-    inside = [c for c in cuts if (task.after is None or c > task.after)
-              and (task.before is None or c < task.before)]
+    inside = [
+        c
+        for c in cuts
+        if (task.after is None or c > task.after) and (task.before is None or c < task.before)
+    ]
     bounds = [task.after] + sorted(set(inside)) + [task.before]
     return [replace(task, after=a, before=b, kind=kind) for a, b in zip(bounds, bounds[1:])]
 
@@ -345,13 +368,13 @@ def _within(bound: Optional[str], prefix: str) -> Optional[str]:
     return bound if bound is not None and bound.startswith(prefix) else None
 
 
-def manifest_pages(task: ListTask, size: int = PAGE_SIZE
-                   ) -> Iterator[list[tuple[ListedObject, Optional[str]]]]:
+def manifest_pages(
+    task: ListTask, size: int = PAGE_SIZE
+) -> Iterator[list[tuple[ListedObject, Optional[str]]]]:
     """(object, label) for each entry of a manifest task, `size` at a time. A manifest
     gives no size or time (0); an entry's base is its folder."""
     page = []
-    for entry in manifests.read_entries(task.prefix, task.manifest_format, task.start,
-                                        task.end):
+    for entry in manifests.read_entries(task.prefix, task.manifest_format, task.start, task.end):
         page.append((ListedObject(entry.uri, parent(entry.uri)), entry.label))
         if len(page) >= size:
             yield page
@@ -373,11 +396,14 @@ def list_task(task: ListTask) -> Iterator[list[ListedObject]]:
             yield [obj for obj, _label in page]
         return
     pattern = re.compile(spec.pattern) if spec.pattern else None
-    for page in pages(task.prefix, delimiter=task.flat, after=task.after,
-                      before=task.before):
-        found = [ListedObject(o.uri, spec.base, o.size, o.mtime) for o in page.objects
-                 if is_image_name(o.uri) and (pattern is None or pattern.match(o.uri))
-                 and not any(r.names(o.uri) for r in task.rivals)]
+    for page in pages(task.prefix, delimiter=task.flat, after=task.after, before=task.before):
+        found = [
+            ListedObject(o.uri, spec.base, o.size, o.mtime)
+            for o in page.objects
+            if is_image_name(o.uri)
+            and (pattern is None or pattern.match(o.uri))
+            and not any(r.names(o.uri) for r in task.rivals)
+        ]
         if found:
             yield found
 

@@ -4,6 +4,7 @@ run logs, never in TMPDIR (an hourly job must not fill /tmp).
 `cache_root()` is $BUCKETSCORE_CACHE_DIR, else $XDG_CACHE_HOME/bucketscore, else
 ~/.cache/bucketscore. `prune(folder, keep)` bounds a folder of entries by count or size.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,7 @@ def cache_root(*parts: str) -> str:
     """The cache folder (made if missing), or a sub-folder of it."""
     base = os.environ.get(CACHE_ENV)
     if not base:
-        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                 ".cache")
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         base = os.path.join(xdg, "bucketscore")
     path = os.path.join(base, *parts)
     os.makedirs(path, exist_ok=True)
@@ -39,8 +39,12 @@ def entry_size(path: str) -> int:
     return total
 
 
-def prune(folder: str, keep: Optional[int] = None, max_bytes: Optional[int] = None,
-          protect: tuple[str, ...] = ()) -> list[str]:
+def prune(
+    folder: str,
+    keep: Optional[int] = None,
+    max_bytes: Optional[int] = None,
+    protect: tuple[str, ...] = (),
+) -> list[str]:
     """Delete the least recently used entries of `folder` (by mtime) until at most `keep`
     entries and `max_bytes` bytes remain; entries named in `protect` and names starting
     with '.' (work in progress) stay. Returns the names deleted."""
@@ -60,7 +64,8 @@ def prune(folder: str, keep: Optional[int] = None, max_bytes: Optional[int] = No
     for _mtime, name, path in entries:
         this = entry_size(path) if max_bytes is not None else 0
         over = (keep is not None and kept >= keep) or (
-            max_bytes is not None and size + this > max_bytes and kept > 0)
+            max_bytes is not None and size + this > max_bytes and kept > 0
+        )
         if over and name not in protect:
             if os.path.isdir(path):
                 shutil.rmtree(path, ignore_errors=True)

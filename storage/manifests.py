@@ -15,6 +15,7 @@ no `uri`) raises ManifestError naming the manifest and the line's byte offset. O
 named but missing are not checked here: reading them fails, and the run reports them as
 errors rows (stage `read`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -56,7 +57,7 @@ def is_manifest(uri: str) -> bool:
 
 def target(uri: str) -> str:
     """`manifest:URI` -> URI (local paths absolute)."""
-    return uris.normalize(uri[len(PREFIX):])
+    return uris.normalize(uri[len(PREFIX) :])
 
 
 def normalize(uri: str) -> str:
@@ -67,8 +68,9 @@ def normalize(uri: str) -> str:
 def _open(uri: str) -> BinaryIO:
     from apache_beam.io.filesystems import FileSystems
 
-    return FileSystems.open(uri, mime_type="application/octet-stream",
-                            compression_type="uncompressed")
+    return FileSystems.open(
+        uri, mime_type="application/octet-stream", compression_type="uncompressed"
+    )
 
 
 def _first_line(uri: str) -> str:
@@ -163,8 +165,7 @@ def parse_line(fmt: ManifestFormat, text: str) -> Optional[tuple[str, Optional[s
     return text, None
 
 
-def read_entries(uri: str, fmt: ManifestFormat, start: int, end: int
-                 ) -> Iterator[ManifestEntry]:
+def read_entries(uri: str, fmt: ManifestFormat, start: int, end: int) -> Iterator[ManifestEntry]:
     """The entries of the manifest `uri` whose lines start in [start, end)."""
     folder = uri[: uri.rfind("/") + 1]
     with _open(uri) as f:

@@ -21,6 +21,7 @@ order (UTF-8 byte order is code point order); a store that orders keys folder by
 (SeaweedFS) agrees with it on the bounds storage.listing chooses. Each page request goes
 through `storage.errors.with_retries`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -78,8 +79,7 @@ def updated_seconds(updated) -> float:
     """A store's modification time (datetime) as seconds, computed exactly as Beam's S3 and
     GCS filesystems compute it (`_updated_to_seconds`), so that the object index
     `--incremental` compares with is the same whichever lister wrote it."""
-    return (time.mktime(updated.timetuple()) - time.timezone
-            + updated.microsecond / 1000000.0)
+    return time.mktime(updated.timetuple()) - time.timezone + updated.microsecond / 1000000.0
 
 
 def split_bucket(uri: str) -> tuple[str, str, str]:
@@ -90,8 +90,9 @@ def split_bucket(uri: str) -> tuple[str, str, str]:
 
 
 # -- S3 ------------------------------------------------------------------------------------
-def _s3_pages(prefix: str, delimiter: bool, after: Optional[str], before: Optional[str],
-              page_size: int) -> Iterator[Page]:
+def _s3_pages(
+    prefix: str, delimiter: bool, after: Optional[str], before: Optional[str], page_size: int
+) -> Iterator[Page]:
     from bucketscore.storage import s3
 
     scheme, bucket, key_prefix = split_bucket(prefix)
@@ -100,14 +101,17 @@ def _s3_pages(prefix: str, delimiter: bool, after: Optional[str], before: Option
     if delimiter:
         kwargs["Delimiter"] = DELIMITER
     if after is not None and after > prefix:
-        kwargs["StartAfter"] = after[len(root):]
+        kwargs["StartAfter"] = after[len(root) :]
     client = s3.client()
     while True:
         answer = with_retries(lambda: client.list_objects_v2(**kwargs), uri=prefix)
         page = Page(
-            objects=[Entry(root + o["Key"], int(o["Size"]), updated_seconds(o["LastModified"]))
-                     for o in answer.get("Contents", ())],
-            prefixes=[root + p["Prefix"] for p in answer.get("CommonPrefixes", ())])
+            objects=[
+                Entry(root + o["Key"], int(o["Size"]), updated_seconds(o["LastModified"]))
+                for o in answer.get("Contents", ())
+            ],
+            prefixes=[root + p["Prefix"] for p in answer.get("CommonPrefixes", ())],
+        )
         token = answer.get("NextContinuationToken") if answer.get("IsTruncated") else None
         done = token is None or _past(page, before)
         page.more = not done
@@ -152,25 +156,32 @@ def _gcs_page(client, bucket: str, kwargs: dict):
     return blobs, sorted(page.prefixes), iterator.next_page_token
 
 
-def _gcs_pages(prefix: str, delimiter: bool, after: Optional[str], before: Optional[str],
-               page_size: int) -> Iterator[Page]:
+def _gcs_pages(
+    prefix: str, delimiter: bool, after: Optional[str], before: Optional[str], page_size: int
+) -> Iterator[Page]:
     scheme, bucket, key_prefix = split_bucket(prefix)
     root = f"{scheme}{bucket}/"
     kwargs = {"prefix": key_prefix, "page_size": page_size}
     if delimiter:
         kwargs["delimiter"] = DELIMITER
     if after is not None and after > prefix:
-        kwargs["start_offset"] = after[len(root):]  # inclusive: `after` itself is clipped
+        kwargs["start_offset"] = after[len(root) :]  # inclusive: `after` itself is clipped
     if before is not None:
-        kwargs["end_offset"] = before[len(root):]
+        kwargs["end_offset"] = before[len(root) :]
     client = gcs_client()
     while True:
-        blobs, prefixes, token = with_retries(lambda: _gcs_page(client, bucket, kwargs),
-                                              uri=prefix)
-        page = Page(objects=[Entry(root + b.name, int(b.size or 0),
-                                   updated_seconds(b.updated) if b.updated else 0.0)
-                             for b in blobs],
-                    prefixes=[root + p for p in prefixes])
+        blobs, prefixes, token = with_retries(lambda: _gcs_page(client, bucket, kwargs), uri=prefix)
+        page = Page(
+            objects=[
+                Entry(
+                    root + b.name,
+                    int(b.size or 0),
+                    updated_seconds(b.updated) if b.updated else 0.0,
+                )
+                for b in blobs
+            ],
+            prefixes=[root + p for p in prefixes],
+        )
         done = not token or _past(page, before)
         page.more = not done
         yield _clip(page, after, before)
@@ -202,8 +213,14 @@ def _local_entry(entry: os.DirEntry, stat: bool) -> Optional[Entry]:
     return Entry(entry.path, st.st_size, st.st_mtime)
 
 
-def _local_pages(prefix: str, delimiter: bool, after: Optional[str], before: Optional[str],
-                 page_size: int, stat: bool) -> Iterator[Page]:
+def _local_pages(
+    prefix: str,
+    delimiter: bool,
+    after: Optional[str],
+    before: Optional[str],
+    page_size: int,
+    stat: bool,
+) -> Iterator[Page]:
     """Pages of at most page_size entries, folder by folder (depth first, unsorted)."""
     page = Page()
     folders = [prefix]
@@ -251,9 +268,15 @@ def _clip(page: Page, after: Optional[str], before: Optional[str]) -> Page:
     return page
 
 
-def pages(prefix: str, *, delimiter: bool = False, after: Optional[str] = None,
-          before: Optional[str] = None, page_size: int = PAGE_SIZE,
-          stat: bool = True) -> Iterator[Page]:
+def pages(
+    prefix: str,
+    *,
+    delimiter: bool = False,
+    after: Optional[str] = None,
+    before: Optional[str] = None,
+    page_size: int = PAGE_SIZE,
+    stat: bool = True,
+) -> Iterator[Page]:
     """The objects below `prefix` (a URI or local folder ending with '/') with
     after < key < before, one page at a time.
 
@@ -281,7 +304,7 @@ def object_entry(uri: str) -> Optional[Entry]:
         client = s3.client()
         try:
             head = with_retries(lambda: client.head_object(Bucket=bucket, Key=key), uri=uri)
-        except Exception as e:  # noqa: BLE001 - only "not there" means no object
+        except Exception as e:
             if status_code(e) == 404:
                 return None
             raise
@@ -292,8 +315,9 @@ def object_entry(uri: str) -> Optional[Entry]:
         blob = with_retries(lambda: client.bucket(bucket).get_blob(key), uri=uri)
         if blob is None:
             return None
-        return Entry(uri, int(blob.size or 0),
-                     updated_seconds(blob.updated) if blob.updated else 0.0)
+        return Entry(
+            uri, int(blob.size or 0), updated_seconds(blob.updated) if blob.updated else 0.0
+        )
     try:
         st = os.stat(uri)
     except OSError:

@@ -17,6 +17,7 @@ folder). Local paths that `runs`, `compare`, `download` and `score --model` chec
 themselves, with their own messages, are left to them. `form_error` is also what option
 parsing uses to refuse a malformed URI before it is made absolute.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,7 +62,7 @@ def form_error(uri: str) -> Optional[str]:
     scheme = found.group(1)
     hint = ""
     if scheme.lower() in ("s3", "gs"):
-        rest = uri[len(scheme) + 1:].lstrip("/")
+        rest = uri[len(scheme) + 1 :].lstrip("/")
         hint = f" (did you mean {scheme.lower()}://{rest}?)"
     return f"not a local path or a bucket URI{hint}; use {ACCEPTED}"
 
@@ -95,8 +96,10 @@ def check_targets(targets: Sequence[Target], beam_args: Sequence[str]) -> None:
                 raise UsageError(f"{t.given}: no such object in bucket {answer.bucket}")
             if not answer.first:
                 empty_ok = "; --allow_empty accepts an empty input" if t.flag == "--input" else ""
-                raise UsageError(f"{t.given}: nothing there (no object at or below it in "
-                                 f"bucket {answer.bucket}{empty_ok})")
+                raise UsageError(
+                    f"{t.given}: nothing there (no object at or below it in "
+                    f"bucket {answer.bucket}{empty_ok})"
+                )
 
 
 def s3_settings(beam_args: Sequence[str]) -> dict:

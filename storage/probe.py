@@ -14,6 +14,7 @@ through Beam's S3Options; missing ones fall back to boto3's AWS_* variables, pro
 instance credentials). GCS uses google-cloud-storage's own rules: its default credentials,
 or anonymous access to STORAGE_EMULATOR_HOST (the tests' emulator).
 """
+
 from __future__ import annotations
 
 import re
@@ -34,11 +35,15 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 
 # `--s3_*` flag name -> boto3 client argument (s3_disable_ssl is use_ssl, inverted).
-_S3_CLIENT_ARGS = {"s3_region_name": "region_name", "s3_api_version": "api_version",
-                   "s3_verify": "verify", "s3_endpoint_url": "endpoint_url",
-                   "s3_access_key_id": "aws_access_key_id",
-                   "s3_secret_access_key": "aws_secret_access_key",
-                   "s3_session_token": "aws_session_token"}
+_S3_CLIENT_ARGS = {
+    "s3_region_name": "region_name",
+    "s3_api_version": "api_version",
+    "s3_verify": "verify",
+    "s3_endpoint_url": "endpoint_url",
+    "s3_access_key_id": "aws_access_key_id",
+    "s3_secret_access_key": "aws_secret_access_key",
+    "s3_session_token": "aws_session_token",
+}
 
 # S3 error codes -> (what they mean, which setting to check).
 _REGION = ("the bucket is in another region", "set --s3_region_name or AWS_DEFAULT_REGION")
@@ -46,22 +51,30 @@ _S3_CAUSES = {
     "NoSuchBucket": ("no such bucket", ""),
     "AccessDenied": ("access denied", "these credentials may not list it"),
     "AllAccessDisabled": ("access denied", "all access to this bucket is disabled"),
-    "SignatureDoesNotMatch": ("wrong secret key",
-                              "check --s3_secret_access_key or AWS_SECRET_ACCESS_KEY"),
-    "InvalidAccessKeyId": ("unknown access key id",
-                           "check --s3_access_key_id or AWS_ACCESS_KEY_ID"),
+    "SignatureDoesNotMatch": (
+        "wrong secret key",
+        "check --s3_secret_access_key or AWS_SECRET_ACCESS_KEY",
+    ),
+    "InvalidAccessKeyId": (
+        "unknown access key id",
+        "check --s3_access_key_id or AWS_ACCESS_KEY_ID",
+    ),
     "InvalidToken": ("invalid session token", "check --s3_session_token or AWS_SESSION_TOKEN"),
     "ExpiredToken": ("expired session token", "check --s3_session_token or AWS_SESSION_TOKEN"),
     "InvalidBucketName": ("not a valid bucket name", ""),
     "PermanentRedirect": _REGION,
     "AuthorizationHeaderMalformed": _REGION,
 }
-_NO_AWS_CREDENTIALS = ("no AWS credentials found: set AWS_ACCESS_KEY_ID and "
-                       "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or pass --s3_access_key_id "
-                       "and --s3_secret_access_key")
-_NO_GCP_CREDENTIALS = ("no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a "
-                       "service account key file, or run `gcloud auth application-default "
-                       "login`")
+_NO_AWS_CREDENTIALS = (
+    "no AWS credentials found: set AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or pass --s3_access_key_id "
+    "and --s3_secret_access_key"
+)
+_NO_GCP_CREDENTIALS = (
+    "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a "
+    "service account key file, or run `gcloud auth application-default "
+    "login`"
+)
 
 
 @dataclass(frozen=True)
@@ -97,8 +110,11 @@ def s3_client(settings: Optional[dict] = None):
     settings = settings or {}
     kwargs = {arg: settings.get(flag) for flag, arg in _S3_CLIENT_ARGS.items()}
     kwargs["use_ssl"] = not settings.get("s3_disable_ssl")
-    config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
-                    retries={"mode": "standard", "total_max_attempts": 1})
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
     return boto3.session.Session().client("s3", config=config, **kwargs)
 
 
@@ -123,23 +139,24 @@ def _gcs_lister(uri: str):
     client = storage.Client(project=None)  # listing needs no project
 
     def first() -> str:
-        blobs = client.list_blobs(bucket, prefix=key, max_results=1, retry=None,
-                                  timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        blobs = client.list_blobs(
+            bucket, prefix=key, max_results=1, retry=None, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+        )
         found = [b.name for b in blobs]
         return f"gs://{bucket}/{found[0]}" if found else ""
 
     return client.api_endpoint, first
 
 
-def probe(uri: str, s3_settings: Optional[dict] = None,
-          seconds: float = PROBE_SECONDS) -> Probe:
+def probe(uri: str, s3_settings: Optional[dict] = None, seconds: float = PROBE_SECONDS) -> Probe:
     """List at most one object at or below an s3:// or gs:// URI; see the module docstring.
 
     `s3_settings`: `--s3_*` flag values by flag name (s3_endpoint_url, ...), for s3:// URIs.
     Never raises for what storage answers: the answer is in the returned Probe."""
     try:  # making a client finds the credentials: a missing profile or key file fails here
-        endpoint, first = (_s3_lister(uri, s3_settings) if uri.startswith("s3://")
-                           else _gcs_lister(uri))
+        endpoint, first = (
+            _s3_lister(uri, s3_settings) if uri.startswith("s3://") else _gcs_lister(uri)
+        )
     except Exception as e:  # noqa: BLE001 - every client error is an answer to word
         return Probe(uri, cause(e))
 
@@ -148,7 +165,7 @@ def probe(uri: str, s3_settings: Optional[dict] = None,
         # other answer is returned, to be worded below.
         try:
             return first(), None
-        except Exception as e:  # noqa: BLE001 - as above
+        except Exception as e:
             if is_transient(e) and not is_permanent(e):
                 raise
             return "", e
@@ -195,11 +212,13 @@ def no_answer(e: BaseException, endpoint: str, seconds: float) -> str:
     """A store that gave only transient failures for the probe's time, in words."""
     code = status_code(e)
     if code is not None:
-        return f"the storage at {endpoint} kept answering {code} for {seconds:.0f} s " \
-               f"({first_line(e)})"
+        return (
+            f"the storage at {endpoint} kept answering {code} for {seconds:.0f} s ({first_line(e)})"
+        )
     # botocore keeps the socket error (refused, no such host) in kwargs["error"].
-    details = " ".join([first_line(e)] + [str(v) for v in (getattr(e, "kwargs", None)
-                                                          or {}).values()])
+    details = " ".join(
+        [first_line(e)] + [str(v) for v in (getattr(e, "kwargs", None) or {}).values()]
+    )
     errno = _ERRNO.search(details)
     why = errno.group(1).strip() if errno else first_line(e)
     return f"endpoint {endpoint} unreachable: {why} (for {seconds:.0f} s)"

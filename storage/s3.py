@@ -12,6 +12,7 @@ asked again through `get_object`, so errors (404, 403, redirects, throttling) ar
 boto3's, raised as Beam's `S3ClientError` with the HTTP code (what `storage.errors`
 describes and decides retries on).
 """
+
 from __future__ import annotations
 
 import threading
@@ -25,7 +26,7 @@ _clients: dict = {}
 
 def split(uri: str) -> tuple[str, str]:
     """s3://bucket/key -> (bucket, key)."""
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key
 
 
@@ -36,9 +37,16 @@ def _beam_s3_options():
     return beam_filesystem_options()
 
 
-_OPTION_NAMES = ("s3_region_name", "s3_api_version", "s3_disable_ssl", "s3_verify",
-                 "s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key",
-                 "s3_session_token")
+_OPTION_NAMES = (
+    "s3_region_name",
+    "s3_api_version",
+    "s3_disable_ssl",
+    "s3_verify",
+    "s3_endpoint_url",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "s3_session_token",
+)
 
 
 def _settings(options) -> tuple:
@@ -62,16 +70,27 @@ def make_client(options=None, max_pool_connections: int = POOL_CONNECTIONS):
     from botocore.config import Config
 
     region, api_version, no_ssl, verify, endpoint, key_id, secret, token = _settings(
-        _beam_s3_options() if options is None else options)
+        _beam_s3_options() if options is None else options
+    )
     # One attempt per call: callers retry through storage.errors.with_retries, within the
     # run's budget (botocore's own retries would multiply the waits).
     return boto3.session.Session().client(
-        service_name="s3", region_name=region, api_version=api_version,
-        use_ssl=not no_ssl, verify=verify, endpoint_url=endpoint,
-        aws_access_key_id=key_id, aws_secret_access_key=secret, aws_session_token=token,
-        config=Config(max_pool_connections=max_pool_connections, connect_timeout=10,
-                      read_timeout=60,
-                      retries={"mode": "standard", "total_max_attempts": 1}))
+        service_name="s3",
+        region_name=region,
+        api_version=api_version,
+        use_ssl=not no_ssl,
+        verify=verify,
+        endpoint_url=endpoint,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(
+            max_pool_connections=max_pool_connections,
+            connect_timeout=10,
+            read_timeout=60,
+            retries={"mode": "standard", "total_max_attempts": 1},
+        ),
+    )
 
 
 _current: tuple = (None, ())  # (Beam's options object, its settings): see _current_settings
@@ -101,8 +120,9 @@ def client(options=None):
     return found
 
 
-def presigned_get(s3_client, bucket: str, key: str,
-                  max_bytes: Optional[int] = None) -> Optional[bytes]:
+def presigned_get(
+    s3_client, bucket: str, key: str, max_bytes: Optional[int] = None
+) -> Optional[bytes]:
     """The object's bytes (its first `max_bytes` with a Range request) via a presigned GET
     on the client's HTTP session, or None when the answer is not complete (the caller then
     asks through `get_object`)."""
@@ -111,9 +131,9 @@ def presigned_get(s3_client, bucket: str, key: str,
     http = getattr(getattr(s3_client, "_endpoint", None), "http_session", None)
     if http is None:  # a botocore without it: the ordinary way
         return None
-    url = s3_client.generate_presigned_url("get_object",
-                                           Params={"Bucket": bucket, "Key": key},
-                                           ExpiresIn=3600)
+    url = s3_client.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600
+    )
     headers = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes else {}
     response = http.send(AWSRequest(method="GET", url=url, headers=headers).prepare())
     if max_bytes and response.status_code == 416:  # a range of an empty object
@@ -127,8 +147,9 @@ def presigned_get(s3_client, bucket: str, key: str,
     return data
 
 
-def read_object(uri: str, max_bytes: Optional[int] = None, presigned: bool = True,
-                options=None) -> bytes:
+def read_object(
+    uri: str, max_bytes: Optional[int] = None, presigned: bool = True, options=None
+) -> bytes:
     """The bytes of s3://bucket/key (at most `max_bytes`), one GET; raises Beam's
     S3ClientError (message, HTTP code) when it cannot be read. No retries: callers wrap
     it in `storage.errors.with_retries`."""
@@ -144,7 +165,7 @@ def read_object(uri: str, max_bytes: Optional[int] = None, presigned: bool = Tru
                 return data
         kwargs = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes else {}
         return s3_client.get_object(Bucket=bucket, Key=key, **kwargs)["Body"].read()
-    except Exception as e:  # noqa: BLE001 - as Beam reports it: message + HTTP code
+    except Exception as e:
         code = get_http_error_code(e)
         if max_bytes and code == 416:  # a range of an empty object
             return b""
@@ -166,11 +187,17 @@ def delete_objects(uris: list[str]) -> None:
     s3_client = client()
     for bucket, keys in by_bucket.items():
         for start in range(0, len(keys), DELETE_BATCH):
-            batch = [{"Key": k} for k in keys[start:start + DELETE_BATCH]]
-            answer = with_retries(lambda: s3_client.delete_objects(
-                Bucket=bucket, Delete={"Objects": batch, "Quiet": True}), f"s3://{bucket}")
+            batch = [{"Key": k} for k in keys[start : start + DELETE_BATCH]]
+            answer = with_retries(
+                lambda bucket=bucket, batch=batch: s3_client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+                ),
+                f"s3://{bucket}",
+            )
             failed = [e for e in answer.get("Errors", []) if e.get("Code") != "NoSuchKey"]
             if failed:
-                raise OSError(f"cannot delete {len(failed)} object(s) of s3://{bucket}, "
-                              f"e.g. {failed[0].get('Key')}: {failed[0].get('Code')} "
-                              f"{failed[0].get('Message')}")
+                raise OSError(
+                    f"cannot delete {len(failed)} object(s) of s3://{bucket}, "
+                    f"e.g. {failed[0].get('Key')}: {failed[0].get('Code')} "
+                    f"{failed[0].get('Message')}"
+                )

@@ -6,6 +6,7 @@ need everywhere: absolute local paths, "prefix" semantics (everything below a fo
 whole-tree copies. Beam is imported on first use, not with this module: the command line
 builds its parser (and answers `--help`) without loading Beam.
 """
+
 from __future__ import annotations
 
 import os
@@ -107,8 +108,9 @@ def _read_once(uri: str, max_bytes: int | None) -> bytes:
         from bucketscore.storage import s3
 
         return s3.read_object(uri, max_bytes)
-    with _filesystems().open(uri, mime_type="application/octet-stream",
-                             compression_type="uncompressed") as f:
+    with _filesystems().open(
+        uri, mime_type="application/octet-stream", compression_type="uncompressed"
+    ) as f:
         return f.read(max_bytes) if max_bytes else f.read()
 
 
@@ -161,8 +163,7 @@ def list_prefix(prefix: str) -> "list[FileMetadata]":
     # endpoint that does not answer (measured: a clean-up after a 4 s budget waited 300 s+).
     from bucketscore.storage.pages import pages
 
-    return [FileMetadata(e.uri, e.size, e.mtime) for page in pages(prefix)
-            for e in page.objects]
+    return [FileMetadata(e.uri, e.size, e.mtime) for page in pages(prefix) for e in page.objects]
 
 
 def delete_prefix(prefix: str) -> int:
@@ -196,7 +197,7 @@ def relative_to(uri: str, prefix: str) -> str:
     prefix = as_prefix(prefix)
     if not uri.startswith(prefix):
         raise ValueError(f"{uri} is not below {prefix}")
-    return uri[len(prefix):]
+    return uri[len(prefix) :]
 
 
 def copy_tree(src_prefix: str, dst_prefix: str, names: Iterable[str] | None = None) -> list[str]:

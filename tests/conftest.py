@@ -1,6 +1,6 @@
 """Shared pytest fixtures for the bucketscore test suite.
 
-Object storage (real local servers, no mocks; helpers in ``tests/storage_servers.py``):
+Object storage (real local servers, no mocks; helpers in ``tests/support/storage_servers.py``):
 
 * ``s3_server``  -- SeaweedFS ``weed mini`` S3 endpoint (session scope). Use
   ``s3_server.beam_options()`` as Beam pipeline flags, ``s3_server.boto3_client()``
@@ -16,20 +16,21 @@ Servers start lazily (only for sessions whose tests request them) and write thei
 under the pytest temp dir (``<basetemp>/seaweedfs*/seaweedfs.log``,
 ``<basetemp>/gcs*/gcs-emulator.log``), never to stdout.
 
-Beam's portable runner (``tests/runners.py``): ``portable_runner`` -- a job service and an
+Beam's portable runner (``tests/support/runners.py``): ``portable_runner`` -- a job service and an
 external SDK worker pool (session scope); ``portable_runner.flags()`` runs a pipeline there.
 
 Bucket names: 3-63 chars of lowercase letters, digits and '-'; use
-``tests.storage_servers.unique_bucket_name()`` for a fresh one per test.
+``tests.support.storage_servers.unique_bucket_name()`` for a fresh one per test.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from tests.storage_servers import GCSServer, S3Server, start_gcs_emulator, start_seaweedfs
+from tests.support.storage_servers import GCSServer, S3Server, start_gcs_emulator, start_seaweedfs
 
 # Model fixtures (the demo bundle, trained once per session).
-pytest_plugins = ["tests.fixtures_models"]
+pytest_plugins = ["tests.support.models"]
 
 
 # --------------------------------------------------------------------------------------
@@ -61,9 +62,9 @@ def gcs_server(tmp_path_factory) -> GCSServer:
 # --------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def portable_runner(tmp_path_factory):
-    """Beam's job service and an external SDK worker pool (tests/runners.py), session
+    """Beam's job service and an external SDK worker pool (tests/support/runners.py), session
     scope; `portable_runner.flags()` are the Beam flags of a run on them (2 workers)."""
-    from tests.runners import start_portable_runner
+    from tests.support.runners import start_portable_runner
 
     runner = start_portable_runner(tmp_path_factory.mktemp("portable"))
     try:

@@ -16,6 +16,7 @@
 
 The allow-list of exceptions is empty and must stay so.
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,29 +27,50 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 # Folder on disk -> package name (as setup.py maps them).
-PACKAGES = {"bucketscore": "bucketscore", "storage": "bucketscore.storage",
-            "run_folder": "bucketscore.run_folder", "bundle": "bucketscore.bundle",
-            "model_export": "bucketscore.model_export", "transforms": "bucketscore.transforms",
-            "pipelines": "bucketscore.pipelines", "cli": "bucketscore.cli"}
+PACKAGES = {
+    "bucketscore": "bucketscore",
+    "storage": "bucketscore.storage",
+    "run_folder": "bucketscore.run_folder",
+    "bundle": "bucketscore.bundle",
+    "model_export": "bucketscore.model_export",
+    "transforms": "bucketscore.transforms",
+    "pipelines": "bucketscore.pipelines",
+    "cli": "bucketscore.cli",
+}
 OUTSIDE = ("tests", "benchmarks", "infra")
 BARE = ("pipelines", "transforms", "storage", "model_export", "run_folder", "bundle", "cli")
 # Layer of each package (and of the root's own modules); a module may import its own layer
 # and any lower one. model_export and transforms share layer 4 and may not import each other.
-LAYER = {"bucketscore": 0, "bucketscore.errors": 0, "bucketscore.private_apis": 0,
-         "bucketscore.storage": 1, "bucketscore.run_folder": 2, "bucketscore.bundle": 3,
-         "bucketscore.model_export": 4, "bucketscore.transforms": 4,
-         "bucketscore.pipelines": 5, "bucketscore.results": 5, "bucketscore.cli": 6}
-SIBLINGS = [("bucketscore.model_export", "bucketscore.transforms"),
-            ("bucketscore.transforms", "bucketscore.model_export")]
+LAYER = {
+    "bucketscore": 0,
+    "bucketscore.errors": 0,
+    "bucketscore.private_apis": 0,
+    "bucketscore.storage": 1,
+    "bucketscore.run_folder": 2,
+    "bucketscore.bundle": 3,
+    "bucketscore.model_export": 4,
+    "bucketscore.transforms": 4,
+    "bucketscore.pipelines": 5,
+    "bucketscore.results": 5,
+    "bucketscore.cli": 6,
+}
+SIBLINGS = [
+    ("bucketscore.model_export", "bucketscore.transforms"),
+    ("bucketscore.transforms", "bucketscore.model_export"),
+]
 # What writes bundles (training, tuning, export, the demo) and the commands that do it:
 # the only places that may import bucketscore.model_export.
-MAY_IMPORT_MODEL_EXPORT = ("bucketscore.model_export", "bucketscore.cli.commands.export",
-                           "bucketscore.cli.commands.train", "bucketscore.cli.commands.tune",
-                           "bucketscore.cli.commands.demo",
-                           "bucketscore.cli.commands.model_flags")
+MAY_IMPORT_MODEL_EXPORT = (
+    "bucketscore.model_export",
+    "bucketscore.cli.commands.export",
+    "bucketscore.cli.commands.train",
+    "bucketscore.cli.commands.tune",
+    "bucketscore.cli.commands.demo",
+    "bucketscore.cli.commands.model_flags",
+)
 ALLOWED: set[tuple[str, str]] = set()  # (importer, imported): empty, and it stays empty
 
 
@@ -79,12 +101,18 @@ def imports_of(path: str) -> list[tuple[str, int]]:
             found.append((node.module, node.lineno))
             # `from bucketscore.x import y` may name the module bucketscore.x.y
             found += [(f"{node.module}.{alias.name}", node.lineno) for alias in node.names]
-        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(
-                node.func, "id", None)) == "import_module" and node.args
-              and isinstance(node.args[0], (ast.Constant, ast.JoinedStr))):
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+            and node.args
+            and isinstance(node.args[0], (ast.Constant, ast.JoinedStr))
+        ):
             arg = node.args[0]
-            text = arg.value if isinstance(arg, ast.Constant) else "".join(
-                v.value for v in arg.values if isinstance(v, ast.Constant))
+            text = (
+                arg.value
+                if isinstance(arg, ast.Constant)
+                else "".join(v.value for v in arg.values if isinstance(v, ast.Constant))
+            )
             found.append((str(text).rstrip("."), node.lineno))
     return found
 
@@ -115,13 +143,18 @@ def test_no_bare_top_level_imports_anywhere():
             for name, line in imports_of(path):
                 if name.split(".")[0] in BARE:
                     offenders.append(f"{os.path.relpath(path, REPO)}:{line}: {name}")
-    for path in [os.path.join(REPO, "infra", "flex_template", "Dockerfile"),
-                 os.path.join(REPO, "Makefile")]:
+    for path in [
+        os.path.join(REPO, "infra", "flex_template", "Dockerfile"),
+        os.path.join(REPO, "Makefile"),
+    ]:
         text = open(path, encoding="utf-8").read()
-        offenders += [f"{os.path.relpath(path, REPO)}: {m.group(0).strip()}"
-                      for m in pattern.finditer(text)]
-        offenders += [f"{os.path.relpath(path, REPO)}: import {m.group(1)}"
-                      for m in re.finditer(rf"import ({'|'.join(BARE)})\b", text)]
+        offenders += [
+            f"{os.path.relpath(path, REPO)}: {m.group(0).strip()}" for m in pattern.finditer(text)
+        ]
+        offenders += [
+            f"{os.path.relpath(path, REPO)}: import {m.group(1)}"
+            for m in re.finditer(rf"import ({'|'.join(BARE)})\b", text)
+        ]
     assert not offenders, "bare imports (use bucketscore.*):\n" + "\n".join(offenders)
 
 
@@ -137,8 +170,10 @@ def test_layers_point_one_way():
                 continue
             theirs = _layer(target)
             if theirs[1] > mine[1] or (mine[0], theirs[0]) in SIBLINGS:
-                wrong.append(f"{module} ({mine[0]}, layer {mine[1]}) imports {target} "
-                             f"({theirs[0]}, layer {theirs[1]}) at line {line}")
+                wrong.append(
+                    f"{module} ({mine[0]}, layer {mine[1]}) imports {target} "
+                    f"({theirs[0]}, layer {theirs[1]}) at line {line}"
+                )
     assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
     assert not ALLOWED
 
@@ -147,20 +182,28 @@ def test_scoring_never_imports_model_export():
     """A worker installs the core package only: nothing it runs, and nothing `score`,
     `classify`, `runs`, `compare` or `download` runs, may need the `train` extra."""
     modules = project_modules()
-    scoring = [m for m in modules if not m.startswith(MAY_IMPORT_MODEL_EXPORT)
-               and m != "bucketscore.cli.main"]  # main imports every command by name
+    scoring = [
+        m
+        for m in modules
+        if not m.startswith(MAY_IMPORT_MODEL_EXPORT) and m != "bucketscore.cli.main"
+    ]  # main imports every command by name
     assert "bucketscore.cli.commands.score" in scoring
     assert "bucketscore.cli.commands.classify" in scoring
-    wrong = [f"{m}:{line} imports {name}" for m in scoring
-             for name, line in imports_of(modules[m])
-             if name == "bucketscore.model_export" or name.startswith("bucketscore.model_export.")]
+    wrong = [
+        f"{m}:{line} imports {name}"
+        for m in scoring
+        for name, line in imports_of(modules[m])
+        if name == "bucketscore.model_export" or name.startswith("bucketscore.model_export.")
+    ]
     assert not wrong, "\n".join(wrong)
 
 
 def test_no_import_cycles():
     modules = project_modules()
-    graph = {m: sorted({t for n, _l in imports_of(p) if (t := _resolve(n, modules))
-                        and t != m}) for m, p in modules.items()}
+    graph = {
+        m: sorted({t for n, _l in imports_of(p) if (t := _resolve(n, modules)) and t != m})
+        for m, p in modules.items()
+    }
     # Tarjan's strongly connected components.
     index, low, stack, on, cycles, counter = {}, {}, [], set(), [], [0]
 
@@ -200,11 +243,13 @@ def test_run_folder_and_bundle_never_import_beam_and_the_top_is_imported_from_ab
     wrong = []
     for module, path in modules.items():
         for name, line in imports_of(path):
-            if (module.startswith(("bucketscore.run_folder", "bucketscore.bundle"))
-                    and name.startswith("apache_beam")):
+            if module.startswith(
+                ("bucketscore.run_folder", "bucketscore.bundle")
+            ) and name.startswith("apache_beam"):
                 wrong.append(f"{module}:{line} imports {name}")
-            if (name.startswith("bucketscore.pipelines")
-                    and not module.startswith(("bucketscore.pipelines", "bucketscore.cli"))):
+            if name.startswith("bucketscore.pipelines") and not module.startswith(
+                ("bucketscore.pipelines", "bucketscore.cli")
+            ):
                 wrong.append(f"{module}:{line} imports {name}")
             if name.startswith("bucketscore.cli") and not module.startswith("bucketscore.cli"):
                 wrong.append(f"{module}:{line} imports {name}")
@@ -214,26 +259,39 @@ def test_run_folder_and_bundle_never_import_beam_and_the_top_is_imported_from_ab
 HEAVY = ("apache_beam", "tensorflow", "PIL", "keras", "onnxruntime")
 
 
-@pytest.mark.parametrize("code", [
-    "import bucketscore.cli.main",
-    "from bucketscore.cli.main import _commands, build_parser; build_parser(_commands())",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import bucketscore.cli.main",
+        "from bucketscore.cli.main import _commands, build_parser; build_parser(_commands())",
+    ],
+)
 def test_the_command_line_loads_no_heavy_library(code):
     out = subprocess.run(
-        [sys.executable, "-c", f"{code}\nimport sys\n"
-                               f"print(sorted({{m.split('.')[0] for m in sys.modules}}))"],
-        capture_output=True, text=True, check=True, cwd=REPO)
+        [
+            sys.executable,
+            "-c",
+            f"{code}\nimport sys\nprint(sorted({{m.split('.')[0] for m in sys.modules}}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     loaded = eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - our own output
     assert not set(HEAVY) & set(loaded), set(HEAVY) & set(loaded)
 
 
 def test_help_loads_no_heavy_library():
-    code = ("import runpy, sys\nsys.argv = ['bucketscore', '--help']\n"
-            "try:\n    from bucketscore.cli.main import main; main(['--help'])\n"
-            "except SystemExit:\n    pass\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=REPO)
+    code = (
+        "import runpy, sys\nsys.argv = ['bucketscore', '--help']\n"
+        "try:\n    from bucketscore.cli.main import main; main(['--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
     assert "usage: bucketscore" in out.stdout
     loaded = eval(out.stdout.strip().splitlines()[-1])  # noqa: S307
     assert not set(HEAVY) & set(loaded), set(HEAVY) & set(loaded)
@@ -263,11 +321,26 @@ def test_wheel_installs_everything_under_one_name(tmp_path):
     src.mkdir()
     shutil.copy(os.path.join(REPO, "setup.py"), src)
     for folder in PACKAGES:
-        shutil.copytree(os.path.join(REPO, folder), src / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "-w", str(tmp_path), str(src)], check=True,
-                   capture_output=True, cwd=str(tmp_path))
+        shutil.copytree(
+            os.path.join(REPO, folder), src / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=str(tmp_path),
+    )
     wheel = next(p for p in tmp_path.iterdir() if p.suffix == ".whl")
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
@@ -275,7 +348,21 @@ def test_wheel_installs_everything_under_one_name(tmp_path):
     assert top.split() == ["bucketscore"]
     modules = {n for n in names if n.endswith(".py")}
     for module, path in project_modules().items():
-        expected = module.replace(".", "/") + ("/__init__.py" if path.endswith("__init__.py")
-                                               else ".py")
+        expected = module.replace(".", "/") + (
+            "/__init__.py" if path.endswith("__init__.py") else ".py"
+        )
         assert expected in modules, expected
     assert not {n.split("/")[0] for n in modules} - {"bucketscore"}
+
+
+def test_test_modules_share_code_only_through_tests_support():
+    """Helpers live in tests/support/ (or a conftest's fixtures); a test module never
+    imports another test module."""
+    wrong = []
+    for path in _python_files("tests"):
+        rel = os.path.relpath(path, REPO)
+        for name, line in imports_of(path):
+            if not name.startswith("tests.") or name.startswith("tests.support"):
+                continue
+            wrong.append(f"{rel}:{line} imports {name}")
+    assert not wrong, "import shared test code from tests.support:\n" + "\n".join(wrong)

@@ -1,6 +1,7 @@
 """`bucketscore.results`: a run's results as pandas objects, for local, S3 (SeaweedFS) and
 GCS (emulator) runs, compared with the run's own files read independently (open(), boto3,
 google-cloud-storage; CSV and JSON parsed by the tests' own helpers)."""
+
 from __future__ import annotations
 
 import csv
@@ -16,9 +17,15 @@ import pandas as pd
 import pytest
 
 from bucketscore.cli.main import main
-from tests.helpers import REPO, copy_demo_subset, parse_csv, parse_predictions_csv, write_file
-from tests.pipelines.test_score_buckets import GCSStore, S3Store
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import (
+    REPO,
+    copy_demo_subset,
+    parse_csv,
+    parse_predictions_csv,
+    write_file,
+)
+from tests.support.storage_servers import unique_bucket_name
+from tests.support.stores import GCSStore, S3Store
 
 FAST = ["--no_progress", "--direct_num_workers", "1", "--direct_running_mode", "in_memory"]
 
@@ -33,23 +40,50 @@ def images(demo_bundle, tmp_path_factory) -> str:
 
 
 def _score(images, model, output, run_id, flags=()) -> None:
-    status = main(["score", "--input", images, "--model", model, "--output", output,
-                   "--run_id", run_id, "--top_k", "3", "--max_error_ratio", "0.5", *FAST,
-                   *flags])
+    status = main(
+        [
+            "score",
+            "--input",
+            images,
+            "--model",
+            model,
+            "--output",
+            output,
+            "--run_id",
+            run_id,
+            "--top_k",
+            "3",
+            "--max_error_ratio",
+            "0.5",
+            *FAST,
+            *flags,
+        ]
+    )
     assert status == 0
 
 
 def check_against_files(run, files: dict[str, bytes]) -> None:
     """`run` (a results.Run) holds exactly what the run folder's files say."""
     names = sorted(files)
-    csv_rows = parse_predictions_csv(files[n].decode() for n in names
-                                     if n.startswith("predictions") and n.endswith(".csv"))
+    csv_rows = parse_predictions_csv(
+        files[n].decode() for n in names if n.startswith("predictions") and n.endswith(".csv")
+    )
     assert any(n.startswith("predictions") and n.endswith(".parquet") for n in names)
     frame = run.predictions
-    assert list(frame.columns) == ["uri", "true_label", "predicted_label", "confidence",
-                                   "correct", "top_k_labels", "top_k_scores",
-                                   "below_threshold", "width", "height", "model_version",
-                                   "run_id"]
+    assert list(frame.columns) == [
+        "uri",
+        "true_label",
+        "predicted_label",
+        "confidence",
+        "correct",
+        "top_k_labels",
+        "top_k_scores",
+        "below_threshold",
+        "width",
+        "height",
+        "model_version",
+        "run_id",
+    ]
     assert len(frame) == len(csv_rows) == 20
     by_uri = {r["uri"]: r for r in csv_rows}
     for row in frame.to_dict("records"):
@@ -58,8 +92,16 @@ def check_against_files(run, files: dict[str, bytes]) -> None:
         assert row["top_k_labels"] == want["top_k_labels"]
         np.testing.assert_allclose(row["top_k_scores"], want["top_k_scores"], rtol=1e-6)
         np.testing.assert_allclose(row["confidence"], want["confidence"], rtol=1e-6)
-        for column in ("true_label", "predicted_label", "correct", "below_threshold", "width",
-                       "height", "model_version", "run_id"):
+        for column in (
+            "true_label",
+            "predicted_label",
+            "correct",
+            "below_threshold",
+            "width",
+            "height",
+            "model_version",
+            "run_id",
+        ):
             value = None if pd.isna(row[column]) else row[column]  # pandas' missing: NaN
             assert value == want[column], column
 
@@ -88,8 +130,11 @@ def check_against_files(run, files: dict[str, bytes]) -> None:
 
 
 def _local_files(folder: str) -> dict[str, bytes]:
-    return {n: open(os.path.join(folder, n), "rb").read() for n in os.listdir(folder)
-            if os.path.isfile(os.path.join(folder, n))}
+    return {
+        n: open(os.path.join(folder, n), "rb").read()
+        for n in os.listdir(folder)
+        if os.path.isfile(os.path.join(folder, n))
+    }
 
 
 def test_local_run_as_dataframes(demo_bundle, images, tmp_path, capsys):
@@ -106,7 +151,8 @@ def test_local_run_as_dataframes(demo_bundle, images, tmp_path, capsys):
     # pandas as people use it: the accuracy from the rows equals the summary's.
     labelled = run.predictions[run.predictions["true_label"].notna()]
     assert (labelled["predicted_label"] == labelled["true_label"]).mean() == pytest.approx(
-        run.summary["accuracy"])
+        run.summary["accuracy"]
+    )
     assert run.predictions["below_threshold"].sum() == run.summary["counts"]["below_threshold"]
 
     # Without the Parquet files the CSV files give the same frame, same types.
@@ -118,8 +164,10 @@ def test_local_run_as_dataframes(demo_bundle, images, tmp_path, capsys):
     from_csv = results.load(copy).predictions
     pd.testing.assert_frame_equal(
         from_csv.sort_values("uri").reset_index(drop=True),
-        run.predictions.sort_values("uri").reset_index(drop=True), check_exact=False,
-        rtol=1e-6)
+        run.predictions.sort_values("uri").reset_index(drop=True),
+        check_exact=False,
+        rtol=1e-6,
+    )
 
     table = results.runs(out)
     assert table["run_id"].tolist() == ["second", "first"]  # newest first
@@ -153,10 +201,13 @@ def test_clear_errors(demo_bundle, images, tmp_path, capsys):
 
 
 def test_importing_the_api_loads_no_beam():
-    code = ("import sys\nimport bucketscore.results\n"
-            "print(sorted({'apache_beam', 'tensorflow'} & set(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=REPO, check=True)
+    code = (
+        "import sys\nimport bucketscore.results\n"
+        "print(sorted({'apache_beam', 'tensorflow'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -164,16 +215,22 @@ def test_importing_the_api_loads_no_beam():
 def test_bucket_run_as_dataframes(scheme, request, demo_bundle, images, capsys):
     import bucketscore.results as results
 
-    store = (S3Store(request.getfixturevalue("s3_server")) if scheme == "s3"
-             else GCSStore(request.getfixturevalue("gcs_server")))
+    store = (
+        S3Store(request.getfixturevalue("s3_server"))
+        if scheme == "s3"
+        else GCSStore(request.getfixturevalue("gcs_server"))
+    )
     bucket = unique_bucket_name("results-api")
     store.make_bucket(bucket)
     output = f"{store.scheme}://{bucket}/runs"
     _score(images, demo_bundle.model, output, "nov", store.flags)
     capsys.readouterr()
     prefix = "runs/nov/"
-    files = {k[len(prefix):]: store.get(bucket, k) for k in store.keys(bucket, prefix)
-             if "/" not in k[len(prefix):]}
+    files = {
+        k[len(prefix) :]: store.get(bucket, k)
+        for k in store.keys(bucket, prefix)
+        if "/" not in k[len(prefix) :]
+    }
     # Storage options as Beam flags, and as a dict.
     options = {f.split("=", 1)[0][2:]: f.split("=", 1)[1] for f in store.flags}
     run = results.load(f"{output}/nov/", options=store.flags)

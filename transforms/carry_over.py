@@ -6,6 +6,7 @@ run_folder/carry_over.py. The two outputs stay apart all the way to the sinks: a
 carried rows with scored ones would be held whole in memory by Beam's local runners, which
 materialise every Flatten (docs/decisions.md, "No Flatten of prediction rows").
 """
+
 from __future__ import annotations
 
 from typing import Iterator
@@ -40,18 +41,23 @@ class CarryOverUnchanged(beam.PTransform):
 
     def expand(self, images):
         p = images.pipeline
-        previous = (p
-                    | "ReadBaseObjects" >> beam.io.ReadFromParquet(
-                        uris.join(self._base, f"{layout.OBJECTS}*.parquet"))
-                    | "KeyBaseObjects" >> beam.Map(
-                        lambda r: (r["uri"], listing_key(r["size"], r["mtime"]))))
-        base_rows = (p
-                     | "ReadBasePredictions" >> beam.io.ReadFromParquet(
-                         uris.join(self._base, f"{layout.PREDICTIONS}*.parquet"))
-                     | "KeyBaseRows" >> beam.Map(lambda r: (r["uri"], r)))
+        previous = (
+            p
+            | "ReadBaseObjects"
+            >> beam.io.ReadFromParquet(uris.join(self._base, f"{layout.OBJECTS}*.parquet"))
+            | "KeyBaseObjects" >> beam.Map(lambda r: (r["uri"], listing_key(r["size"], r["mtime"])))
+        )
+        base_rows = (
+            p
+            | "ReadBasePredictions"
+            >> beam.io.ReadFromParquet(uris.join(self._base, f"{layout.PREDICTIONS}*.parquet"))
+            | "KeyBaseRows" >> beam.Map(lambda r: (r["uri"], r))
+        )
         current = images | "KeyCurrent" >> beam.Map(lambda i: (i.uri, i))
-        out = ({"current": current, "previous": previous, "row": base_rows}
-               | "JoinByUri" >> beam.CoGroupByKey()
-               | "CarryOrScore" >> beam.FlatMap(_carry_or_score).with_outputs(
-                   CARRIED_TAG, main="to_score"))
+        out = (
+            {"current": current, "previous": previous, "row": base_rows}
+            | "JoinByUri" >> beam.CoGroupByKey()
+            | "CarryOrScore"
+            >> beam.FlatMap(_carry_or_score).with_outputs(CARRIED_TAG, main="to_score")
+        )
         return out.to_score, out[CARRIED_TAG]

@@ -15,6 +15,7 @@ be read -> ErrorRow(uri, "read", message) on `errors`; the same retries
 StorageUnavailable fails the run; no retry for 400/401/403/404), the same error wording
 (`storage.errors.describe_error`), the same counters (read, bytes_read, failed).
 """
+
 from __future__ import annotations
 
 import collections
@@ -41,9 +42,13 @@ class ConcurrentReadImageBytes(beam.DoFn):
     Up to `max_in_flight` remote reads at a time (`threads` threads), results in input order.
     """
 
-    def __init__(self, threads: int = DEFAULT_THREADS, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-                 max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
-                 retry_seconds: Optional[float] = None):
+    def __init__(
+        self,
+        threads: int = DEFAULT_THREADS,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
+        retry_seconds: Optional[float] = None,
+    ):
         if threads < 1 or max_in_flight < 1:
             raise ValueError("threads and max_in_flight must be at least 1")
         self._threads = threads
@@ -80,8 +85,9 @@ class ConcurrentReadImageBytes(beam.DoFn):
         return state
 
     # -- Beam ----------------------------------------------------------------------------------
-    def process(self, image: ListedImage, window=beam.DoFn.WindowParam,
-                timestamp=beam.DoFn.TimestampParam) -> Iterator:
+    def process(
+        self, image: ListedImage, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam
+    ) -> Iterator:
         if not uris.is_remote(image.uri):
             # In order: first whatever remote reads are still pending.
             while self._pending:
@@ -94,9 +100,11 @@ class ConcurrentReadImageBytes(beam.DoFn):
         size = max(0, int(image.size or 0))
         self._pending.append((image, future, window, timestamp, size))
         self._pending_bytes += size
-        while self._pending and (len(self._pending) >= self._max_in_flight
-                                 or self._pending_bytes > self._max_bytes
-                                 or self._pending[0][1].done()):
+        while self._pending and (
+            len(self._pending) >= self._max_in_flight
+            or self._pending_bytes > self._max_bytes
+            or self._pending[0][1].done()
+        ):
             yield from self._emit(self._pending.popleft())
 
     def finish_bundle(self) -> Iterator:
@@ -115,8 +123,9 @@ class ConcurrentReadImageBytes(beam.DoFn):
         data, error = future.result()
         yield from self._outputs(image, data, error, (window, timestamp))
 
-    def _outputs(self, image: ListedImage, data: Optional[bytes],
-                 error: Optional[BaseException], where) -> Iterator:
+    def _outputs(
+        self, image: ListedImage, data: Optional[bytes], error: Optional[BaseException], where
+    ) -> Iterator:
         if isinstance(error, StorageUnavailable):
             raise error  # storage failed, not this image: the run fails and says so
         if error is not None:

@@ -10,6 +10,7 @@ run; worker processes inherit it), writes it to `<dir>/<pid>.json` at most every
 `FLUSH_EVERY` seconds. `snapshot()` adds up this process's board and every other
 process's file.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,15 +3,16 @@
 A thin Beam layer over `bucketscore.bundle.images.decode_image`, the one definition
 of preprocessing that training uses too.
 """
+
 from __future__ import annotations
 
 from typing import Iterator
 
 import apache_beam as beam
 
-from bucketscore.errors import error_message
-from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS, InputSpec
 from bucketscore.bundle.images import DecodeError, decode_image
+from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS, InputSpec
+from bucketscore.errors import error_message
 from bucketscore.transforms import counters
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ImageExample
 

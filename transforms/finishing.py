@@ -6,6 +6,7 @@ complete. It resolves launch values (a classic template's input, output and run 
 calls `bucketscore.run_folder.finish.finish_run`, which writes summary.json, the CSV
 tables, report.html, manifest.json and `_SUCCESS` last, or raises RunFailed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,9 +23,12 @@ def resolved(info: RunInfo) -> RunInfo:
     """`info` with every launch value (ValueProvider) replaced by its value (call when the
     job runs)."""
     return dataclasses.replace(
-        info, run_uri=value_of(info.run_uri), run_id=value_of(info.run_id),
+        info,
+        run_uri=value_of(info.run_uri),
+        run_id=value_of(info.run_id),
         output_uri=value_of(info.output_uri),
-        arguments={k: value_of(v) for k, v in info.arguments.items()})
+        arguments={k: value_of(v) for k, v in info.arguments.items()},
+    )
 
 
 class FinishRun(beam.DoFn):
@@ -33,8 +37,7 @@ class FinishRun(beam.DoFn):
     `complete`: write `_SUCCESS` too (False when the command waits for the run and
     completes it itself: run_folder.finish.complete_run)."""
 
-    def __init__(self, info: RunInfo, retry_seconds: Optional[float] = None,
-                 complete: bool = True):
+    def __init__(self, info: RunInfo, retry_seconds: Optional[float] = None, complete: bool = True):
         self._info = info
         self._retry_seconds = retry_seconds
         self._complete = complete
@@ -42,12 +45,29 @@ class FinishRun(beam.DoFn):
     def setup(self) -> None:
         uris.prepare_process(self._retry_seconds)
 
-    def process(self, _unused, scores: dict, listed: int, failed: int, missing: int,
-                carried: int, written: list[str],
-                report_items: Optional[dict] = None,
-                started_at: Optional[str] = None) -> Iterator[dict]:
+    def process(
+        self,
+        _unused,
+        scores: dict,
+        listed: int,
+        failed: int,
+        missing: int,
+        carried: int,
+        written: list[str],
+        report_items: Optional[dict] = None,
+        started_at: Optional[str] = None,
+    ) -> Iterator[dict]:
         info = resolved(self._info)
         if started_at:  # a template: the run started when the job prepared its folder
             info = dataclasses.replace(info, started_at=started_at)
-        yield finish_run(info, scores, listed, failed, missing, carried, written, report_items,
-                         complete=self._complete)
+        yield finish_run(
+            info,
+            scores,
+            listed,
+            failed,
+            missing,
+            carried,
+            written,
+            report_items,
+            complete=self._complete,
+        )

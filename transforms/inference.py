@@ -7,6 +7,7 @@ and every decoding process sends its batches to them (multi_process_shared), so 
 processes decode and one model keeps the GPU busy. If a batch fails, its images are
 retried one by one, so only the image that breaks the model becomes an errors row.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,12 +17,11 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
-from bucketscore.errors import error_message
 from bucketscore.bundle import devices
 from bucketscore.bundle.predictor import load_predictor
+from bucketscore.errors import error_message
 from bucketscore.transforms import counters
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput
-
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,22 @@ log = logging.getLogger(__name__)
 class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
     """ImageExample batches -> PredictionResult(example, ModelOutput) via a model bundle."""
 
-    def __init__(self, bundle_uri: str, *, backend: str = "auto", device: str = "auto",
-                 embeddings: bool = False, min_batch_size: int = 1, max_batch_size: int = 64,
-                 model_copies: Optional[int] = None):
-        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
-                         model_copies=model_copies or None)
+    def __init__(
+        self,
+        bundle_uri: str,
+        *,
+        backend: str = "auto",
+        device: str = "auto",
+        embeddings: bool = False,
+        min_batch_size: int = 1,
+        max_batch_size: int = 64,
+        model_copies: Optional[int] = None,
+    ):
+        super().__init__(
+            min_batch_size=min_batch_size,
+            max_batch_size=max_batch_size,
+            model_copies=model_copies or None,
+        )
         self._bundle_uri = bundle_uri
         self._backend = backend
         self._device = device
@@ -46,17 +57,22 @@ class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
             warn_if_gpu_unused(self._bundle_uri, self._backend)
         return load_predictor(self._bundle_uri, self._backend, self._device)
 
-    def run_inference(self, batch: Sequence[ImageExample], model,
-                      inference_args: Optional[dict[str, Any]] = None
-                      ) -> Iterable[PredictionResult]:
+    def run_inference(
+        self, batch: Sequence[ImageExample], model, inference_args: Optional[dict[str, Any]] = None
+    ) -> Iterable[PredictionResult]:
         try:
             pred = model.predict(np.stack([ex.pixels for ex in batch]), self._embeddings)
         except Exception:  # noqa: BLE001 - find the culprit below
             return [self._one(ex, model) for ex in batch]
         return [
-            PredictionResult(ex, ModelOutput(
-                ex, pred.probabilities[i],
-                None if pred.embeddings is None else pred.embeddings[i]))
+            PredictionResult(
+                ex,
+                ModelOutput(
+                    ex,
+                    pred.probabilities[i],
+                    None if pred.embeddings is None else pred.embeddings[i],
+                ),
+            )
             for i, ex in enumerate(batch)
         ]
 
@@ -65,8 +81,12 @@ class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
             pred = model.predict(ex.pixels[None], self._embeddings)
         except Exception as e:  # noqa: BLE001
             return PredictionResult(ex, ModelOutput(ex, error=error_message(e)))
-        return PredictionResult(ex, ModelOutput(
-            ex, pred.probabilities[0], None if pred.embeddings is None else pred.embeddings[0]))
+        return PredictionResult(
+            ex,
+            ModelOutput(
+                ex, pred.probabilities[0], None if pred.embeddings is None else pred.embeddings[0]
+            ),
+        )
 
     def get_num_bytes(self, batch: Sequence[ImageExample]) -> int:
         return sum(ex.pixels.nbytes for ex in batch)
@@ -80,8 +100,7 @@ def warn_if_gpu_unused(bundle_uri: str, backend: str) -> None:
     from bucketscore.bundle.meta import read_meta
 
     try:
-        choice = devices.choose(read_meta(bundle_uri).backends, backend, "auto",
-                                devices.probe())
+        choice = devices.choose(read_meta(bundle_uri).backends, backend, "auto", devices.probe())
     except devices.DeviceError:
         return
     if choice.warning:
@@ -97,8 +116,9 @@ class _SplitFailures(beam.DoFn):
         out: ModelOutput = result.inference
         if out.error is not None:
             self._failed.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG,
-                                           ErrorRow(out.example.uri, "inference", out.error))
+            yield beam.pvalue.TaggedOutput(
+                ERRORS_TAG, ErrorRow(out.example.uri, "inference", out.error)
+            )
         else:
             yield out
 
@@ -114,6 +134,6 @@ class Infer(beam.PTransform):
         return (
             examples
             | "RunInference" >> RunInference(self._handler)
-            | "SplitFailures" >> beam.ParDo(_SplitFailures()).with_outputs(
-                ERRORS_TAG, main="outputs")
+            | "SplitFailures"
+            >> beam.ParDo(_SplitFailures()).with_outputs(ERRORS_TAG, main="outputs")
         )

@@ -4,6 +4,7 @@ name no listed image.
 The rules per label source (`folder`, `regex:PATTERN`, `csv:URI`, `none`) live in
 `bucketscore.bundle.label_sources`, shared with training.
 """
+
 from __future__ import annotations
 
 import re
@@ -62,8 +63,9 @@ def _found_or_not(item):
 def _missing_error(item, csv_uri: str):
     path, found = item
     if not any(found):
-        yield ErrorRow(path, "label", f"named in the labels CSV {csv_uri} but not found under "
-                                      f"the input")
+        yield ErrorRow(
+            path, "label", f"named in the labels CSV {csv_uri} but not found under the input"
+        )
 
 
 class FindCsvRowsWithoutImage(beam.PTransform):
@@ -79,9 +81,11 @@ class FindCsvRowsWithoutImage(beam.PTransform):
         self._bases = bases
 
     def expand(self, images):
-        rows = (images.pipeline
-                | "CreateCsvUri" >> beam.Create([self._csv_uri])
-                | "ReadCsvRows" >> beam.ParDo(_CsvRowsFn(self._bases)))
+        rows = (
+            images.pipeline
+            | "CreateCsvUri" >> beam.Create([self._csv_uri])
+            | "ReadCsvRows" >> beam.ParDo(_CsvRowsFn(self._bases))
+        )
         listed = images | "KeyListed" >> beam.Map(lambda image: (image.uri, True))
         return (
             {"csv": rows, "listed": listed}

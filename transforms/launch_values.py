@@ -9,6 +9,7 @@ launch's parameters on the workers while the job runs).
 `Derived` computes a value from others at run time (the run folder from output and run id),
 once per process, which Beam's `NestedValueProvider` (one input) cannot.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -62,8 +63,9 @@ def input_list(value: Any) -> list[str]:
     else:
         items = shlex.split(value or "")
     if not items:
-        raise LaunchValueError("no input: launch the template with input=URI (several: "
-                               "separated by spaces)")
+        raise LaunchValueError(
+            "no input: launch the template with input=URI (several: separated by spaces)"
+        )
     return [uris.normalize(u) for u in items]
 
 
@@ -91,8 +93,10 @@ def launch_run_id(given: Optional[str], build_job_name: str = "") -> str:
     if not run_id:
         run_id = (RuntimeValueProvider.get_value("job_name", str, "") or "").strip()
         if not run_id or run_id == build_job_name:
-            raise LaunchValueError("no run id: launch the template with the parameter "
-                                   "run_id=NAME (or under a job name of its own)")
+            raise LaunchValueError(
+                "no run id: launch the template with the parameter "
+                "run_id=NAME (or under a job name of its own)"
+            )
     if "/" in run_id or run_id in (".", ".."):
         raise LaunchValueError(f"run_id {run_id!r}: must be a plain folder name")
     return run_id
@@ -115,11 +119,16 @@ class RunTarget:
         return cls(tuple(inputs), output, run_id)
 
     @classmethod
-    def at_launch(cls, build_job_name: str, input_default: Optional[str] = None,
-                  output_default: Optional[str] = None) -> "RunTarget":
+    def at_launch(
+        cls,
+        build_job_name: str,
+        input_default: Optional[str] = None,
+        output_default: Optional[str] = None,
+    ) -> "RunTarget":
         """A classic template: read from the launch parameters input, output, run_id
         (defaults: the values given when the template was built)."""
-        return cls(RuntimeValueProvider("input", str, input_default or ""),
-                   RuntimeValueProvider("output", str, output_default or ""),
-                   Derived(launch_run_id, RuntimeValueProvider("run_id", str, ""),
-                           build_job_name))
+        return cls(
+            RuntimeValueProvider("input", str, input_default or ""),
+            RuntimeValueProvider("output", str, output_default or ""),
+            Derived(launch_run_id, RuntimeValueProvider("run_id", str, ""), build_job_name),
+        )

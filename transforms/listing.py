@@ -15,6 +15,7 @@ Overlapping prefixes and globs need no dedupe step (storage/listing.py: each obj
 kept by the input whose base sorts first, by a test on its URI); manifests, which may name
 an image twice or name one a prefix also lists, go through a keyed dedupe step (by URI).
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Iterator, Optional
@@ -36,6 +37,7 @@ from bucketscore.storage.listing import (
 from bucketscore.transforms import counters
 from bucketscore.transforms.launch_values import LaunchValueError, value_of
 from bucketscore.transforms.records import ListedImage
+
 
 def normalize_input(uri: str) -> str:
     """Local paths absolute, `manifest:` kept in front of its (normalized) URI."""
@@ -62,8 +64,10 @@ class _PlanListingFn(beam.DoFn):
         inputs = [normalize_input(u) for u in value_of(self._inputs)]
         specs = resolve_inputs(inputs)
         if not self._manifests_allowed and any(s.kind == MANIFEST for s in specs):
-            raise LaunchValueError("manifest: inputs cannot be given to a classic template "
-                                   "at launch; use the Flex Template (infra/) or a run")
+            raise LaunchValueError(
+                "manifest: inputs cannot be given to a classic template "
+                "at launch; use the Flex Template (infra/) or a run"
+            )
         for task in root_tasks(specs):
             yield from (expand(task) if self._explore else [task])
 
@@ -106,8 +110,9 @@ def keep_one(uri: str, images: Iterable[ListedImage]) -> ListedImage:
     first = min(images, key=lambda i: i.base)
     listed = next((i for i in images if i.size or i.mtime), first)
     labels = sorted(i.true_label for i in images if i.true_label is not None)
-    return ListedImage(uri, first.base, listed.size, listed.mtime,
-                       true_label=labels[0] if labels else None)
+    return ListedImage(
+        uri, first.base, listed.size, listed.mtime, true_label=labels[0] if labels else None
+    )
 
 
 class ListImages(beam.PTransform):
@@ -130,22 +135,33 @@ class ListImages(beam.PTransform):
 
     def expand(self, pbegin):
         after = [] if self._after is None else [beam.pvalue.AsList(self._after)]
-        tasks = (pbegin
-                 | "Once" >> beam.Create([None])
-                 | "PlanListing" >> beam.ParDo(
-                     _PlanListingFn(self._inputs, self._rounds > 0,
-                                    not isinstance(self._inputs, ValueProvider)), *after))
+        tasks = (
+            pbegin
+            | "Once" >> beam.Create([None])
+            | "PlanListing"
+            >> beam.ParDo(
+                _PlanListingFn(
+                    self._inputs, self._rounds > 0, not isinstance(self._inputs, ValueProvider)
+                ),
+                *after,
+            )
+        )
         for r in range(1, self._rounds):
-            tasks = (tasks
-                     | f"SpreadTasks{r}" >> beam.Reshuffle()
-                     | f"ExpandTasks{r}" >> beam.ParDo(_ExpandTasksFn()))
-        images = (tasks
-                  | "SpreadListing" >> beam.Reshuffle()
-                  | "ListObjects" >> beam.ParDo(_ListObjectsFn()))
+            tasks = (
+                tasks
+                | f"SpreadTasks{r}" >> beam.Reshuffle()
+                | f"ExpandTasks{r}" >> beam.ParDo(_ExpandTasksFn())
+            )
+        images = (
+            tasks
+            | "SpreadListing" >> beam.Reshuffle()
+            | "ListObjects" >> beam.ParDo(_ListObjectsFn())
+        )
         if not self._dedupe:
             return images
-        return (images
-                | "KeyByUri" >> beam.Map(lambda image: (image.uri, image))
-                | "GroupByUri" >> beam.GroupByKey()
-                | "KeepOne" >> beam.MapTuple(keep_one))
-
+        return (
+            images
+            | "KeyByUri" >> beam.Map(lambda image: (image.uri, image))
+            | "GroupByUri" >> beam.GroupByKey()
+            | "KeepOne" >> beam.MapTuple(keep_one)
+        )

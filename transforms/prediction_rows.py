@@ -1,4 +1,5 @@
 """Model probabilities -> prediction rows: top-k labels and scores, threshold, correctness."""
+
 from __future__ import annotations
 
 from typing import Iterator, Optional, Sequence
@@ -13,8 +14,15 @@ from bucketscore.transforms.launch_values import value_of
 from bucketscore.transforms.records import ModelOutput
 
 
-def prediction_row(out: ModelOutput, labels: Sequence[str], *, k: int, min_confidence: float,
-                   model_version: str, run_id: str) -> dict:
+def prediction_row(
+    out: ModelOutput,
+    labels: Sequence[str],
+    *,
+    k: int,
+    min_confidence: float,
+    model_version: str,
+    run_id: str,
+) -> dict:
     """One prediction row (run_folder.schemas.PREDICTION_COLUMNS) for one model output."""
     top_labels, top_scores = top_k(out.probabilities, labels, k)
     confidence = top_scores[0]
@@ -40,8 +48,15 @@ def prediction_row(out: ModelOutput, labels: Sequence[str], *, k: int, min_confi
 class ToPredictionRows(beam.DoFn):
     """ModelOutput -> prediction row dict."""
 
-    def __init__(self, labels: Sequence[str], *, k: int, min_confidence: float,
-                 model_version: str, run_id: str):
+    def __init__(
+        self,
+        labels: Sequence[str],
+        *,
+        k: int,
+        min_confidence: float,
+        model_version: str,
+        run_id: str,
+    ):
         self._labels = list(labels)
         self._k = k
         self._min_confidence = min_confidence
@@ -51,12 +66,20 @@ class ToPredictionRows(beam.DoFn):
 
     def process(self, out: ModelOutput) -> Iterator[dict]:
         self._scored.inc()
-        yield prediction_row(out, self._labels, k=self._k, min_confidence=self._min_confidence,
-                             model_version=self._model_version,
-                             run_id=value_of(self._run_id))
+        yield prediction_row(
+            out,
+            self._labels,
+            k=self._k,
+            min_confidence=self._min_confidence,
+            model_version=self._model_version,
+            run_id=value_of(self._run_id),
+        )
 
 
 def embedding_row(out: ModelOutput) -> dict:
     """uri, true_label, embedding (float32 list) for `--embeddings`."""
-    return {"uri": out.example.uri, "true_label": out.example.image.true_label,
-            "embedding": np.asarray(out.embedding, dtype=np.float32).tolist()}
+    return {
+        "uri": out.example.uri,
+        "true_label": out.example.image.true_label,
+        "embedding": np.asarray(out.embedding, dtype=np.float32).tolist(),
+    }

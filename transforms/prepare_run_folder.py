@@ -5,6 +5,7 @@ template, whose run folder is only known when the job runs, does it here, before
 is listed and so before any result is written. The clearing itself is
 `bucketscore.run_folder.layout.clear_run_folder`.
 """
+
 from __future__ import annotations
 
 from typing import Iterator
@@ -33,6 +34,8 @@ class PrepareRunFolder(beam.PTransform):
         self._run_uri = run_uri
 
     def expand(self, pbegin):
-        return (pbegin
-                | "Once" >> beam.Create([None])
-                | "ClearEarlierResults" >> beam.ParDo(_ClearFn(self._run_uri)))
+        return (
+            pbegin
+            | "Once" >> beam.Create([None])
+            | "ClearEarlierResults" >> beam.ParDo(_ClearFn(self._run_uri))
+        )

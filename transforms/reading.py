@@ -5,6 +5,7 @@ at a time through Beam's FileSystems: the plain reference that the pipeline's re
 `transforms.concurrent_reading.ConcurrentReadImageBytes` (many reads in flight), is
 tested against.
 """
+
 from __future__ import annotations
 
 from typing import Iterator
@@ -39,8 +40,9 @@ class ReadImageBytes(beam.DoFn):
             raise  # storage failed, not this image: the run fails and says so
         except Exception as e:  # noqa: BLE001 - the object's error, not the run's
             self._failed.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG,
-                                           ErrorRow(image.uri, "read", describe_error(e)))
+            yield beam.pvalue.TaggedOutput(
+                ERRORS_TAG, ErrorRow(image.uri, "read", describe_error(e))
+            )
             return
         self._read.inc()
         self._bytes.inc(len(data))

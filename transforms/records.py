@@ -3,6 +3,7 @@
 Plain dataclasses of built-in types and one uint8 numpy array: cheap to pickle, and the
 pixels stay uint8 (4x smaller than float32) all the way to the model.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace

@@ -6,17 +6,26 @@ failed images (deterministically: the first n by URI), each with a small PNG thu
 Only those 2n images are read again; the data set is never held in memory (two bounded
 `Top` combiners). Which rows count and how they are ordered: run_folder.report_selection.
 """
+
 from __future__ import annotations
 
 from typing import Iterator, Optional, Sequence
 
 import apache_beam as beam
 
-from bucketscore.run_folder.report_selection import (DEFAULT_REPORT_ITEMS, PER_CLASS_ITEMS,
-                                                     assemble_items, by_predicted_label,
-                                                     failure_dict, failure_key, has_prediction,
-                                                     is_mistake, least_confident_key,
-                                                     mistake_key, per_class_items)
+from bucketscore.run_folder.report_selection import (
+    DEFAULT_REPORT_ITEMS,
+    PER_CLASS_ITEMS,
+    assemble_items,
+    by_predicted_label,
+    failure_dict,
+    failure_key,
+    has_prediction,
+    is_mistake,
+    least_confident_key,
+    mistake_key,
+    per_class_items,
+)
 from bucketscore.run_folder.thumbnails import THUMBNAIL_SIZE, add_thumbnails
 from bucketscore.transforms.counters import NAMESPACE
 
@@ -53,8 +62,13 @@ class CollectReportItems(beam.PTransform):
         items = (rows, errors) | "CollectReportItems" >> CollectReportItems(24, meta.labels)
     """
 
-    def __init__(self, n: int = DEFAULT_REPORT_ITEMS, labels: Optional[Sequence[str]] = None,
-                 thumbnail_size: int = THUMBNAIL_SIZE, per_class: int = PER_CLASS_ITEMS):
+    def __init__(
+        self,
+        n: int = DEFAULT_REPORT_ITEMS,
+        labels: Optional[Sequence[str]] = None,
+        thumbnail_size: int = THUMBNAIL_SIZE,
+        per_class: int = PER_CLASS_ITEMS,
+    ):
         super().__init__()
         if n < 0 or per_class < 0:
             raise ValueError(f"n and per_class must be >= 0, not {n}, {per_class}")
@@ -66,25 +80,35 @@ class CollectReportItems(beam.PTransform):
 
     def expand(self, pcolls):
         rows, errors = pcolls
-        mistakes = (rows
-                    | "KeepMistakes" >> beam.Filter(is_mistake, self._labels)
-                    | "MostConfidentMistakes" >> beam.combiners.Top.Of(self._n, key=mistake_key))
-        failures = (errors
-                    | "FailureDicts" >> beam.Map(failure_dict)
-                    | "FirstFailures" >> beam.combiners.Top.Of(self._n, key=failure_key,
-                                                               reverse=True))
-        least = rows | "LeastConfident" >> beam.combiners.Top.Of(self._n,
-                                                                 key=least_confident_key)
-        best = (rows
-                | "WithPrediction" >> beam.Filter(has_prediction)
-                | "ByPredictedLabel" >> beam.Map(by_predicted_label)
-                | "MostConfidentPerClass" >> beam.combiners.Top.PerKey(self._per_class,
-                                                                       key=mistake_key))
-        return (mistakes
-                | "Assemble" >> beam.Map(_assemble, failures=beam.pvalue.AsSingleton(failures),
-                                         least=beam.pvalue.AsSingleton(least),
-                                         best=beam.pvalue.AsList(best), labels=self._order)
-                | "AddThumbnails" >> beam.ParDo(AddThumbnails(self._size)))
+        mistakes = (
+            rows
+            | "KeepMistakes" >> beam.Filter(is_mistake, self._labels)
+            | "MostConfidentMistakes" >> beam.combiners.Top.Of(self._n, key=mistake_key)
+        )
+        failures = (
+            errors
+            | "FailureDicts" >> beam.Map(failure_dict)
+            | "FirstFailures" >> beam.combiners.Top.Of(self._n, key=failure_key, reverse=True)
+        )
+        least = rows | "LeastConfident" >> beam.combiners.Top.Of(self._n, key=least_confident_key)
+        best = (
+            rows
+            | "WithPrediction" >> beam.Filter(has_prediction)
+            | "ByPredictedLabel" >> beam.Map(by_predicted_label)
+            | "MostConfidentPerClass" >> beam.combiners.Top.PerKey(self._per_class, key=mistake_key)
+        )
+        return (
+            mistakes
+            | "Assemble"
+            >> beam.Map(
+                _assemble,
+                failures=beam.pvalue.AsSingleton(failures),
+                least=beam.pvalue.AsSingleton(least),
+                best=beam.pvalue.AsList(best),
+                labels=self._order,
+            )
+            | "AddThumbnails" >> beam.ParDo(AddThumbnails(self._size))
+        )
 
 
 def _assemble(mistakes, failures, least, best, labels):
@@ -101,9 +125,11 @@ class ReportCandidates(beam.PTransform):
         self._labels = frozenset(labels)
 
     def expand(self, pcolls):
-        tops = [rows
-                | f"Mistakes{name}" >> beam.Filter(is_mistake, self._labels)
-                | f"Top{name}" >> beam.combiners.Top.Of(self._n, key=mistake_key)
-                | f"Each{name}" >> beam.FlatMap(lambda top: top)
-                for name, rows in zip(("Scored", "Carried"), pcolls)]
+        tops = [
+            rows
+            | f"Mistakes{name}" >> beam.Filter(is_mistake, self._labels)
+            | f"Top{name}" >> beam.combiners.Top.Of(self._n, key=mistake_key)
+            | f"Each{name}" >> beam.FlatMap(lambda top: top)
+            for name, rows in zip(("Scored", "Carried"), pcolls)
+        ]
         return tuple(tops) | "Candidates" >> beam.Flatten()

@@ -6,6 +6,7 @@ file sinks; each returns the names of the files it wrote, which the finishing st
 (transforms/finishing.py) waits for. Columns,
 schemas and CSV formatting: run_folder.schemas; file names: run_folder.layout.
 """
+
 from __future__ import annotations
 
 import apache_beam as beam
@@ -38,14 +39,20 @@ class WritePredictions(beam.PTransform):
         self._shards = num_shards
 
     def expand(self, rows):
-        csv_files = (rows
-                     | "FormatCsv" >> beam.Map(prediction_csv_line)
-                     | "WriteCsv" >> beam.io.WriteToText(
-                         self._prefix, file_name_suffix=".csv", num_shards=self._shards,
-                         header=csv_line(PREDICTION_COLUMNS)))
+        csv_files = (
+            rows
+            | "FormatCsv" >> beam.Map(prediction_csv_line)
+            | "WriteCsv"
+            >> beam.io.WriteToText(
+                self._prefix,
+                file_name_suffix=".csv",
+                num_shards=self._shards,
+                header=csv_line(PREDICTION_COLUMNS),
+            )
+        )
         parquet_files = rows | "WriteParquet" >> beam.io.WriteToParquet(
-            self._prefix, PREDICTIONS_SCHEMA, file_name_suffix=".parquet",
-            num_shards=self._shards)
+            self._prefix, PREDICTIONS_SCHEMA, file_name_suffix=".parquet", num_shards=self._shards
+        )
         return (csv_files, parquet_files) | "AllPredictionFiles" >> beam.Flatten()
 
 
@@ -57,11 +64,18 @@ class WriteErrors(beam.PTransform):
         self._path = Derived(join, run_uri, layout.ERRORS)
 
     def expand(self, errors):
-        return (errors
-                | "FormatCsv" >> beam.Map(error_csv_line)
-                | "WriteCsv" >> beam.io.WriteToText(
-                    self._path, file_name_suffix=".csv", num_shards=1, shard_name_template="",
-                    header=csv_line(ERROR_COLUMNS)))
+        return (
+            errors
+            | "FormatCsv" >> beam.Map(error_csv_line)
+            | "WriteCsv"
+            >> beam.io.WriteToText(
+                self._path,
+                file_name_suffix=".csv",
+                num_shards=1,
+                shard_name_template="",
+                header=csv_line(ERROR_COLUMNS),
+            )
+        )
 
 
 class WriteEmbeddings(beam.PTransform):
@@ -75,8 +89,11 @@ class WriteEmbeddings(beam.PTransform):
 
     def expand(self, rows):
         return rows | "WriteParquet" >> beam.io.WriteToParquet(
-            self._prefix, embeddings_schema(self._dim), file_name_suffix=".parquet",
-            num_shards=self._shards)
+            self._prefix,
+            embeddings_schema(self._dim),
+            file_name_suffix=".parquet",
+            num_shards=self._shards,
+        )
 
 
 def object_record(image) -> dict:
@@ -94,8 +111,11 @@ class WriteObjectIndex(beam.PTransform):
         self._shards = num_shards
 
     def expand(self, images):
-        return (images
-                | "ToRecords" >> beam.Map(object_record)
-                | "WriteParquet" >> beam.io.WriteToParquet(
-                    self._prefix, OBJECTS_SCHEMA, file_name_suffix=".parquet",
-                    num_shards=self._shards))
+        return (
+            images
+            | "ToRecords" >> beam.Map(object_record)
+            | "WriteParquet"
+            >> beam.io.WriteToParquet(
+                self._prefix, OBJECTS_SCHEMA, file_name_suffix=".parquet", num_shards=self._shards
+            )
+        )

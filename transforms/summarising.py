@@ -5,6 +5,7 @@ the formulas (and says which rows count). `SummariseRows` gives one summary over
 collections of rows (scored, carried over) without a Flatten of rows: each is accumulated
 apart, and only the two accumulators meet.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -70,8 +71,12 @@ class SummariseRows(beam.PTransform):
 
     def expand(self, pcolls):
         scored, carried = pcolls
-        parts = [rows | f"Accumulate{name}" >> beam.CombineGlobally(_AccumulateFn(self._labels))
-                 for name, rows in (("Scored", scored), ("Carried", carried))]
-        return (tuple(parts)
-                | "BothAccumulators" >> beam.Flatten()
-                | "Merge" >> beam.CombineGlobally(_MergeSummaries(self._labels)))
+        parts = [
+            rows | f"Accumulate{name}" >> beam.CombineGlobally(_AccumulateFn(self._labels))
+            for name, rows in (("Scored", scored), ("Carried", carried))
+        ]
+        return (
+            tuple(parts)
+            | "BothAccumulators" >> beam.Flatten()
+            | "Merge" >> beam.CombineGlobally(_MergeSummaries(self._labels))
+        )

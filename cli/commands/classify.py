@@ -1,4 +1,5 @@
 """`bucketscore classify`: what is in these images? A few images answered at once, no pipeline."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,11 +12,13 @@ from bucketscore.pipelines.validators import positive_int
 NAME = "classify"
 RETRY_SECONDS = 10  # storage retries for a command that answers in about a second
 HELP = "classify a few images at once (local files, s3://, gs://, - for stdin): no pipeline"
-DESCRIPTION = ("Run a few images through a model bundle and print each one's top-k labels "
-               "and probabilities, best first. No Beam pipeline: images are read, decoded and "
-               "preprocessed exactly as `score` does (model.json) and predicted in one call, "
-               "with ONNX Runtime when the bundle has model.onnx. For folders and buckets of "
-               "images use `bucketscore score`.")
+DESCRIPTION = (
+    "Run a few images through a model bundle and print each one's top-k labels "
+    "and probabilities, best first. No Beam pipeline: images are read, decoded and "
+    "preprocessed exactly as `score` does (model.json) and predicted in one call, "
+    "with ONNX Runtime when the bundle has model.onnx. For folders and buckets of "
+    "images use `bucketscore score`."
+)
 EPILOG = textwrap.dedent("""\
     Output: one line per image on stdout, URI<TAB>label probability<TAB>... (best first);
     an image that cannot be read or decoded is one line on stderr, URI<TAB>error (stage):
@@ -40,30 +43,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Not model_export.classify: it loads Pillow and numpy, which --help must not.
     from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS
 
-    parser.add_argument("images", nargs="+", metavar="IMAGE",
-                        help="image files, s3:// or gs:// objects, or - (one image read from "
-                             "standard input)")
-    parser.add_argument("--model", required=True, metavar="URI",
-                        help="a model bundle (local folder, s3://, gs://)")
-    parser.add_argument("--top_k", type=positive_int, default=5, metavar="K",
-                        help="labels shown per image (default 5)")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON list (an object per image) instead of lines")
-    parser.add_argument("--backend", choices=("auto", "tf", "onnx"), default="auto",
-                        help="auto (default): ONNX Runtime when the bundle has model.onnx, "
-                             "else TensorFlow")
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                        help="where inference runs (default auto: a GPU if the backend has "
-                             "one)")
-    parser.add_argument("--max_pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
-                        metavar="N", help="larger images are errors, not decoded (default "
-                                          f"{DEFAULT_MAX_PIXELS:,})")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files, s3:// or gs:// objects, or - (one image read from standard input)",
+    )
+    parser.add_argument(
+        "--model", required=True, metavar="URI", help="a model bundle (local folder, s3://, gs://)"
+    )
+    parser.add_argument(
+        "--top_k",
+        type=positive_int,
+        default=5,
+        metavar="K",
+        help="labels shown per image (default 5)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON list (an object per image) instead of lines",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "tf", "onnx"),
+        default="auto",
+        help="auto (default): ONNX Runtime when the bundle has model.onnx, else TensorFlow",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "gpu"),
+        default="auto",
+        help="where inference runs (default auto: a GPU if the backend has one)",
+    )
+    parser.add_argument(
+        "--max_pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"larger images are errors, not decoded (default {DEFAULT_MAX_PIXELS:,})",
+    )
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
     from bucketscore.bundle import devices
-    from bucketscore.bundle.meta import BundleError, read_meta
     from bucketscore.bundle.classify import STDIN, classify, open_model
+    from bucketscore.bundle.meta import BundleError, read_meta
     from bucketscore.bundle.predictor import choose_backend
     from bucketscore.errors import UsageError
     from bucketscore.storage.errors import retry_budget
@@ -97,9 +122,13 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     # A few images, answered in about a second: a storage that does not answer is given
     # seconds (RETRY_SECONDS), not the pipeline's minutes (storage.errors.RETRY_SECONDS).
     with retry_budget(RETRY_SECONDS):
-        for answer in classify(model, images, k=args.top_k,
-                               stdin=sys.stdin.buffer if STDIN in images else None,
-                               max_pixels=args.max_pixels):
+        for answer in classify(
+            model,
+            images,
+            k=args.top_k,
+            stdin=sys.stdin.buffer if STDIN in images else None,
+            max_pixels=args.max_pixels,
+        ):
             failed += not answer.ok
             if args.json:
                 answers.append(answer.as_dict())
@@ -125,8 +154,9 @@ def storage_flags(extra: list[str]) -> tuple[list[str], list[str]]:
     try:
         _known, unknown = parser.parse_known_args(extra)
     except argparse.ArgumentError as e:
-        raise UsageError(f"{e} (write storage options as --flag=VALUE, or after the "
-                         f"images)") from None
+        raise UsageError(
+            f"{e} (write storage options as --flag=VALUE, or after the images)"
+        ) from None
     wrong = [f for f in unknown if f.startswith("-")]
     if wrong:
         raise UsageError(f"unknown option(s): {' '.join(wrong)}")

@@ -1,4 +1,5 @@
 """`bucketscore compare`: two runs side by side, to decide if a new model may replace the old."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,11 +11,13 @@ from bucketscore.pipelines.validators import non_negative_int, probability
 
 NAME = "compare"
 HELP = "compare two runs: accuracy and per-class deltas, changed predictions"
-DESCRIPTION = ("Compare run B with run A (typically: the same images scored by an old and a "
-               "new model): accuracy, top-k accuracy, macro F1 and per-class precision/recall/"
-               "F1 with their deltas (B - A), over the images both runs scored, and every "
-               "image whose prediction changed: fixed (B right, A wrong), broken (A right, B "
-               "wrong) or changed.")
+DESCRIPTION = (
+    "Compare run B with run A (typically: the same images scored by an old and a "
+    "new model): accuracy, top-k accuracy, macro F1 and per-class precision/recall/"
+    "F1 with their deltas (B - A), over the images both runs scored, and every "
+    "image whose prediction changed: fixed (B right, A wrong), broken (A right, B "
+    "wrong) or changed."
+)
 EPILOG = textwrap.dedent("""\
     examples:
       bucketscore compare results/20261124T101500Z-ab12cd results/20261125T101500Z-ef34ab
@@ -26,16 +29,30 @@ EPILOG = textwrap.dedent("""\
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_a", metavar="RUN_A",
-                        help="the reference run folder <output>/<run_id>/")
+    parser.add_argument(
+        "run_a", metavar="RUN_A", help="the reference run folder <output>/<run_id>/"
+    )
     parser.add_argument("run_b", metavar="RUN_B", help="the candidate run folder")
-    parser.add_argument("--json", action="store_true",
-                        help="print the whole comparison as JSON (every changed image)")
-    parser.add_argument("--show", type=non_negative_int, default=20, metavar="N",
-                        help="changed images listed in the text output (default 20)")
-    parser.add_argument("--max_accuracy_drop", type=probability, default=None, metavar="D",
-                        help="exit 1 when B's accuracy (over the labelled images in both) is "
-                             "below A's by more than D, e.g. 0 or 0.005")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the whole comparison as JSON (every changed image)",
+    )
+    parser.add_argument(
+        "--show",
+        type=non_negative_int,
+        default=20,
+        metavar="N",
+        help="changed images listed in the text output (default 20)",
+    )
+    parser.add_argument(
+        "--max_accuracy_drop",
+        type=probability,
+        default=None,
+        metavar="D",
+        help="exit 1 when B's accuracy (over the labelled images in both) is "
+        "below A's by more than D, e.g. 0 or 0.005",
+    )
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -58,13 +75,18 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
             verdict = "no labelled images in both runs: cannot check --max_accuracy_drop"
             status = 1
         elif delta < -args.max_accuracy_drop - 1e-12:
-            verdict = (f"B is worse: accuracy {delta:+.4f} is below the allowed drop of "
-                       f"-{args.max_accuracy_drop}")
+            verdict = (
+                f"B is worse: accuracy {delta:+.4f} is below the allowed drop of "
+                f"-{args.max_accuracy_drop}"
+            )
             status = 1
         else:
             verdict = f"B passes: accuracy {delta:+.4f} (allowed drop {args.max_accuracy_drop})"
-        comparison["verdict"] = {"passed": status == 0, "message": verdict,
-                                 "max_accuracy_drop": args.max_accuracy_drop}
+        comparison["verdict"] = {
+            "passed": status == 0,
+            "message": verdict,
+            "max_accuracy_drop": args.max_accuracy_drop,
+        }
     if args.json:
         print(json.dumps(comparison, indent=2))
     else:

@@ -1,4 +1,5 @@
 """`bucketscore download`: copy a run's CSV and JSON results to a local folder."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,16 +9,22 @@ import sys
 NAME = "download"
 HELP = "copy a run's CSV and JSON results to a local folder"
 DESCRIPTION = "Copy the CSV and JSON files of a run (any storage) to a local folder."
-EPILOG = ("examples:\n  bucketscore download s3://my-results/20261124T101500Z-ab12cd/ results/"
-          "\n  bucketscore download gs://my-results/nightly/nightly-20261201/   # to ./results/"
-          "\nStorage options (--s3_endpoint_url, --s3_access_key_id, ...) are accepted as for "
-          "score.")
+EPILOG = (
+    "examples:\n  bucketscore download s3://my-results/20261124T101500Z-ab12cd/ results/"
+    "\n  bucketscore download gs://my-results/nightly/nightly-20261201/   # to ./results/"
+    "\nStorage options (--s3_endpoint_url, --s3_access_key_id, ...) are accepted as for "
+    "score."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN_URI", help="the run folder <output>/<run_id>/")
-    parser.add_argument("dest", nargs="?", default="results",
-                        help="local folder (default ./results); files go to DEST/<run_id>/")
+    parser.add_argument(
+        "dest",
+        nargs="?",
+        default="results",
+        help="local folder (default ./results); files go to DEST/<run_id>/",
+    )
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:

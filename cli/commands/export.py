@@ -1,5 +1,6 @@
 """`bucketscore export`: wrap a user's Keras model, SavedModel or ONNX model and its labels
 as a bundle."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,14 +8,17 @@ import textwrap
 
 NAME = "export"
 HELP = "wrap your own Keras, SavedModel or ONNX model and labels file into a bundle"
-DESCRIPTION = ("Wrap a model trained elsewhere (Keras .keras/.h5, a TensorFlow SavedModel, "
-               "or an ONNX file from PyTorch or any framework) and its labels file (one label "
-               "per line, in output order) into a bundle that `bucketscore score` and "
-               "`classify` use as it is. The bundle's model takes uint8 images and applies "
-               "the scaling you name; input size and channels come from the model. The "
-               "result is smoke-tested, converted to ONNX (parity-checked; an ONNX model is "
-               "wrapped as it is and scored with ONNX Runtime), written, and loaded back.")
-EPILOG = textwrap.dedent("""\
+DESCRIPTION = (
+    "Wrap a model trained elsewhere (Keras .keras/.h5, a TensorFlow SavedModel, "
+    "or an ONNX file from PyTorch or any framework) and its labels file (one label "
+    "per line, in output order) into a bundle that `bucketscore score` and "
+    "`classify` use as it is. The bundle's model takes uint8 images and applies "
+    "the scaling you name; input size and channels come from the model. The "
+    "result is smoke-tested, converted to ONNX (parity-checked; an ONNX model is "
+    "wrapped as it is and scored with ONNX Runtime), written, and loaded back."
+)
+EPILOG = (
+    textwrap.dedent("""\
     examples:
       bucketscore export --keras my_model.keras --labels labels.txt --scale 1/255 \\
           --out models/mine
@@ -38,28 +42,44 @@ EPILOG = textwrap.dedent("""\
     --preprocess NAME uses a Keras Applications preprocess_input (mobilenet_v2,
     inception_v3, resnet50, vgg16, densenet, efficientnet, tf, torch, caffe, none).
     Keras models are loaded with safe_mode=True: Lambda layers are refused.
-    """) + "\n" + "Storage options for buckets (--s3_endpoint_url, ...) are accepted as for " \
-    "score; other unknown flags are refused.\nExit status: 0 exported, 1 the model does not " \
+    """)
+    + "\n"
+    + "Storage options for buckets (--s3_endpoint_url, ...) are accepted as for "
+    "score; other unknown flags are refused.\nExit status: 0 exported, 1 the model does not "
     "fit (the message says why), 2 the command was wrong."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bucketscore.cli.commands.model_flags import add_input_arguments
     from bucketscore.model_export.onnx_import import LAYOUTS
     from bucketscore.model_export.scaling import PREPROCESS_MODES
-    from bucketscore.cli.commands.model_flags import add_input_arguments
 
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--keras", metavar="PATH", help="a Keras model file (.keras, .h5), local "
-                                                     "or in a bucket")
-    src.add_argument("--saved_model", metavar="PATH",
-                     help="a TensorFlow SavedModel folder, local or in a bucket")
-    src.add_argument("--onnx", dest="onnx_file", metavar="PATH",
-                     help="an ONNX model file (from PyTorch, ...), local or in a bucket")
-    parser.add_argument("--labels", required=True, metavar="FILE",
-                        help="labels file: one label per line, in the model's output order")
-    parser.add_argument("--out", required=True, metavar="URI",
-                        help="where to write the bundle (local, s3://, gs://); replaced if it "
-                             "exists")
+    src.add_argument(
+        "--keras", metavar="PATH", help="a Keras model file (.keras, .h5), local or in a bucket"
+    )
+    src.add_argument(
+        "--saved_model", metavar="PATH", help="a TensorFlow SavedModel folder, local or in a bucket"
+    )
+    src.add_argument(
+        "--onnx",
+        dest="onnx_file",
+        metavar="PATH",
+        help="an ONNX model file (from PyTorch, ...), local or in a bucket",
+    )
+    parser.add_argument(
+        "--labels",
+        required=True,
+        metavar="FILE",
+        help="labels file: one label per line, in the model's output order",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="URI",
+        help="where to write the bundle (local, s3://, gs://); replaced if it exists",
+    )
     parser.add_argument("--name", help="bundle name (default: the model file's name)")
     add_input_arguments(parser, "the model's input shape")
     g = parser.add_argument_group("input scaling (pixel values 0..255 in)")
@@ -67,76 +87,122 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--offset", help="then add this (-1 with --scale 1/127.5 gives -1..1)")
     g.add_argument("--mean", help="per-channel mean to subtract after --scale (r,g,b or one)")
     g.add_argument("--std", help="per-channel std to divide by after --mean")
-    g.add_argument("--preprocess", choices=sorted(PREPROCESS_MODES), metavar="NAME",
-                   help="a Keras Applications preprocessing by name: "
-                        + ", ".join(sorted(PREPROCESS_MODES)))
-    g.add_argument("--softmax", action="store_true",
-                   help="the model returns logits: add a softmax")
+    g.add_argument(
+        "--preprocess",
+        choices=sorted(PREPROCESS_MODES),
+        metavar="NAME",
+        help="a Keras Applications preprocessing by name: " + ", ".join(sorted(PREPROCESS_MODES)),
+    )
+    g.add_argument("--softmax", action="store_true", help="the model returns logits: add a softmax")
     g = parser.add_argument_group("outputs")
-    g.add_argument("--embedding_layer", metavar="NAME",
-                   help="Keras: layer whose output are the embeddings (default: the "
-                        "penultimate layer, i.e. the input of the final Dense layer)")
-    g.add_argument("--signature", default="serving_default",
-                   help="SavedModel: signature to wrap (default serving_default)")
+    g.add_argument(
+        "--embedding_layer",
+        metavar="NAME",
+        help="Keras: layer whose output are the embeddings (default: the "
+        "penultimate layer, i.e. the input of the final Dense layer)",
+    )
+    g.add_argument(
+        "--signature",
+        default="serving_default",
+        help="SavedModel: signature to wrap (default serving_default)",
+    )
     g.add_argument("--input_key", help="SavedModel: the image input's name, if several")
-    g.add_argument("--output_key", help="SavedModel, ONNX: the class scores output, if "
-                                        "several")
-    g.add_argument("--embedding_output", metavar="KEY",
-                   help="SavedModel: an output to export as embeddings; ONNX: an output or "
-                        "any tensor of the graph (e.g. the pooled features)")
-    g.add_argument("--layout", choices=LAYOUTS, default="auto",
-                   help="ONNX: the input's layout, nchw (PyTorch) or nhwc (default auto: "
-                        "from the input's shape)")
+    g.add_argument("--output_key", help="SavedModel, ONNX: the class scores output, if several")
+    g.add_argument(
+        "--embedding_output",
+        metavar="KEY",
+        help="SavedModel: an output to export as embeddings; ONNX: an output or "
+        "any tensor of the graph (e.g. the pooled features)",
+    )
+    g.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="auto",
+        help="ONNX: the input's layout, nchw (PyTorch) or nhwc (default auto: "
+        "from the input's shape)",
+    )
     g = parser.add_argument_group("checks")
-    g.add_argument("--calibration", metavar="URI",
-                   help="a prefix of sample images for the ONNX parity check (default: "
-                        "generated images)")
-    g.add_argument("--no-onnx", dest="onnx", action="store_false",
-                   help="do not write model.onnx")
+    g.add_argument(
+        "--calibration",
+        metavar="URI",
+        help="a prefix of sample images for the ONNX parity check (default: generated images)",
+    )
+    g.add_argument("--no-onnx", dest="onnx", action="store_false", help="do not write model.onnx")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
+    from bucketscore.cli import storage_flags
+    from bucketscore.cli.commands import model_flags as flags
+    from bucketscore.errors import UsageError
     from bucketscore.model_export.scaling import ScalingError, scaling_from_flags
     from bucketscore.model_export.user_models import ExportRequest
-    from bucketscore.cli.commands import model_flags as flags
-    from bucketscore.cli import storage_flags
     from bucketscore.storage.preflight import check_targets
-    from bucketscore.errors import UsageError
 
     storage_flags.apply(extra)
     try:
-        scaling = scaling_from_flags(args.scale, args.offset, args.mean, args.std,
-                                     args.preprocess)
+        scaling = scaling_from_flags(args.scale, args.offset, args.mean, args.std, args.preprocess)
     except ScalingError as e:
         raise UsageError(str(e)) from None
-    if args.keras and any((args.input_key, args.output_key, args.embedding_output,
-                           args.signature != "serving_default")):
-        raise UsageError("--signature, --input_key, --output_key and --embedding_output apply "
-                         "to --saved_model (--output_key and --embedding_output also to "
-                         "--onnx)")
+    if args.keras and any(
+        (
+            args.input_key,
+            args.output_key,
+            args.embedding_output,
+            args.signature != "serving_default",
+        )
+    ):
+        raise UsageError(
+            "--signature, --input_key, --output_key and --embedding_output apply "
+            "to --saved_model (--output_key and --embedding_output also to "
+            "--onnx)"
+        )
     if args.saved_model and args.embedding_layer:
-        raise UsageError("--embedding_layer applies to --keras; for a SavedModel name an "
-                         "output with --embedding_output")
+        raise UsageError(
+            "--embedding_layer applies to --keras; for a SavedModel name an "
+            "output with --embedding_output"
+        )
     if args.onnx_file:
-        given = [flag for flag, on in (("--embedding_layer", args.embedding_layer),
-                                       ("--signature", args.signature != "serving_default"),
-                                       ("--input_key", args.input_key),
-                                       ("--calibration", args.calibration),
-                                       ("--no-onnx", not args.onnx)) if on]
+        given = [
+            flag
+            for flag, on in (
+                ("--embedding_layer", args.embedding_layer),
+                ("--signature", args.signature != "serving_default"),
+                ("--input_key", args.input_key),
+                ("--calibration", args.calibration),
+                ("--no-onnx", not args.onnx),
+            )
+            if on
+        ]
         if given:
-            raise UsageError(f"{', '.join(given)}: not for --onnx (the model is wrapped as "
-                             f"it is: no conversion, no parity check)")
+            raise UsageError(
+                f"{', '.join(given)}: not for --onnx (the model is wrapped as "
+                f"it is: no conversion, no parity check)"
+            )
     elif args.layout != "auto":
         raise UsageError("--layout applies to --onnx")
-    req = ExportRequest(out=args.out, labels=args.labels, keras=args.keras,
-                        saved_model=args.saved_model, onnx_file=args.onnx_file,
-                        layout=args.layout, name=args.name, resize=args.resize,
-                        interpolation=args.interpolation, height=args.height, width=args.width,
-                        channels=args.channels, scaling=scaling, softmax=args.softmax,
-                        embedding_layer=args.embedding_layer, signature=args.signature,
-                        input_key=args.input_key, output_key=args.output_key,
-                        embedding_output=args.embedding_output, calibration=args.calibration,
-                        onnx=args.onnx)
+    req = ExportRequest(
+        out=args.out,
+        labels=args.labels,
+        keras=args.keras,
+        saved_model=args.saved_model,
+        onnx_file=args.onnx_file,
+        layout=args.layout,
+        name=args.name,
+        resize=args.resize,
+        interpolation=args.interpolation,
+        height=args.height,
+        width=args.width,
+        channels=args.channels,
+        scaling=scaling,
+        softmax=args.softmax,
+        embedding_layer=args.embedding_layer,
+        signature=args.signature,
+        input_key=args.input_key,
+        output_key=args.output_key,
+        embedding_output=args.embedding_output,
+        calibration=args.calibration,
+        onnx=args.onnx,
+    )
     needed = ("onnx",) if args.onnx_file else flags.ONNX_EXPORT if args.onnx else ()
     if not flags.check_training_packages(NAME, needed):
         return 1
@@ -147,11 +213,16 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         from bucketscore.model_export.user_models import export_model
 
         meta = export_model(req, log=print)
-        files = ", ".join(sorted({f.split("/")[0] + ("/" if "/" in f else "")
-                                  for f in meta.files} | {"model.json"}))
-        print(f"bundle: {args.out} (version {meta.version}, {len(meta.labels)} labels, "
-              f"input {meta.input.height}x{meta.input.width}x{meta.input.channels}, "
-              f"outputs {', '.join(meta.outputs)})")
+        files = ", ".join(
+            sorted(
+                {f.split("/")[0] + ("/" if "/" in f else "") for f in meta.files} | {"model.json"}
+            )
+        )
+        print(
+            f"bundle: {args.out} (version {meta.version}, {len(meta.labels)} labels, "
+            f"input {meta.input.height}x{meta.input.width}x{meta.input.channels}, "
+            f"outputs {', '.join(meta.outputs)})"
+        )
         print(f"files: {files}")
         return 0
 
@@ -162,10 +233,11 @@ def export_targets(args: argparse.Namespace) -> list:
     """The paths `export` reads (they must exist) and writes, for storage.preflight."""
     from bucketscore.storage.preflight import Target
 
-    return [Target("--keras", args.keras or "", must_exist=True, exact=True),
-            Target("--saved_model", args.saved_model or "", must_exist=True),
-            Target("--onnx", getattr(args, "onnx_file", None) or "", must_exist=True,
-                   exact=True),
-            Target("--labels", args.labels, must_exist=True, exact=True),
-            Target("--calibration", args.calibration or "", must_exist=True),
-            Target("--out", args.out)]
+    return [
+        Target("--keras", args.keras or "", must_exist=True, exact=True),
+        Target("--saved_model", args.saved_model or "", must_exist=True),
+        Target("--onnx", getattr(args, "onnx_file", None) or "", must_exist=True, exact=True),
+        Target("--labels", args.labels, must_exist=True, exact=True),
+        Target("--calibration", args.calibration or "", must_exist=True),
+        Target("--out", args.out),
+    ]

@@ -1,4 +1,5 @@
 """`bucketscore runs`: the runs under a results prefix, newest first."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,9 +11,11 @@ from bucketscore.pipelines.validators import positive_int
 
 NAME = "runs"
 HELP = "list the runs under a results prefix, newest first"
-DESCRIPTION = ("List the runs under a results prefix (local folder, s3://, gs://), newest "
-               "first: when each started, whether it completed (has _SUCCESS), its counts, "
-               "accuracy and model version.")
+DESCRIPTION = (
+    "List the runs under a results prefix (local folder, s3://, gs://), newest "
+    "first: when each started, whether it completed (has _SUCCESS), its counts, "
+    "accuracy and model version."
+)
 EPILOG = textwrap.dedent("""\
     STATUS is complete (_SUCCESS written), failed (the run stopped itself, e.g. too many
     errors; see its manifest.json) or incomplete (still running, or it died).
@@ -25,18 +28,26 @@ EPILOG = textwrap.dedent("""\
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", required=True, metavar="URI",
-                        help="the results prefix given to `score --output`")
-    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
-                        help="show only the N newest runs")
-    parser.add_argument("--json", action="store_true",
-                        help="print a JSON list (one object per run) instead of a table")
+    parser.add_argument(
+        "--output",
+        required=True,
+        metavar="URI",
+        help="the results prefix given to `score --output`",
+    )
+    parser.add_argument(
+        "--limit", type=positive_int, default=None, metavar="N", help="show only the N newest runs"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list (one object per run) instead of a table",
+    )
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
     from bucketscore.cli.storage_flags import check_paths
-    from bucketscore.storage.preflight import Target
     from bucketscore.run_folder import history
+    from bucketscore.storage.preflight import Target
 
     check_paths([Target("--output", args.output)], extra)
     try:

@@ -1,4 +1,5 @@
 """`bucketscore score`: score every image under prefixes or globs with a model bundle."""
+
 from __future__ import annotations
 
 import argparse
@@ -50,14 +51,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from bucketscore.pipelines.options import add_score_arguments
 
     add_score_arguments(parser)
-    parser.add_argument("--no_progress", action="store_true",
-                        help="do not print progress (listed, scored, failed, rate, ETA) while "
-                             "a local run goes on")
-    parser.add_argument("--plan", action="store_true",
-                        help="print what the run would do (inputs and their image count, "
-                             "model and version, backend, device, batch size, workers, output "
-                             "folder, the base of an incremental run) and exit without "
-                             "running or writing anything")
+    parser.add_argument(
+        "--no_progress",
+        action="store_true",
+        help="do not print progress (listed, scored, failed, rate, ETA) while a local run goes on",
+    )
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print what the run would do (inputs and their image count, "
+        "model and version, backend, device, batch size, workers, output "
+        "folder, the base of an incremental run) and exit without "
+        "running or writing anything",
+    )
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -79,17 +85,19 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     verbose = bool(getattr(args, "verbose", False))
     with capture(config.run_id or "template-build", enabled=not verbose) as log:
         try:
-            run_ = run_plan(plan, show_progress=not args.no_progress and plan.runner.local,
-                            say=print)
+            run_ = run_plan(
+                plan, show_progress=not args.no_progress and plan.runner.local, say=print
+            )
         except UsageError:
             raise
-        except Exception as e:  # noqa: BLE001 - report any run failure in one clear line
-            what = ("building the template failed" if building_template
-                    else "the run failed")
+        except Exception as e:
+            what = "building the template failed" if building_template else "the run failed"
             print(f"bucketscore score: {what}: {cause_line(e)}", file=sys.stderr)
             if not building_template:
-                print(f"bucketscore score: no _SUCCESS was written under {config.run_uri}",
-                      file=sys.stderr)
+                print(
+                    f"bucketscore score: no _SUCCESS was written under {config.run_uri}",
+                    file=sys.stderr,
+                )
             if log.path:
                 print(f"bucketscore score: details: {log.path}", file=sys.stderr)
                 logging.getLogger(__name__).error("the run failed", exc_info=e)
@@ -97,13 +105,17 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     if run_.template:
         return 0  # built and staged; the run printed where and how to launch it
     if run_.submitted_only:
-        print(f"bucketscore: submitted; the results will be under {config.run_uri} "
-              f"(_SUCCESS when complete)")
+        print(
+            f"bucketscore: submitted; the results will be under {config.run_uri} "
+            f"(_SUCCESS when complete)"
+        )
         return 0
     summary = run_.summary()
     if summary is None:
-        print(f"bucketscore score: the pipeline ended but wrote no summary under "
-              f"{config.run_uri}", file=sys.stderr)
+        print(
+            f"bucketscore score: the pipeline ended but wrote no summary under {config.run_uri}",
+            file=sys.stderr,
+        )
         return 1
     print(headline(summary, config.run_uri))
     return 0
@@ -119,7 +131,8 @@ def headline(summary: dict, run_uri: str) -> str:
         f"images listed: {c['listed']}  scored: {c['scored']}  failed: {c['failed']}",
         f"accuracy: {acc_text}  (over {c.get('labelled', 0)} labelled images; "
         f"top-{summary.get('top_k', '')} accuracy: "
-        + (f"{top:.4f}" if top is not None else "n/a") + ")",
+        + (f"{top:.4f}" if top is not None else "n/a")
+        + ")",
         f"results: {run_uri}",
     ]
     lines.append(f"report:  {run_uri.rstrip('/')}/report.html")
@@ -127,7 +140,9 @@ def headline(summary: dict, run_uri: str) -> str:
         lines.append(f"errors:  {run_uri.rstrip('/')}/errors.csv")
     shift = summary.get("drift")
     if shift:
-        lines.append(f"drift:   total variation {shift['total_variation']:.4f} of the predicted "
-                     f"classes since run {shift.get('previous_run_id') or shift['previous_run']}")
+        lines.append(
+            f"drift:   total variation {shift['total_variation']:.4f} of the predicted "
+            f"classes since run {shift.get('previous_run_id') or shift['previous_run']}"
+        )
     lines += [f"warning: {w}" for w in summary.get("warnings") or []]
     return "\n".join(lines)

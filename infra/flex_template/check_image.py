@@ -8,6 +8,7 @@
 
 Exit status 0 when consistent, 1 with one line per problem.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -27,8 +28,7 @@ def _version(name: str):
 
 def problems(accelerator: str) -> list[str]:
     out = []
-    check = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True,
-                           text=True)
+    check = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
     for line in check.stdout.strip().splitlines():
         if "No broken requirements" in line:
             continue

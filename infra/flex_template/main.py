@@ -18,6 +18,7 @@ The same file works by hand:
     python infra/flex_template/main.py --input=gs://b/images/ --model=gs://b/models/v1 \\
         --output=gs://b/results/ --project=P --region=R --temp_location=gs://b/tmp
 """
+
 from __future__ import annotations
 
 import argparse

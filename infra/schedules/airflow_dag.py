@@ -22,6 +22,7 @@ infra/flex_template/metadata.json; ENVIRONMENT: the Dataflow workers):
     machineType, numWorkers, maxWorkers, diskSizeGb, sdkContainerImage, tempLocation,
     stagingLocation, serviceAccountEmail: FlexTemplateRuntimeEnvironment fields
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -66,7 +67,8 @@ ENVIRONMENT = {
 # --build-arg ACCELERATOR=gpu: TensorFlow and ONNX Runtime with CUDA).
 GPU_PARAMETERS = {
     "dataflow_service_options": (
-        "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"),
+        "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"
+    ),
     "number_of_worker_harness_threads": "1",
     "batch_size": "64",
 }

@@ -14,6 +14,7 @@ Each module has `check(config)` (the options alone, when they are parsed: UsageE
 `pipelines/options.py` declares the flags they define, `pipelines/plan.py` calls the checks,
 `pipelines/graph.py` wires their pieces.
 """
+
 from bucketscore.pipelines.features import embeddings, incremental, labels, template
 
 FEATURES = (labels, embeddings, incremental, template)

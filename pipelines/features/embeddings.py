@@ -3,20 +3,27 @@
 (Beam and the stages are imported where the graph is built: declaring the flag must not
 load them, `bucketscore --help` stays fast.)
 """
+
 from __future__ import annotations
 
 from bucketscore.errors import UsageError
 from bucketscore.pipelines.flags import option
 
-FLAG = option("embeddings", False, action="store_true",
-              help="also write embeddings*.parquet (bundle must export embeddings)")
+FLAG = option(
+    "embeddings",
+    False,
+    action="store_true",
+    help="also write embeddings*.parquet (bundle must export embeddings)",
+)
 
 
 def check(config) -> None:
     """The options alone."""
     if config.embeddings and config.incremental:
-        raise UsageError("--embeddings cannot be combined with --incremental yet: unchanged "
-                         "images would have no embedding rows")
+        raise UsageError(
+            "--embeddings cannot be combined with --incremental yet: unchanged "
+            "images would have no embedding rows"
+        )
 
 
 def check_bundle(config, meta) -> None:
@@ -35,9 +42,11 @@ def sinks(outputs, plan) -> list:
     from bucketscore.transforms.sinks import WriteEmbeddings
 
     dim = int(plan.meta.extra.get("embedding_dim") or 0)
-    return [outputs
-            | "ToEmbeddingRows" >> beam.Map(embedding_row)
-            | "WriteEmbeddings" >> WriteEmbeddings(plan.target.run_uri, dim, plan.shards)]
+    return [
+        outputs
+        | "ToEmbeddingRows" >> beam.Map(embedding_row)
+        | "WriteEmbeddings" >> WriteEmbeddings(plan.target.run_uri, dim, plan.shards)
+    ]
 
 
 def describe(plan) -> str:

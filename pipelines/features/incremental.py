@@ -7,6 +7,7 @@ The base run is found when the run is planned (run_folder/state.py: a pointer wr
 own sink (`predictions-carried-*`), summary part and report candidates: they never meet the
 scored rows in a Flatten (docs/decisions.md, "No Flatten of prediction rows").
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -14,10 +15,13 @@ from typing import Optional
 from bucketscore.pipelines.flags import option
 
 FLAG = option(
-    "incremental", False, action="store_true",
+    "incremental",
+    False,
+    action="store_true",
     help="score only images new or changed (size, modification time) since the last "
-         "completed run with the same model version under --output; the others keep "
-         "their earlier predictions, and the summary covers the whole current set")
+    "completed run with the same model version under --output; the others keep "
+    "their earlier predictions, and the summary covers the whole current set",
+)
 
 
 def check(config) -> None:
@@ -38,12 +42,16 @@ def base_run(config, model_version: str) -> tuple[Optional[str], str]:
 
     base = last_completed_run(config.output, model_version)
     if base and base.rstrip("/") == config.run_uri.rstrip("/"):
-        return None, ("bucketscore: incremental: the last completed run is the run being "
-                      "replaced (same --run_id); scoring everything")
+        return None, (
+            "bucketscore: incremental: the last completed run is the run being "
+            "replaced (same --run_id); scoring everything"
+        )
     if base:
         return base, f"bucketscore: incremental: building on {base}"
-    return None, (f"bucketscore: incremental: no completed run with model version "
-                  f"{model_version} under {config.output}; scoring everything")
+    return None, (
+        f"bucketscore: incremental: no completed run with model version "
+        f"{model_version} under {config.output}; scoring everything"
+    )
 
 
 def split(labelled, plan):
@@ -62,8 +70,11 @@ def sinks(carried, plan) -> list:
     from bucketscore.run_folder.layout import CARRIED_PREDICTIONS
     from bucketscore.transforms.sinks import WritePredictions
 
-    return [carried | "WriteCarriedPredictions" >> WritePredictions(
-        plan.target.run_uri, plan.shards, name=CARRIED_PREDICTIONS)]
+    return [
+        carried
+        | "WriteCarriedPredictions"
+        >> WritePredictions(plan.target.run_uri, plan.shards, name=CARRIED_PREDICTIONS)
+    ]
 
 
 def summary_and_report_rows(rows, carried, plan, n: int):

@@ -5,6 +5,7 @@
 bucketscore.bundle.label_sources (shared with training); this module owns the flag, its
 checks, and the graph piece that reports CSV rows naming no listed image.
 """
+
 from __future__ import annotations
 
 from bucketscore.bundle.label_sources import LabelSource
@@ -18,7 +19,7 @@ def parse(text: str) -> LabelSource:
     """The --labels value -> LabelSource; a labels CSV's URI must have a valid form (checked
     before it is made absolute)."""
     if text.startswith("csv:"):
-        problem = form_error(text[len("csv:"):])
+        problem = form_error(text[len("csv:") :])
         if problem:
             raise ValueError(f"--labels {text}: {problem}")
     return LabelSource.parse(text)
@@ -29,11 +30,16 @@ def _text(source: LabelSource) -> str:
 
 
 FLAG = option(
-    "labels", LabelSource("folder"), metavar="SOURCE", convert=parse, record=_text,
+    "labels",
+    LabelSource("folder"),
+    metavar="SOURCE",
+    convert=parse,
+    record=_text,
     cli_default="folder",
     help="true labels: folder (parent folder name, default), regex:PATTERN (first group, "
-         "searched in the file name), csv:URI (columns path,label; paths relative to the "
-         "input or full URIs), manifest (the labels of manifest: inputs), none (score only)")
+    "searched in the file name), csv:URI (columns path,label; paths relative to the "
+    "input or full URIs), manifest (the labels of manifest: inputs), none (score only)",
+)
 
 
 def check(config) -> None:
@@ -41,11 +47,15 @@ def check(config) -> None:
     compare manifest entries (a manifest gives no size or modification time)."""
     named = any(manifests.is_manifest(u) for u in config.inputs)
     if config.labels.kind == "manifest" and not named and config.inputs:
-        raise UsageError("--labels manifest takes the labels of manifest: inputs, and no "
-                         "--input is one (--input manifest:URI)")
+        raise UsageError(
+            "--labels manifest takes the labels of manifest: inputs, and no "
+            "--input is one (--input manifest:URI)"
+        )
     if named and config.incremental:
-        raise UsageError("--incremental cannot be combined with manifest: inputs yet: a "
-                         "manifest gives no size or modification time to compare")
+        raise UsageError(
+            "--incremental cannot be combined with manifest: inputs yet: a "
+            "manifest gives no size or modification time to compare"
+        )
 
 
 def targets(config) -> list[Target]:
@@ -81,7 +91,8 @@ def rows_without_image(images, plan):
     from bucketscore.transforms.launch_values import Derived
 
     return images | "CsvRowsWithoutImage" >> FindCsvRowsWithoutImage(
-        source.argument, Derived(label_bases, plan.inputs))
+        source.argument, Derived(label_bases, plan.inputs)
+    )
 
 
 def describe(plan) -> str:

@@ -16,6 +16,7 @@ model version. The pipeline reads the three parameters on the workers when the j
 Beside the template, `<template>_metadata` declares the parameters (Dataflow's launch form
 and API check launches against it).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,16 +35,22 @@ def check(config) -> None:
     if not config.runner.template:
         return
     if not config.runner.dataflow:
-        raise UsageError("--template_location builds a classic Dataflow template: add "
-                         "--runner DataflowRunner (with --project, --region, "
-                         "--temp_location, --staging_location)")
+        raise UsageError(
+            "--template_location builds a classic Dataflow template: add "
+            "--runner DataflowRunner (with --project, --region, "
+            "--temp_location, --staging_location)"
+        )
     if config.run_id:
-        raise UsageError("--run_id is a launch parameter of the template (run_id=...), not "
-                         "fixed when it is built: every launch would write one folder")
+        raise UsageError(
+            "--run_id is a launch parameter of the template (run_id=...), not "
+            "fixed when it is built: every launch would write one folder"
+        )
     if config.incremental:
-        raise UsageError("--incremental needs the run's output and model at launch to find "
-                         "the last completed run; use the Flex Template "
-                         "(infra/flex_template) for incremental scheduled runs")
+        raise UsageError(
+            "--incremental needs the run's output and model at launch to find "
+            "the last completed run; use the Flex Template "
+            "(infra/flex_template) for incremental scheduled runs"
+        )
 
 
 def check_bundle(config, meta) -> None:
@@ -70,8 +77,13 @@ def target(config, job_name: str):
 
 def arguments(config, run_target, location: str) -> dict:
     """manifest.json's `arguments` of a launch: input, output and run id are launch values."""
-    return dict(config.arguments(), input=run_target.inputs, output=run_target.output,
-                run_id=run_target.run_id, template=location)
+    return dict(
+        config.arguments(),
+        input=run_target.inputs,
+        output=run_target.output,
+        run_id=run_target.run_id,
+        template=location,
+    )
 
 
 def prepare_run_folder(p, plan):
@@ -90,21 +102,33 @@ def metadata(config, model_name: str) -> dict:
     return {
         "name": f"bucketscore score ({model_name})",
         "description": f"Score every image under the input prefixes with the model bundle "
-                       f"{config.model}; results under <output>/<run_id>/ (predictions, "
-                       f"errors.csv, summary.json, report.html, manifest.json, _SUCCESS last).",
+        f"{config.model}; results under <output>/<run_id>/ (predictions, "
+        f"errors.csv, summary.json, report.html, manifest.json, _SUCCESS last).",
         "parameters": [
-            {"name": "input", "label": "Images to score",
-             "helpText": "gs:// or s3:// prefixes or globs, separated by spaces"
-                         + (f" (default {given_input})" if given_input else ""),
-             "isOptional": bool(given_input), "regexes": [URI_REGEX]},
-            {"name": "output", "label": "Results prefix",
-             "helpText": "the run writes <output>/<run_id>/"
-                         + (f" (default {config.output})" if config.output else ""),
-             "isOptional": bool(config.output), "regexes": [r"^(gs|s3)://[^ ]+$"]},
-            {"name": "run_id", "label": "Run id",
-             "helpText": "name of the run folder (default: the job name); re-using one "
-                         "replaces that run's results",
-             "isOptional": True, "regexes": [r"^[^/ ]+$"]},
+            {
+                "name": "input",
+                "label": "Images to score",
+                "helpText": "gs:// or s3:// prefixes or globs, separated by spaces"
+                + (f" (default {given_input})" if given_input else ""),
+                "isOptional": bool(given_input),
+                "regexes": [URI_REGEX],
+            },
+            {
+                "name": "output",
+                "label": "Results prefix",
+                "helpText": "the run writes <output>/<run_id>/"
+                + (f" (default {config.output})" if config.output else ""),
+                "isOptional": bool(config.output),
+                "regexes": [r"^(gs|s3)://[^ ]+$"],
+            },
+            {
+                "name": "run_id",
+                "label": "Run id",
+                "helpText": "name of the run folder (default: the job name); re-using one "
+                "replaces that run's results",
+                "isOptional": True,
+                "regexes": [r"^[^/ ]+$"],
+            },
         ],
     }
 
@@ -117,10 +141,15 @@ def write_metadata(location: str, doc: dict) -> str:
 
 
 def launch_hint(location: str, config, region: Optional[str]) -> str:
-    params = ["input=gs://BUCKET/images/" if not config.inputs else "",
-              "output=gs://BUCKET/results/" if not config.output else "",
-              "run_id=nightly-20261201"]
+    params = [
+        "input=gs://BUCKET/images/" if not config.inputs else "",
+        "output=gs://BUCKET/results/" if not config.output else "",
+        "run_id=nightly-20261201",
+    ]
     params = ",".join(p for p in params if p)
-    return (f"launch it with:\n  gcloud dataflow jobs run bucketscore-$(date +%Y%m%d-%H%M%S) "
-            f"--gcs-location {location}" + (f" --region {region}" if region else "")
-            + f" \\\n      --parameters {params}")
+    return (
+        f"launch it with:\n  gcloud dataflow jobs run bucketscore-$(date +%Y%m%d-%H%M%S) "
+        f"--gcs-location {location}"
+        + (f" --region {region}" if region else "")
+        + f" \\\n      --parameters {params}"
+    )

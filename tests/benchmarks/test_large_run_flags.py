@@ -1,5 +1,6 @@
 """benchmarks/run_bench.py: the steady-state runs measure the large-run default, whatever
 SMALL_RUN_IMAGES is (1,000 and 4,000 images would otherwise straddle it)."""
+
 from __future__ import annotations
 
 from benchmarks.run_bench import large_run_flags

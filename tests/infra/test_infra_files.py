@@ -7,6 +7,7 @@ launch bodies are also parsed as Dataflow's own LaunchFlexTemplateParameter mess
 fields are refused), and their parameters must be declared in metadata.json, as Dataflow
 requires. Airflow is not installed: the DAG is compiled and read with `ast`, never imported.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,10 @@ import shlex
 import pytest
 import yaml
 
-from bucketscore.pipelines.beam_options import unknown_beam_flags
 from bucketscore.cli.main import _commands, build_parser
+from bucketscore.pipelines.beam_options import unknown_beam_flags
 from bucketscore.pipelines.options import REQUIRED_FOR_A_RUN, config_from_args
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 INFRA = os.path.join(REPO, "infra")
 FLEX = os.path.join(INFRA, "flex_template")
@@ -36,15 +37,15 @@ BEAM_PARAMETERS = {"dataflow_service_options", "number_of_worker_harness_threads
 # helpers
 # --------------------------------------------------------------------------------------
 def score_parser() -> argparse.ArgumentParser:
-    parser = build_parser(_commands())
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices["score"]
+    from bucketscore.private_apis import subcommand_parser
+
+    return subcommand_parser(build_parser(_commands()), "score")
 
 
 def score_options() -> dict[str, argparse.Action]:
     """`score`'s own options by name without dashes (input, output, model, ...)."""
-    return {a.dest: a for a in score_parser()._actions
-            if a.option_strings and a.dest != "help"}
+    actions = score_parser()._actions  # noqa: SLF001 - argparse lists its actions nowhere else
+    return {a.dest: a for a in actions if a.option_strings and a.dest != "help"}
 
 
 def flex_main():
@@ -82,8 +83,9 @@ def check_flex_launch(launch: dict, metadata: dict):
             for pattern in p.get("regexes", []):
                 assert re.fullmatch(pattern, params[p["name"]]), (p["name"], params[p["name"]])
     # The launcher passes each parameter as --name=value; main.py adapts them for `score`.
-    argv = flex_main().flex_argv([f"--{k}={v}" for k, v in params.items()],
-                                 {"BUCKETSCORE_SDK_CONTAINER_IMAGE": "img"})
+    argv = flex_main().flex_argv(
+        [f"--{k}={v}" for k, v in params.items()], {"BUCKETSCORE_SDK_CONTAINER_IMAGE": "img"}
+    )
     config = check_score_argv(argv)
     assert "--runner=DataflowRunner" in config.beam_args
     return config
@@ -101,15 +103,24 @@ def all_infra_files() -> list[str]:
 # --------------------------------------------------------------------------------------
 def test_infra_has_the_expected_files():
     names = {os.path.relpath(f, INFRA) for f in all_infra_files()}
-    assert {"README.md", "flex_template/Dockerfile", "flex_template/metadata.json",
-            "flex_template/main.py", "flex_template/cloudbuild.yaml",
-            "schedules/cloud_scheduler.yaml", "schedules/airflow_dag.py",
-            "schedules/k8s_cronjob.yaml", "schedules/crontab"} <= names
+    assert {
+        "README.md",
+        "flex_template/Dockerfile",
+        "flex_template/metadata.json",
+        "flex_template/main.py",
+        "flex_template/cloudbuild.yaml",
+        "schedules/cloud_scheduler.yaml",
+        "schedules/airflow_dag.py",
+        "schedules/k8s_cronjob.yaml",
+        "schedules/crontab",
+    } <= names
 
 
-@pytest.mark.parametrize("path", [f for f in all_infra_files()
-                                  if f.endswith((".yaml", ".yml", ".json"))],
-                         ids=lambda p: os.path.relpath(p, INFRA))
+@pytest.mark.parametrize(
+    "path",
+    [f for f in all_infra_files() if f.endswith((".yaml", ".yml", ".json"))],
+    ids=lambda p: os.path.relpath(p, INFRA),
+)
 def test_every_yaml_and_json_file_parses(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
@@ -120,8 +131,11 @@ def test_every_yaml_and_json_file_parses(path):
         assert docs and all(isinstance(d, dict) for d in docs)
 
 
-@pytest.mark.parametrize("path", [f for f in all_infra_files() if f.endswith(".py")],
-                         ids=lambda p: os.path.relpath(p, INFRA))
+@pytest.mark.parametrize(
+    "path",
+    [f for f in all_infra_files() if f.endswith(".py")],
+    ids=lambda p: os.path.relpath(p, INFRA),
+)
 def test_every_python_file_compiles(path):
     with open(path, encoding="utf-8") as f:
         compile(f.read(), path, "exec")
@@ -145,8 +159,7 @@ def test_metadata_names_every_score_parameter(metadata):
         assert unknown_beam_flags([f"--{name}=1"]) == [], name
     for name, p in params.items():
         assert p["label"] and p["helpText"], name
-        required = name in options and (options[name].required
-                                         or name in REQUIRED_FOR_A_RUN)
+        required = name in options and (options[name].required or name in REQUIRED_FOR_A_RUN)
         assert p.get("isOptional", False) is (not required), name
         for pattern in p.get("regexes", []):
             re.compile(pattern)
@@ -166,14 +179,26 @@ def test_metadata_regexes_accept_the_defaults(metadata):
 
 def test_flex_main_adapts_launch_parameters():
     main = flex_main()
-    argv = main.flex_argv(["--input=gs://a/ 'gs://b/with space/'", "--embeddings=true",
-                           "--allow_empty=false", "--top_k=3", "--project=p"],
-                          {"BUCKETSCORE_SDK_CONTAINER_IMAGE": "europe-docker.pkg.dev/p/r/i:1"})
+    argv = main.flex_argv(
+        [
+            "--input=gs://a/ 'gs://b/with space/'",
+            "--embeddings=true",
+            "--allow_empty=false",
+            "--top_k=3",
+            "--project=p",
+        ],
+        {"BUCKETSCORE_SDK_CONTAINER_IMAGE": "europe-docker.pkg.dev/p/r/i:1"},
+    )
     assert argv[:4] == ["--input", "gs://a/", "gs://b/with space/", "--embeddings"]
     assert "--allow_empty" not in " ".join(argv)
-    assert argv[4:] == ["--top_k=3", "--project=p", "--runner=DataflowRunner",
-                        "--sdk_container_image=europe-docker.pkg.dev/p/r/i:1",
-                        "--sdk_location=container", "--no_wait_until_finish"]
+    assert argv[4:] == [
+        "--top_k=3",
+        "--project=p",
+        "--runner=DataflowRunner",
+        "--sdk_container_image=europe-docker.pkg.dev/p/r/i:1",
+        "--sdk_location=container",
+        "--no_wait_until_finish",
+    ]
     config = check_score_argv(argv + ["--output=gs://r/", "--model=gs://m/v1"])
     assert config.inputs == ("gs://a/", "gs://b/with space/") and config.embeddings
     assert not config.allow_empty and config.top_k == 3
@@ -229,8 +254,11 @@ def setup_folders() -> dict[str, str]:
 
     with open(os.path.join(REPO, "setup.py"), encoding="utf-8") as f:
         tree = ast.parse(f.read())
-    node = next(n for n in tree.body if isinstance(n, ast.Assign)
-                and getattr(n.targets[0], "id", None) == "FOLDERS")
+    node = next(
+        n
+        for n in tree.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == "FOLDERS"
+    )
     return ast.literal_eval(node.value)
 
 
@@ -269,8 +297,11 @@ def test_cloud_scheduler_launches_the_flex_template_with_valid_parameters(metada
         flags = yaml.safe_load(f)
     assert all(k.startswith("--") for k in flags)  # a gcloud --flags-file
     assert flags["--http-method"] == "POST"
-    assert re.fullmatch(r"https://dataflow\.googleapis\.com/v1b3/projects/[^/]+/locations/"
-                        r"[^/]+/flexTemplates:launch", flags["--uri"])
+    assert re.fullmatch(
+        r"https://dataflow\.googleapis\.com/v1b3/projects/[^/]+/locations/"
+        r"[^/]+/flexTemplates:launch",
+        flags["--uri"],
+    )
     assert flags["--uri"].split("/locations/")[1].split("/")[0] == flags["--location"]
     assert len(flags["--schedule"].split()) == 5
     assert flags["--max-retry-attempts"] == 0
@@ -289,8 +320,11 @@ def _dag_constants(tree: ast.Module) -> dict:
     """Module-level NAME = <literal> (or dict(OTHER, k=v)) assignments, evaluated safely."""
     values: dict = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
-                node.targets[0], ast.Name):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
             name = node.targets[0].id
             try:
                 values[name] = ast.literal_eval(node.value)
@@ -298,10 +332,15 @@ def _dag_constants(tree: ast.Module) -> dict:
             except ValueError:
                 pass
             if isinstance(node.value, ast.Dict):  # literal keys, values may be constants
-                values[name] = {ast.literal_eval(k): _value(v, values)
-                                for k, v in zip(node.value.keys, node.value.values)}
-            elif (isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
-                  and node.value.func.id == "dict"):
+                values[name] = {
+                    ast.literal_eval(k): _value(v, values)
+                    for k, v in zip(node.value.keys, node.value.values)
+                }
+            elif (
+                isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name)
+                and node.value.func.id == "dict"
+            ):
                 base = dict(_value(node.value.args[0], values)) if node.value.args else {}
                 base.update({kw.arg: _value(kw.value, values) for kw in node.value.keywords})
                 values[name] = base
@@ -319,16 +358,22 @@ def _value(node, values):
 
 
 def _operator_calls(tree: ast.Module, name: str) -> list[ast.Call]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Name) and n.func.id == name]
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name
+    ]
 
 
 def test_airflow_dag_launches_the_flex_template_with_valid_parameters(metadata):
     tree = _dag_module()
-    imports = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-               for a in n.names}
-    assert ("airflow.providers.google.cloud.operators.dataflow",
-            "DataflowStartFlexTemplateOperator") in imports
+    imports = {
+        (n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+    }
+    assert (
+        "airflow.providers.google.cloud.operators.dataflow",
+        "DataflowStartFlexTemplateOperator",
+    ) in imports
     consts = _dag_constants(tree)
     (call,) = _operator_calls(tree, "DataflowStartFlexTemplateOperator")
     kwargs = {kw.arg: kw.value for kw in call.keywords}
@@ -339,17 +384,23 @@ def test_airflow_dag_launches_the_flex_template_with_valid_parameters(metadata):
     config = check_flex_launch(launch, metadata)
     assert config.run_id == "nightly-20260101"  # one run per logical date: re-runs replace it
     # The GPU variant is valid too.
-    gpu = dict(launch, parameters=dict(launch["parameters"], **consts["GPU_PARAMETERS"]),
-               environment=consts["GPU_ENVIRONMENT"])
+    gpu = dict(
+        launch,
+        parameters=dict(launch["parameters"], **consts["GPU_PARAMETERS"]),
+        environment=consts["GPU_ENVIRONMENT"],
+    )
     gpu_config = check_flex_launch(json.loads(render_jinja(json.dumps(gpu))), metadata)
-    assert any(a.startswith("--dataflow_service_options=worker_accelerator=")
-               for a in gpu_config.beam_args)
+    assert any(
+        a.startswith("--dataflow_service_options=worker_accelerator=") for a in gpu_config.beam_args
+    )
     # The sensor waits for that run's _SUCCESS, in the bucket and prefix of --output.
     (sensor,) = _operator_calls(tree, "GCSObjectExistenceSensor")
-    skw = {kw.arg: _value(kw.value, consts) for kw in sensor.keywords
-           if kw.arg in ("bucket", "object")}
+    skw = {
+        kw.arg: _value(kw.value, consts) for kw in sensor.keywords if kw.arg in ("bucket", "object")
+    }
     assert f"gs://{skw['bucket']}/{render_jinja(skw['object'])}" == (
-        f"{config.output}{config.run_id}/_SUCCESS")
+        f"{config.output}{config.run_id}/_SUCCESS"
+    )
 
 
 def test_k8s_cronjob_runs_score_on_the_direct_runner():
@@ -367,8 +418,7 @@ def test_k8s_cronjob_runs_score_on_the_direct_runner():
     flags = dict(zip(config.beam_args[::2], config.beam_args[1::2]))
     assert flags["--runner"] == "DirectRunner"
     assert int(flags["--direct_num_workers"]) <= int(container["resources"]["limits"]["cpu"])
-    secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]
-               if "valueFrom" in e}
+    secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
     assert secrets == {"bucketscore-s3"}
 
 
@@ -385,7 +435,7 @@ def test_crontab_line_runs_score_with_valid_arguments():
     start = words.index("score")
     assert words[start - 1].endswith("bucketscore")
     end = words.index(">>") if ">>" in words else len(words)
-    config = check_score_argv(words[start + 1:end])
+    config = check_score_argv(words[start + 1 : end])
     assert config.inputs and config.output and config.model
 
 
@@ -403,7 +453,17 @@ def test_schedules_all_score_the_same_kind_of_run():
 def test_readme_documents_gpu_and_worker_options():
     with open(os.path.join(INFRA, "README.md"), encoding="utf-8") as f:
         text = f.read()
-    for needle in ("worker_accelerator", "machine_type", "max_num_workers", "disk_size_gb",
-                   "sdk_container_image", "Flex Template", "classic template",
-                   "cloud_scheduler.yaml", "airflow_dag.py", "k8s_cronjob.yaml", "crontab"):
+    for needle in (
+        "worker_accelerator",
+        "machine_type",
+        "max_num_workers",
+        "disk_size_gb",
+        "sdk_container_image",
+        "Flex Template",
+        "classic template",
+        "cloud_scheduler.yaml",
+        "airflow_dag.py",
+        "k8s_cronjob.yaml",
+        "crontab",
+    ):
         assert needle in text, needle

@@ -1,5 +1,6 @@
 """Fixtures for the model tests: a generated colour-shapes data set and one small CNN trained
 on it through the CLI (once per session; several tests read or continue it)."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.model_export.data import write_shapes
+from tests.support.shapes import write_shapes
 
 SHAPES_PER_CLASS = 100
 SHAPES_SIZE = 32
@@ -44,14 +45,39 @@ def shapes_bundle(shapes_data, tmp_path_factory) -> TrainedBundle:
     buf = io.StringIO()
     started = time.monotonic()
     with contextlib.redirect_stdout(buf):
-        status = main(["train", "--data", shapes_data, "--architecture", "small_cnn",
-                       "--height", str(SHAPES_SIZE), "--width", str(SHAPES_SIZE),
-                       "--epochs", "15", "--patience", "6", "--batch_size", "16",
-                       "--learning_rate", "0.002", "--flip", "horizontal",
-                       "--contrast", "0.1", "--seed", "1", "--out", out])
+        status = main(
+            [
+                "train",
+                "--data",
+                shapes_data,
+                "--architecture",
+                "small_cnn",
+                "--height",
+                str(SHAPES_SIZE),
+                "--width",
+                str(SHAPES_SIZE),
+                "--epochs",
+                "15",
+                "--patience",
+                "6",
+                "--batch_size",
+                "16",
+                "--learning_rate",
+                "0.002",
+                "--flip",
+                "horizontal",
+                "--contrast",
+                "0.1",
+                "--seed",
+                "1",
+                "--out",
+                out,
+            ]
+        )
     seconds = time.monotonic() - started
     assert status == 0, buf.getvalue()
     with open(os.path.join(out, "model.json")) as f:
         meta = json.load(f)
-    return TrainedBundle(path=out, data=shapes_data, meta=meta, output=buf.getvalue(),
-                         seconds=seconds)
+    return TrainedBundle(
+        path=out, data=shapes_data, meta=meta, output=buf.getvalue(), seconds=seconds
+    )

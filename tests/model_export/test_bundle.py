@@ -1,4 +1,5 @@
 """The bundle: model.json round trip, digests verified, tampering refused."""
+
 import json
 import os
 import shutil
@@ -20,8 +21,14 @@ def _fake_bundle(tmp_path):
 
 def test_write_read_round_trip(tmp_path):
     src = _fake_bundle(tmp_path)
-    meta = write_bundle(str(src), str(tmp_path / "out"), name="m", labels=["a", "b"],
-                        input_spec=InputSpec(8, 9, 3, "crop"), metrics={"test_accuracy": 0.5})
+    meta = write_bundle(
+        str(src),
+        str(tmp_path / "out"),
+        name="m",
+        labels=["a", "b"],
+        input_spec=InputSpec(8, 9, 3, "crop"),
+        metrics={"test_accuracy": 0.5},
+    )
     back = read_meta(str(tmp_path / "out"))
     assert back == meta
     assert set(back.files) == {"saved_model/saved_model.pb", "saved_model/variables/v.data"}
@@ -32,11 +39,13 @@ def test_write_read_round_trip(tmp_path):
 
 def test_version_changes_with_content(tmp_path):
     src = _fake_bundle(tmp_path)
-    v1 = write_bundle(str(src), str(tmp_path / "o1"), name="m", labels=["a"],
-                      input_spec=InputSpec(8, 8, 1)).version
+    v1 = write_bundle(
+        str(src), str(tmp_path / "o1"), name="m", labels=["a"], input_spec=InputSpec(8, 8, 1)
+    ).version
     (src / "saved_model" / "variables" / "v.data").write_bytes(b"other weights")
-    v2 = write_bundle(str(src), str(tmp_path / "o2"), name="m", labels=["a"],
-                      input_spec=InputSpec(8, 8, 1)).version
+    v2 = write_bundle(
+        str(src), str(tmp_path / "o2"), name="m", labels=["a"], input_spec=InputSpec(8, 8, 1)
+    ).version
     assert v1 != v2
 
 
@@ -63,15 +72,25 @@ def test_edited_model_json_is_refused(tmp_path):
         fetch_verified(str(out), dest=str(tmp_path / "c"))
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"labels": []}, "labels"), ({"labels": ["a", "a"]}, "unique"),
-    ({"input": {"height": 8, "width": 8, "channels": 2}}, "channels"),
-    ({"input": {"height": 8, "width": 8, "channels": 3, "resize": "zoom"}}, "resize"),
-    ({"format_version": 99}, "format_version"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"labels": []}, "labels"),
+        ({"labels": ["a", "a"]}, "unique"),
+        ({"input": {"height": 8, "width": 8, "channels": 2}}, "channels"),
+        ({"input": {"height": 8, "width": 8, "channels": 3, "resize": "zoom"}}, "resize"),
+        ({"format_version": 99}, "format_version"),
+    ],
+)
 def test_bad_model_json(change, message):
-    doc = {"format_version": 1, "name": "m", "version": "v", "labels": ["a"],
-           "input": {"height": 8, "width": 8, "channels": 3}, "files": {}}
+    doc = {
+        "format_version": 1,
+        "name": "m",
+        "version": "v",
+        "labels": ["a"],
+        "input": {"height": 8, "width": 8, "channels": 3},
+        "files": {},
+    }
     doc.update(change)
     with pytest.raises(BundleError, match=message):
         BundleMeta.from_json(json.dumps(doc))

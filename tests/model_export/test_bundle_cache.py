@@ -1,5 +1,6 @@
 """Bundles fetched once per version into the machine's cache, shared by processes and runs,
 verified, bounded; local bundles used where they are (no copy anywhere)."""
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,18 @@ import pytest
 
 from bucketscore.bundle import cache as bundle_cache
 from bucketscore.bundle.verified import fetch_verified
-from tests.helpers import REPO
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import REPO
+from tests.support.storage_servers import unique_bucket_name
 
-FETCH = ("import json, sys, time\n"
-         "from bucketscore.storage import uris\n"
-         "from bucketscore.bundle.verified import fetch_verified\n"
-         "uris.set_options(json.loads(sys.argv[2]))\n"
-         "meta, local = fetch_verified(sys.argv[1])\n"
-         "print(json.dumps([meta.version, local]))\n"
-         "time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 0)\n")
+FETCH = (
+    "import json, sys, time\n"
+    "from bucketscore.storage import uris\n"
+    "from bucketscore.bundle.verified import fetch_verified\n"
+    "uris.set_options(json.loads(sys.argv[2]))\n"
+    "meta, local = fetch_verified(sys.argv[1])\n"
+    "print(json.dumps([meta.version, local]))\n"
+    "time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 0)\n"
+)
 
 
 @pytest.fixture()
@@ -42,10 +45,17 @@ def _env(cache):
 
 
 def _fetch_in_processes(uri, options, cache, n, hold=0.0):
-    procs = [subprocess.Popen([sys.executable, "-c", FETCH, uri, json.dumps(options),
-                               str(hold)], cwd=REPO, env=_env(cache), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(n)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", FETCH, uri, json.dumps(options), str(hold)],
+            cwd=REPO,
+            env=_env(cache),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(n)
+    ]
     outs = []
     for p in procs:
         out, err = p.communicate(timeout=120)
@@ -54,8 +64,9 @@ def _fetch_in_processes(uri, options, cache, n, hold=0.0):
     return outs
 
 
-def test_remote_bundle_is_fetched_once_for_all_processes(s3_server, s3_bundle, tmp_path,
-                                                          demo_bundle):
+def test_remote_bundle_is_fetched_once_for_all_processes(
+    s3_server, s3_bundle, tmp_path, demo_bundle
+):
     cache = tmp_path / "cache"
     outs = _fetch_in_processes(s3_bundle, s3_server.beam_options(), cache, 4)
     versions, folders = {v for v, _ in outs}, {f for _, f in outs}
@@ -63,8 +74,13 @@ def test_remote_bundle_is_fetched_once_for_all_processes(s3_server, s3_bundle, t
     (folder,) = folders
     assert folder == str(cache / "bundles" / demo_bundle.meta.version)
     entries = sorted(os.listdir(cache / "bundles"))
-    assert entries == sorted([demo_bundle.meta.version, f".use-{demo_bundle.meta.version}",
-                              f".fill-{demo_bundle.meta.version}"])  # no .tmp-* left
+    assert entries == sorted(
+        [
+            demo_bundle.meta.version,
+            f".use-{demo_bundle.meta.version}",
+            f".fill-{demo_bundle.meta.version}",
+        ]
+    )  # no .tmp-* left
     assert bundle_cache.intact(folder)
     stamp = os.stat(os.path.join(folder, "model.json")).st_mtime_ns
     # A later run reuses it: nothing is copied again.
@@ -81,7 +97,7 @@ def test_a_damaged_cached_copy_is_fetched_again(s3_server, s3_bundle, tmp_path, 
     assert not bundle_cache.intact(folder)
     ((_, again),) = _fetch_in_processes(s3_bundle, s3_server.beam_options(), cache, 1)
     assert again == folder and bundle_cache.intact(folder)
-    from bucketscore.bundle.meta import sha256_file, read_meta
+    from bucketscore.bundle.meta import read_meta, sha256_file
 
     monkeypatch.setenv("BUCKETSCORE_CACHE_DIR", str(cache))
     assert sha256_file(onnx) == read_meta(folder).files["model.onnx"]
@@ -102,6 +118,7 @@ def test_cache_is_bounded_but_never_drops_a_bundle_in_use(tmp_path, monkeypatch)
         def fill(folder):
             with open(os.path.join(folder, "blob"), "wb") as f:
                 f.write(b"x" * size)
+
         return bundle_cache.cached(version, fill)
 
     for i, version in enumerate(["v1", "v2", "v3"]):
@@ -109,16 +126,24 @@ def test_cache_is_bounded_but_never_drops_a_bundle_in_use(tmp_path, monkeypatch)
         os.utime(os.path.join(root, version), (time.time() - 100 + i,) * 2)
     # Another live process holds v1 (the oldest): pruning must skip it.
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, os, sys, time\n"
-         "fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR)\n"
-         "fcntl.flock(fd, fcntl.LOCK_SH)\nprint('held', flush=True)\ntime.sleep(60)\n",
-         os.path.join(root, ".use-v1")], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_SH)\nprint('held', flush=True)\ntime.sleep(60)\n",
+            os.path.join(root, ".use-v1"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
-        for fd in bundle_cache._held.values():  # as if the processes that fetched them ended
+        # as if the processes that fetched them ended: drop this process's shared locks
+        held = bundle_cache._held  # noqa: SLF001 - the lock table the cache keeps per process
+        for fd in held.values():
             os.close(fd)
-        bundle_cache._held.clear()
+        held.clear()
         deleted = bundle_cache.prune(keep="v3", limit=1500)
     finally:
         holder.kill()

@@ -1,5 +1,6 @@
 """model_export.devices: --device auto|cpu|gpu. CI has no GPU: a GPU is never required, and
 asking for one where there is none fails at once with what to do."""
+
 import pytest
 
 from bucketscore.bundle import devices
@@ -13,7 +14,9 @@ def test_cpu_is_always_the_cpu():
 
 def test_auto_takes_the_gpu_where_the_backend_has_one():
     assert devices.ort_providers("auto", available=[devices.CUDA, devices.CPU]) == [
-        devices.CUDA, devices.CPU]  # CPU last: ops CUDA lacks still run
+        devices.CUDA,
+        devices.CPU,
+    ]  # CPU last: ops CUDA lacks still run
     assert devices.ort_providers("auto", available=[devices.CPU]) == [devices.CPU]
     assert devices.resolve("auto", "onnx", gpu_available=True) == "gpu"
     assert devices.resolve("auto", "tf", gpu_available=False) == "cpu"

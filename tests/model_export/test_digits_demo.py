@@ -1,4 +1,5 @@
 """The demo model and bucket: real digits, held-out split, accuracy recorded in model.json."""
+
 import os
 
 from bucketscore.bundle.meta import read_meta

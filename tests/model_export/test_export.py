@@ -1,5 +1,6 @@
 """`bucketscore export`: a user's Keras model or SavedModel round trip, scaling inside the
 bundle, embeddings, and clear errors when the model does not fit."""
+
 from __future__ import annotations
 
 import json
@@ -52,15 +53,33 @@ def test_keras_model_round_trip(tmp_path, capsys):
     src = str(tmp_path / "user_net.keras")
     user.save(src)
     out = str(tmp_path / "bundle")
-    status = main(["export", "--keras", src, "--labels", _labels_file(tmp_path),
-                   "--scale", "1/255", "--resize", "crop", "--out", out])
+    status = main(
+        [
+            "export",
+            "--keras",
+            src,
+            "--labels",
+            _labels_file(tmp_path),
+            "--scale",
+            "1/255",
+            "--resize",
+            "crop",
+            "--out",
+            out,
+        ]
+    )
     printed = capsys.readouterr()
     assert status == 0, printed.err
     meta = _meta(out)
     assert meta["name"] == "user_net"
     assert meta["labels"] == LABELS
-    assert meta["input"] == {"height": 24, "width": 20, "channels": 3, "resize": "crop",
-                             "interpolation": "bilinear"}
+    assert meta["input"] == {
+        "height": 24,
+        "width": 20,
+        "channels": 3,
+        "resize": "crop",
+        "interpolation": "bilinear",
+    }
     assert meta["outputs"] == ["probabilities", "embeddings"] and meta["embedding_dim"] == 16
     assert meta["scaling"]["scale"] == pytest.approx(1 / 255)
     assert meta["source"]["format"] == "keras" and meta["source"]["uri"] == src
@@ -77,8 +96,7 @@ def test_keras_model_round_trip(tmp_path, capsys):
         np.testing.assert_allclose(pred.embeddings, expected_emb, rtol=1e-4, atol=1e-5)
     # model.keras is the wrapped model (scaling inside): it loads safely and takes 0..255.
     wrapped = keras.saving.load_model(os.path.join(out, "model.keras"), safe_mode=True)
-    np.testing.assert_allclose(wrapped.predict(x.astype("float32"), verbose=0), expected,
-                               atol=1e-5)
+    np.testing.assert_allclose(wrapped.predict(x.astype("float32"), verbose=0), expected, atol=1e-5)
 
 
 def test_preprocess_by_name_matches_keras_preprocess_input(tmp_path, capsys):
@@ -91,12 +109,27 @@ def test_preprocess_by_name_matches_keras_preprocess_input(tmp_path, capsys):
     src = str(tmp_path / "net.h5")
     user.save(src)  # legacy HDF5 as well
     out = str(tmp_path / "bundle")
-    assert main(["export", "--keras", src, "--labels", _labels_file(tmp_path),
-                 "--preprocess", "resnet50", "--no-onnx", "--out", out]) == 0, \
-        capsys.readouterr().err
+    assert (
+        main(
+            [
+                "export",
+                "--keras",
+                src,
+                "--labels",
+                _labels_file(tmp_path),
+                "--preprocess",
+                "resnet50",
+                "--no-onnx",
+                "--out",
+                out,
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     x = _images(4, 16, 16, 3, seed=1)
-    want = user.predict(keras.applications.resnet50.preprocess_input(x.astype("float32")),
-                        verbose=0)
+    want = user.predict(
+        keras.applications.resnet50.preprocess_input(x.astype("float32")), verbose=0
+    )
     got = load_predictor(out, "tf").predict(x).probabilities
     np.testing.assert_allclose(got, want, atol=1e-5)
     meta = _meta(out)
@@ -110,16 +143,33 @@ def test_mean_std_and_dynamic_size(tmp_path, capsys):
     src = str(tmp_path / "dyn.keras")
     user.save(src)
     out = str(tmp_path / "bundle")
-    common = ["export", "--keras", src, "--labels", _labels_file(tmp_path), "--scale", "1/255",
-              "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--out", out]
+    common = [
+        "export",
+        "--keras",
+        src,
+        "--labels",
+        _labels_file(tmp_path),
+        "--scale",
+        "1/255",
+        "--mean",
+        "0.485,0.456,0.406",
+        "--std",
+        "0.229,0.224,0.225",
+        "--out",
+        out,
+    ]
     assert main(common) == 1
     assert "dynamic height" in capsys.readouterr().err
     assert main(common + ["--height", "20", "--width", "28", "--no-onnx"]) == 0
     x = _images(3, 20, 28, 3, seed=2)
-    scaled = (x.astype("float32") / 255.0 - np.array([0.485, 0.456, 0.406], "float32")) \
-        / np.array([0.229, 0.224, 0.225], "float32")
-    np.testing.assert_allclose(load_predictor(out, "tf").predict(x).probabilities,
-                               user.predict(scaled, verbose=0), atol=1e-5)
+    scaled = (x.astype("float32") / 255.0 - np.array([0.485, 0.456, 0.406], "float32")) / np.array(
+        [0.229, 0.224, 0.225], "float32"
+    )
+    np.testing.assert_allclose(
+        load_predictor(out, "tf").predict(x).probabilities,
+        user.predict(scaled, verbose=0),
+        atol=1e-5,
+    )
 
 
 def test_logits_need_softmax(tmp_path, capsys):
@@ -128,8 +178,18 @@ def test_logits_need_softmax(tmp_path, capsys):
     user = _user_model((12, 12, 1), softmax=False)
     src = str(tmp_path / "logits.keras")
     user.save(src)
-    args = ["export", "--keras", src, "--labels", _labels_file(tmp_path), "--scale", "1/255",
-            "--no-onnx", "--out", str(tmp_path / "b")]
+    args = [
+        "export",
+        "--keras",
+        src,
+        "--labels",
+        _labels_file(tmp_path),
+        "--scale",
+        "1/255",
+        "--no-onnx",
+        "--out",
+        str(tmp_path / "b"),
+    ]
     # Random weights give logits of both signs: not probabilities.
     assert main(args) == 1
     assert "--softmax" in capsys.readouterr().err
@@ -139,8 +199,9 @@ def test_logits_need_softmax(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "nothing")
 
 
-@pytest.mark.parametrize("case", ["label_count", "not_an_image", "lambda", "labels_dupes",
-                                  "five_channels"])
+@pytest.mark.parametrize(
+    "case", ["label_count", "not_an_image", "lambda", "labels_dupes", "five_channels"]
+)
 def test_models_that_do_not_fit_give_clear_errors(case, tmp_path, capsys):
     import keras
     from keras import layers
@@ -167,8 +228,9 @@ def test_models_that_do_not_fit_give_clear_errors(case, tmp_path, capsys):
     src = str(tmp_path / "m.keras")
     model.save(src)
     out = tmp_path / "bundle"
-    status = main(["export", "--keras", src, "--labels", _labels_file(tmp_path, labels),
-                   "--out", str(out)])
+    status = main(
+        ["export", "--keras", src, "--labels", _labels_file(tmp_path, labels), "--out", str(out)]
+    )
     err = capsys.readouterr().err
     assert status == 1, err
     assert expect in err
@@ -196,17 +258,28 @@ def test_saved_model_round_trip(tmp_path, capsys):
     from bucketscore.bundle.predictor import load_predictor
 
     user = _user_model((16, 16, 3))
-    both = keras.Model(user.inputs, {"scores": user.output,
-                                     "features": user.get_layer("features").output})
+    both = keras.Model(
+        user.inputs, {"scores": user.output, "features": user.get_layer("features").output}
+    )
     src = str(tmp_path / "exported")
     both.export(src, format="tf_saved_model", verbose=False)
     out = str(tmp_path / "bundle")
-    args = ["export", "--saved_model", src, "--labels", _labels_file(tmp_path),
-            "--preprocess", "mobilenet_v2", "--out", out]
+    args = [
+        "export",
+        "--saved_model",
+        src,
+        "--labels",
+        _labels_file(tmp_path),
+        "--preprocess",
+        "mobilenet_v2",
+        "--out",
+        out,
+    ]
     assert main(args) == 1  # two outputs: which one holds the scores?
     assert "--output_key" in capsys.readouterr().err
-    assert main(args + ["--output_key", "scores", "--embedding_output", "features"]) == 0, \
+    assert main(args + ["--output_key", "scores", "--embedding_output", "features"]) == 0, (
         capsys.readouterr().err
+    )
     meta = _meta(out)
     assert meta["source"]["format"] == "saved_model"
     assert meta["source"]["output_key"] == "scores"
@@ -215,8 +288,9 @@ def test_saved_model_round_trip(tmp_path, capsys):
     x = _images(5, 16, 16, 3, seed=4)
     scaled = x.astype("float32") / 127.5 - 1.0
     want = user.predict(scaled, verbose=0)
-    want_emb = keras.Model(user.inputs, user.get_layer("features").output).predict(scaled,
-                                                                                   verbose=0)
+    want_emb = keras.Model(user.inputs, user.get_layer("features").output).predict(
+        scaled, verbose=0
+    )
     for backend in ("tf", "onnx"):
         pred = load_predictor(out, backend).predict(x, with_embeddings=True)
         np.testing.assert_allclose(pred.probabilities, want, atol=1e-5)
@@ -229,7 +303,7 @@ def test_export_from_and_to_a_bucket(scheme, request, tmp_path, capsys):
     """The model and labels read from a bucket, the bundle written to one (S3 and GCS)."""
     from bucketscore.bundle.predictor import load_predictor
     from bucketscore.storage import uris
-    from tests.storage_servers import unique_bucket_name
+    from tests.support.storage_servers import unique_bucket_name
 
     bucket = unique_bucket_name("export")
     if scheme == "s3":
@@ -242,8 +316,9 @@ def test_export_from_and_to_a_bucket(scheme, request, tmp_path, capsys):
             client.put_object(Bucket=bucket, Key=key, Body=data)
 
         def keys(prefix):
-            return {o["Key"] for o in client.list_objects_v2(Bucket=bucket,
-                                                             Prefix=prefix)["Contents"]}
+            return {
+                o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+            }
     else:
         server = request.getfixturevalue("gcs_server")
         gcs = server.client()
@@ -255,21 +330,38 @@ def test_export_from_and_to_a_bucket(scheme, request, tmp_path, capsys):
 
         def keys(prefix):
             return {b.name for b in gcs.list_blobs(bucket, prefix=prefix)}
+
     user = _user_model((16, 16, 3))
     src = tmp_path / "net.keras"
     user.save(str(src))
     put("incoming/net.keras", src.read_bytes())
     put("incoming/labels.txt", "\n".join(LABELS).encode())
     out = f"{scheme}://{bucket}/models/net"
-    status = main(["export", "--keras", f"{scheme}://{bucket}/incoming/net.keras",
-                   "--labels", f"{scheme}://{bucket}/incoming/labels.txt", "--scale", "1/255",
-                   "--name", "net-v1", "--out", out, *flags])
+    status = main(
+        [
+            "export",
+            "--keras",
+            f"{scheme}://{bucket}/incoming/net.keras",
+            "--labels",
+            f"{scheme}://{bucket}/incoming/labels.txt",
+            "--scale",
+            "1/255",
+            "--name",
+            "net-v1",
+            "--out",
+            out,
+            *flags,
+        ]
+    )
     printed = capsys.readouterr()
     assert status == 0, printed.err
-    assert {"models/net/model.json", "models/net/model.onnx", "models/net/model.keras",
-            "models/net/saved_model/saved_model.pb"} <= keys("models/net/")
+    assert {
+        "models/net/model.json",
+        "models/net/model.onnx",
+        "models/net/model.keras",
+        "models/net/saved_model/saved_model.pb",
+    } <= keys("models/net/")
     uris.set_options(flags)
     x = _images(2, 16, 16, 3)
     got = load_predictor(out, "onnx").predict(x).probabilities
-    np.testing.assert_allclose(got, user.predict(x.astype("float32") / 255, verbose=0),
-                               atol=1e-5)
+    np.testing.assert_allclose(got, user.predict(x.astype("float32") / 255, verbose=0), atol=1e-5)

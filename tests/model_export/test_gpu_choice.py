@@ -1,6 +1,7 @@
 """--device auto|cpu|gpu with every combination of hardware and installed builds: a GPU
 machine never scores on its CPU silently. CI has no GPU; the combinations are given as
 `Hardware` values, and the probe itself is checked against this host."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,8 +13,7 @@ from bucketscore.bundle.devices import Choice, DeviceError, Hardware, choose, pr
 BOTH = ("onnx", "tf")
 
 
-@pytest.mark.parametrize("gpu, ort_cuda, tf_cuda", list(itertools.product([False, True],
-                                                                         repeat=3)))
+@pytest.mark.parametrize("gpu, ort_cuda, tf_cuda", list(itertools.product([False, True], repeat=3)))
 def test_auto_uses_a_gpu_whenever_a_backend_can(gpu, ort_cuda, tf_cuda):
     hw = Hardware(gpu=gpu, ort_cuda=ort_cuda and gpu, tf_cuda=tf_cuda and gpu)
     choice = choose(BOTH, "auto", "auto", hw)
@@ -28,12 +28,15 @@ def test_auto_uses_a_gpu_whenever_a_backend_can(gpu, ort_cuda, tf_cuda):
         assert choice == Choice("onnx", "cpu")  # no GPU: the CPU, nothing to warn about
 
 
-@pytest.mark.parametrize("backend, hw, expected", [
-    ("onnx", Hardware(True, False, True), Choice("onnx", "cpu")),  # warned, see below
-    ("tf", Hardware(True, True, False), Choice("tf", "cpu")),
-    ("tf", Hardware(True, True, True), Choice("tf", "gpu")),
-    ("onnx", Hardware(True, True, True), Choice("onnx", "gpu")),
-])
+@pytest.mark.parametrize(
+    "backend, hw, expected",
+    [
+        ("onnx", Hardware(True, False, True), Choice("onnx", "cpu")),  # warned, see below
+        ("tf", Hardware(True, True, False), Choice("tf", "cpu")),
+        ("tf", Hardware(True, True, True), Choice("tf", "gpu")),
+        ("onnx", Hardware(True, True, True), Choice("onnx", "gpu")),
+    ],
+)
 def test_a_chosen_backend_is_kept(backend, hw, expected):
     choice = choose(BOTH, backend, "auto", hw)
     assert (choice.backend, choice.device) == (expected.backend, expected.device)

@@ -1,11 +1,12 @@
 """Labels CSVs: identical duplicate rows are fine, conflicting ones are a clear error."""
+
 from __future__ import annotations
 
 import pytest
 
 from bucketscore.bundle.label_sources import LabelSourceError, read_labels_csv
 from bucketscore.cli.main import main
-from tests.helpers import copy_demo_subset
+from tests.support.helpers import copy_demo_subset
 
 
 def test_identical_duplicates_are_fine(tmp_path):
@@ -16,8 +17,9 @@ def test_identical_duplicates_are_fine(tmp_path):
 
 def test_conflicting_duplicates_are_an_error_naming_them(tmp_path):
     path = tmp_path / "labels.csv"
-    path.write_text("path,label\na.png,cat\nb.png,dog\na.png,dog\nb.png,dog\nc.png,x\n"
-                    "c.png,y\nc.png,z\n")
+    path.write_text(
+        "path,label\na.png,cat\nb.png,dog\na.png,dog\nb.png,dog\nc.png,x\nc.png,y\nc.png,z\n"
+    )
     with pytest.raises(LabelSourceError) as e:
         read_labels_csv(str(path))
     text = str(e.value)
@@ -30,8 +32,19 @@ def test_score_refuses_a_conflicting_csv_before_running(demo_bundle, tmp_path, c
     rels = copy_demo_subset(demo_bundle.data, str(images), per_class=1)
     csv = tmp_path / "labels.csv"
     csv.write_text("path,label\n" + "".join(f"{r},{r[0]}\n" for r in rels) + f"{rels[0]},9\n")
-    status = main(["score", "--input", str(images), "--model", demo_bundle.model, "--output",
-                   str(tmp_path / "out"), "--labels", f"csv:{csv}"])
+    status = main(
+        [
+            "score",
+            "--input",
+            str(images),
+            "--model",
+            demo_bundle.model,
+            "--output",
+            str(tmp_path / "out"),
+            "--labels",
+            f"csv:{csv}",
+        ]
+    )
     assert status == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{rels[0]}: 0, 9" in err[0]

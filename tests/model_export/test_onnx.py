@@ -1,5 +1,6 @@
 """model.onnx: same function as the SavedModel (parity recorded, enforced at export), and the
 predictor's backends."""
+
 from __future__ import annotations
 
 import os
@@ -8,15 +9,16 @@ import numpy as np
 import pytest
 
 from bucketscore.bundle.meta import BundleError, InputSpec, read_meta
-from bucketscore.model_export.exporting import BundleBuilder, ExportError
 from bucketscore.bundle.predictor import BACKENDS, ONNXPredictor, TFPredictor, load_predictor
+from bucketscore.model_export.exporting import BundleBuilder, ExportError
 
 
 def _demo_pixels(demo_bundle, limit=None):
     from bucketscore.bundle.images import decode_image
 
-    paths = sorted(os.path.join(root, n) for root, _d, files in os.walk(demo_bundle.data)
-                   for n in files)[:limit]
+    paths = sorted(
+        os.path.join(root, n) for root, _d, files in os.walk(demo_bundle.data) for n in files
+    )[:limit]
     spec = read_meta(demo_bundle.model).input
     out = []
     for p in paths:
@@ -38,8 +40,10 @@ def test_demo_bundle_onnx_matches_the_saved_model_on_every_demo_image(demo_bundl
     assert diff <= 1e-4
     assert (tf_pred.probabilities.argmax(1) == ort_pred.probabilities.argmax(1)).all()
     np.testing.assert_allclose(ort_pred.embeddings, tf_pred.embeddings, rtol=1e-4, atol=1e-4)
-    print(f"demo ONNX parity on {len(x)} demo images: max |diff| {diff:.2e} "
-          f"(export calibration: {report['max_abs_diff']['probabilities']:.2e})")
+    print(
+        f"demo ONNX parity on {len(x)} demo images: max |diff| {diff:.2e} "
+        f"(export calibration: {report['max_abs_diff']['probabilities']:.2e})"
+    )
 
 
 def test_the_onnx_model_takes_uint8_images_and_names_its_outputs(demo_bundle):

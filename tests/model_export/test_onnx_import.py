@@ -6,6 +6,7 @@ The expectation is the ORIGINAL model run directly with ONNX Runtime on pixels t
 preprocesses itself (decode_image, then (x / 255 - mean) / std in numpy, NCHW), softmax
 in numpy (tests/model_export/onnx_models.py).
 """
+
 from __future__ import annotations
 
 import glob
@@ -16,8 +17,8 @@ import numpy as np
 import pytest
 
 from bucketscore.cli.main import main
-from tests.helpers import image_bytes, read_local_run, read_parquet_rows, write_file
-from tests.model_export.onnx_models import classifier, direct_outputs, softmax
+from tests.support.helpers import image_bytes, read_local_run, read_parquet_rows, write_file
+from tests.support.onnx_models import classifier, direct_outputs, softmax
 
 LABELS = ["cat", "dog", "fox"]
 IMAGENET = ["--scale", "1/255", "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"]
@@ -53,8 +54,20 @@ def photos(tmp_path_factory) -> dict[str, bytes]:
 def _export(tmp_path, capsys, src: str, *flags) -> tuple[str, str]:
     """`export --onnx src` with the ImageNet mean/std and a softmax: (bundle, its output)."""
     bundle = str(tmp_path / "bundle")
-    status = main(["export", "--onnx", src, "--labels", _labels(tmp_path), *IMAGENET,
-                   "--softmax", *flags, "--out", bundle])
+    status = main(
+        [
+            "export",
+            "--onnx",
+            src,
+            "--labels",
+            _labels(tmp_path),
+            *IMAGENET,
+            "--softmax",
+            *flags,
+            "--out",
+            bundle,
+        ]
+    )
     printed = capsys.readouterr()
     assert status == 0, printed.err
     return bundle, printed.out
@@ -62,8 +75,8 @@ def _export(tmp_path, capsys, src: str, *flags) -> tuple[str, str]:
 
 def _bundle_probabilities(bundle, photos, paths) -> np.ndarray:
     """The bundle's predictor on the images decoded as model.json says."""
-    from bucketscore.bundle.meta import read_meta
     from bucketscore.bundle.images import decode_image
+    from bucketscore.bundle.meta import read_meta
     from bucketscore.bundle.predictor import load_predictor
 
     spec = read_meta(bundle).input
@@ -74,8 +87,24 @@ def _bundle_probabilities(bundle, photos, paths) -> np.ndarray:
 def _score(bundle, photos, out, *flags) -> str:
     """`score` over the photos' folder into <out>/r/; returns the run folder."""
     folder = os.path.dirname(os.path.dirname(sorted(photos)[0]))
-    assert main(["score", "--input", folder, "--model", bundle, "--output", out, "--run_id",
-                 "r", *flags, *FAST]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                folder,
+                "--model",
+                bundle,
+                "--output",
+                out,
+                "--run_id",
+                "r",
+                *flags,
+                *FAST,
+            ]
+        )
+        == 0
+    )
     return os.path.join(out, "r")
 
 
@@ -126,8 +155,7 @@ def test_nchw_model_exported_then_scored_and_classified(tmp_path, photos, capsys
     embeddings = read_parquet_rows(glob.glob(os.path.join(run_dir, "embeddings*.parquet")))
     assert len(embeddings) == 9
     for row in embeddings:
-        np.testing.assert_allclose(row["embedding"], expected[row["uri"]][1], rtol=1e-5,
-                                   atol=1e-5)
+        np.testing.assert_allclose(row["embedding"], expected[row["uri"]][1], rtol=1e-5, atol=1e-5)
 
     paths = sorted(photos)[:4]
     assert main(["classify", *paths, "--model", bundle, "--json", "--top_k", "3"]) == 0
@@ -138,9 +166,10 @@ def test_nchw_model_exported_then_scored_and_classified(tmp_path, photos, capsys
 
     # No SavedModel: the TensorFlow backend is a wrong command (exit 2), not a failed run.
     photos_folder = os.path.dirname(os.path.dirname(paths[0]))
-    for argv in (["score", "--input", photos_folder, "--model", bundle, "--output", out,
-                  "--backend", "tf"],
-                 ["classify", paths[0], "--model", bundle, "--backend", "tf"]):
+    for argv in (
+        ["score", "--input", photos_folder, "--model", bundle, "--output", out, "--backend", "tf"],
+        ["classify", paths[0], "--model", bundle, "--backend", "tf"],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert "backend tf" in err[-1] and "no saved_model/" in err[-1]
@@ -151,11 +180,24 @@ def test_preprocess_torch_is_the_imagenet_mean_std(tmp_path, photos, capsys):
     from --height/--width; a float64 input gets float64 pixels."""
     from bucketscore.bundle.meta import read_meta
 
-    src = classifier(str(tmp_path / "nhwc.onnx"), height="h", width="w", layout="nhwc",
-                     input_type="double")
+    src = classifier(
+        str(tmp_path / "nhwc.onnx"), height="h", width="w", layout="nhwc", input_type="double"
+    )
     bundle = str(tmp_path / "bundle")
-    base = ["export", "--onnx", src, "--labels", _labels(tmp_path), "--preprocess", "torch",
-            "--softmax", "--out", bundle, "--resize", "crop"]
+    base = [
+        "export",
+        "--onnx",
+        src,
+        "--labels",
+        _labels(tmp_path),
+        "--preprocess",
+        "torch",
+        "--softmax",
+        "--out",
+        bundle,
+        "--resize",
+        "crop",
+    ]
     assert main(base) == 1
     assert "--height" in capsys.readouterr().err
     assert main(base + ["--height", "12", "--width", "14"]) == 0, capsys.readouterr().err
@@ -166,9 +208,12 @@ def test_preprocess_torch_is_the_imagenet_mean_std(tmp_path, photos, capsys):
     assert (spec.height, spec.width, spec.resize) == (12, 14, "crop")
     expected = _expected(src, photos, spec, layout="nhwc")
     paths = sorted(photos)
-    np.testing.assert_allclose(_bundle_probabilities(bundle, photos, paths),
-                               softmax(np.stack([expected[p][0] for p in paths])),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        _bundle_probabilities(bundle, photos, paths),
+        softmax(np.stack([expected[p][0] for p in paths])),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_fixed_batch_of_one_is_fed_one_image_at_a_time(tmp_path, photos, capsys):
@@ -176,8 +221,7 @@ def test_fixed_batch_of_one_is_fed_one_image_at_a_time(tmp_path, photos, capsys)
     still works, image by image."""
     from bucketscore.bundle.meta import read_meta
 
-    src = classifier(str(tmp_path / "b1.onnx"), batch=1, input_name="images",
-                     extra_output=True)
+    src = classifier(str(tmp_path / "b1.onnx"), batch=1, input_name="images", extra_output=True)
     bundle, printed = _export(tmp_path, capsys, src, "--output_key", "logits")
     assert "fixed batch size of 1" in printed
     assert _meta(bundle)["source"]["input"] == {"name": "images", "type": "float", "batch": 1}
@@ -191,50 +235,100 @@ def test_fixed_batch_of_one_is_fed_one_image_at_a_time(tmp_path, photos, capsys)
         np.testing.assert_allclose(row["confidence"], p.max(), rtol=1e-5)
     # A batch of 5 (not a multiple of anything) through the predictor directly.
     paths = sorted(photos)[:5]
-    np.testing.assert_allclose(_bundle_probabilities(bundle, photos, paths),
-                               softmax(np.stack([expected[p][0] for p in paths])),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        _bundle_probabilities(bundle, photos, paths),
+        softmax(np.stack([expected[p][0] for p in paths])),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
-@pytest.mark.parametrize("case, flags, message", [
-    ("labels", ["--softmax"], "2 labels were given"),
-    ("logits", [], "--softmax"),
-    ("two_outputs", ["--softmax"], "--output_key"),
-    ("ambiguous", ["--softmax"], "--layout"),
-    ("not_onnx", [], "not an ONNX model"),
-    ("no_tensor", ["--softmax", "--embedding_output", "nope"], "no such tensor"),
-])
+@pytest.mark.parametrize(
+    "case, flags, message",
+    [
+        ("labels", ["--softmax"], "2 labels were given"),
+        ("logits", [], "--softmax"),
+        ("two_outputs", ["--softmax"], "--output_key"),
+        ("ambiguous", ["--softmax"], "--layout"),
+        ("not_onnx", [], "not an ONNX model"),
+        ("no_tensor", ["--softmax", "--embedding_output", "nope"], "no such tensor"),
+    ],
+)
 def test_models_that_do_not_fit_give_one_clear_line(case, flags, message, tmp_path, capsys):
     labels = LABELS[:2] if case == "labels" else LABELS
     path = str(tmp_path / "m.onnx")
     if case == "not_onnx":
         write_file(path, b"this is not protobuf at all \xff\xfe")
     else:
-        classifier(path, extra_output=case == "two_outputs",
-                   **({"height": 3, "width": 3} if case == "ambiguous" else {}))
-    status = main(["export", "--onnx", path, "--labels", _labels(tmp_path, labels), *IMAGENET,
-                   *flags, "--out", str(tmp_path / "b")])
+        classifier(
+            path,
+            extra_output=case == "two_outputs",
+            **({"height": 3, "width": 3} if case == "ambiguous" else {}),
+        )
+    status = main(
+        [
+            "export",
+            "--onnx",
+            path,
+            "--labels",
+            _labels(tmp_path, labels),
+            *IMAGENET,
+            *flags,
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1
     assert len(err) == 1 and message in err[0], err
     assert not os.path.exists(tmp_path / "b" / "model.json")
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--no-onnx"], "not for --onnx"),
-    (["--signature", "x"], "not for --onnx"),
-    (["--calibration", "somewhere/"], "not for --onnx"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--no-onnx"], "not for --onnx"),
+        (["--signature", "x"], "not for --onnx"),
+        (["--calibration", "somewhere/"], "not for --onnx"),
+    ],
+)
 def test_onnx_usage_errors_exit_2(flags, message, tmp_path, capsys):
     path = classifier(str(tmp_path / "m.onnx"))
-    assert main(["export", "--onnx", path, "--labels", _labels(tmp_path), "--out",
-                 str(tmp_path / "b"), *flags]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "--onnx",
+                path,
+                "--labels",
+                _labels(tmp_path),
+                "--out",
+                str(tmp_path / "b"),
+                *flags,
+            ]
+        )
+        == 2
+    )
     assert message in capsys.readouterr().err
 
 
 def test_layout_applies_to_onnx_only(tmp_path, capsys):
-    assert main(["export", "--keras", "m.keras", "--labels", _labels(tmp_path), "--out",
-                 str(tmp_path / "b"), "--layout", "nchw"]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "--keras",
+                "m.keras",
+                "--labels",
+                _labels(tmp_path),
+                "--out",
+                str(tmp_path / "b"),
+                "--layout",
+                "nchw",
+            ]
+        )
+        == 2
+    )
     assert "--layout applies to --onnx" in capsys.readouterr().err
 
 
@@ -242,17 +336,20 @@ def test_backends_in_model_json(tmp_path):
     """model.json says which backends a bundle has; bundles written before the key existed
     say it through their files; a listed backend without its files is refused."""
     from bucketscore.bundle.meta import BundleError, BundleMeta, InputSpec
-    from bucketscore.model_export.sealing import write_bundle
     from bucketscore.bundle.predictor import choose_backend
+    from bucketscore.model_export.sealing import write_bundle
 
     src = tmp_path / "src"
     (src / "saved_model").mkdir(parents=True)
     (src / "saved_model" / "saved_model.pb").write_bytes(b"graph")
     (src / "model.onnx").write_bytes(b"onnx")
-    meta = write_bundle(str(src), str(tmp_path / "both"), name="m", labels=["a"],
-                        input_spec=InputSpec(8, 8, 1))
+    meta = write_bundle(
+        str(src), str(tmp_path / "both"), name="m", labels=["a"], input_spec=InputSpec(8, 8, 1)
+    )
     assert meta.backends == ("tf", "onnx") and _meta(tmp_path / "both")["backends"] == [
-        "tf", "onnx"]
+        "tf",
+        "onnx",
+    ]
     doc = json.loads(meta.to_json())
     del doc["backends"]
     old = BundleMeta.from_json(json.dumps(doc))
@@ -269,5 +366,10 @@ def test_backends_in_model_json(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no model")
     with pytest.raises(BundleError, match="neither saved_model/ nor model.onnx"):
-        write_bundle(str(tmp_path / "empty"), str(tmp_path / "o"), name="m", labels=["a"],
-                     input_spec=InputSpec(8, 8, 1))
+        write_bundle(
+            str(tmp_path / "empty"),
+            str(tmp_path / "o"),
+            name="m",
+            labels=["a"],
+            input_spec=InputSpec(8, 8, 1),
+        )

@@ -1,11 +1,12 @@
 """`bucketscore classify`: a few images answered without a pipeline, checked against a direct
-call of the bundle's SavedModel (tests.helpers.direct_probabilities) on the same bytes.
+call of the bundle's SavedModel (tests.support.helpers.direct_probabilities) on the same bytes.
 
 Local files, S3 objects (SeaweedFS), standard input, a corrupt and a missing file, --json,
 and the exit statuses. classify answers with ONNX Runtime by default (parity with the
 SavedModel is checked at export to 1e-4), so its scores are compared within that; with
 --backend tf they are the SavedModel's own.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ import numpy as np
 import pytest
 
 from bucketscore.cli.main import main
-from tests.helpers import REPO, copy_demo_subset, direct_probabilities, write_file
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import REPO, copy_demo_subset, direct_probabilities, write_file
+from tests.support.storage_servers import unique_bucket_name
 
 PARITY = 1e-4  # the ONNX export's parity tolerance against the SavedModel
 
@@ -73,8 +74,19 @@ def test_json_with_a_corrupt_and_a_missing_file(demo_bundle, images, tmp_path, c
     corrupt = write_file(str(tmp_path / "corrupt.png"), b"\x89PNG\r\n\x1a\n not really")
     missing = str(tmp_path / "missing.jpg")
     good = sorted(images)[:3]
-    argv = ["classify", good[0], corrupt, good[1], missing, good[2], "--model",
-            demo_bundle.model, "--json", "--top_k", "10"]
+    argv = [
+        "classify",
+        good[0],
+        corrupt,
+        good[1],
+        missing,
+        good[2],
+        "--model",
+        demo_bundle.model,
+        "--json",
+        "--top_k",
+        "10",
+    ]
     assert main(argv) == 1  # answered, but some images failed
     printed = capsys.readouterr()
     doc = json.loads(printed.out)
@@ -86,8 +98,9 @@ def test_json_with_a_corrupt_and_a_missing_file(demo_bundle, images, tmp_path, c
     for d in (doc[0], doc[2], doc[4]):
         assert set(d) == {"uri", "top_k_labels", "top_k_scores", "width", "height"}
         assert (d["width"], d["height"]) == (32, 32)  # the image's own size, not 28x28
-        check_answer(list(zip(d["top_k_labels"], d["top_k_scores"])), expected[d["uri"]],
-                     labels, 10, PARITY)
+        check_answer(
+            list(zip(d["top_k_labels"], d["top_k_scores"])), expected[d["uri"]], labels, 10, PARITY
+        )
         np.testing.assert_allclose(sum(d["top_k_scores"]), 1.0, atol=1e-5)
 
 
@@ -96,29 +109,49 @@ def test_tensorflow_backend_gives_the_saved_models_own_scores(demo_bundle, image
 
     labels = list(demo_bundle.meta.labels)
     path = sorted(images)[4]
-    assert main(["classify", path, "--model", demo_bundle.model, "--backend", "tf",
-                 "--json", "--top_k", "4"]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                path,
+                "--model",
+                demo_bundle.model,
+                "--backend",
+                "tf",
+                "--json",
+                "--top_k",
+                "4",
+            ]
+        )
+        == 0
+    )
     (d,) = json.loads(capsys.readouterr().out)
-    want_labels, want_scores = top_k(direct_probabilities(demo_bundle.model,
-                                                          {path: images[path]})[path],
-                                     labels, 4)
+    want_labels, want_scores = top_k(
+        direct_probabilities(demo_bundle.model, {path: images[path]})[path], labels, 4
+    )
     assert d["top_k_labels"] == want_labels
     np.testing.assert_allclose(d["top_k_scores"], want_scores, rtol=1e-6, atol=1e-9)
 
 
-def test_stdin_in_a_process_that_loads_neither_beam_nor_tensorflow(demo_bundle, images,
-                                                                   tmp_path):
+def test_stdin_in_a_process_that_loads_neither_beam_nor_tensorflow(demo_bundle, images, tmp_path):
     """`-` reads one image from standard input; a local image and a local bundle need no
     Beam filesystem and no TensorFlow (the ONNX backend): that is what keeps it fast."""
     labels = list(demo_bundle.meta.labels)
     first, second = sorted(images)[:2]
-    code = ("import sys\nfrom bucketscore.cli.main import main\n"
-            f"status = main(['classify', '-', {second!r}, '--model', {demo_bundle.model!r}])\n"
-            "heavy = {'apache_beam', 'tensorflow', 'keras'} & {m.split('.')[0] "
-            "for m in sys.modules}\n"
-            "print('LOADED', sorted(heavy), file=sys.stderr)\nsys.exit(status)\n")
-    done = subprocess.run([sys.executable, "-c", code], input=images[first],
-                          capture_output=True, cwd=str(tmp_path), timeout=120)
+    code = (
+        "import sys\nfrom bucketscore.cli.main import main\n"
+        f"status = main(['classify', '-', {second!r}, '--model', {demo_bundle.model!r}])\n"
+        "heavy = {'apache_beam', 'tensorflow', 'keras'} & {m.split('.')[0] "
+        "for m in sys.modules}\n"
+        "print('LOADED', sorted(heavy), file=sys.stderr)\nsys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        input=images[first],
+        capture_output=True,
+        cwd=str(tmp_path),
+        timeout=120,
+    )
     err = done.stderr.decode()
     assert done.returncode == 0, err
     assert "LOADED []" in err
@@ -145,9 +178,19 @@ def test_images_and_bundle_in_s3(s3_server, demo_bundle, images, capsys):
     endpoint, *other_flags = s3_server.beam_options()
     # Storage flags between the images, one written as `--flag value`: images after it
     # are still images.
-    argv = ["classify", uris[0], missing, "--model", f"s3://{bucket}/models/digits",
-            *other_flags, "--s3_endpoint_url", endpoint.split("=", 1)[1], uris[1], uris[2],
-            "--json"]
+    argv = [
+        "classify",
+        uris[0],
+        missing,
+        "--model",
+        f"s3://{bucket}/models/digits",
+        *other_flags,
+        "--s3_endpoint_url",
+        endpoint.split("=", 1)[1],
+        uris[1],
+        uris[2],
+        "--json",
+    ]
     assert main(argv) == 1
     doc = json.loads(capsys.readouterr().out)
     assert [d["uri"] for d in doc] == [uris[0], missing, uris[1], uris[2]]
@@ -155,21 +198,26 @@ def test_images_and_bundle_in_s3(s3_server, demo_bundle, images, capsys):
     labels = list(demo_bundle.meta.labels)
     expected = direct_probabilities(demo_bundle.model, images)
     for d, path in zip([doc[0], doc[2], doc[3]], paths):
-        check_answer(list(zip(d["top_k_labels"], d["top_k_scores"])), expected[path],
-                     labels, 5, PARITY)
+        check_answer(
+            list(zip(d["top_k_labels"], d["top_k_scores"])), expected[path], labels, 5, PARITY
+        )
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["classify", "a.png", "--model", "{tmp}/no-bundle"], "no model bundle"),
-    (["classify", "-", "-", "--model", "{model}"], "standard input"),
-    (["classify", "a.png", "--model", "{model}", "--s3_endpont_url=x"], "unknown option"),
-    (["classify", "--s3_endpoint_url", "http://x", "a.png", "--model", "{model}"],
-     "--flag=VALUE"),
-    (["classify", "a.png", "--model", "{model}", "--top_k", "0"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["classify", "a.png", "--model", "{tmp}/no-bundle"], "no model bundle"),
+        (["classify", "-", "-", "--model", "{model}"], "standard input"),
+        (["classify", "a.png", "--model", "{model}", "--s3_endpont_url=x"], "unknown option"),
+        (
+            ["classify", "--s3_endpoint_url", "http://x", "a.png", "--model", "{model}"],
+            "--flag=VALUE",
+        ),
+        (["classify", "a.png", "--model", "{model}", "--top_k", "0"], "at least 1"),
+    ],
+)
 def test_wrong_commands_exit_2_with_one_line(demo_bundle, tmp_path, capsys, argv, message):
-    argv = [a.replace("{tmp}", str(tmp_path)).replace("{model}", demo_bundle.model)
-            for a in argv]
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{model}", demo_bundle.model) for a in argv]
     try:
         status = main(argv)
     except SystemExit as e:  # argparse's own errors (bad --top_k)
@@ -192,6 +240,11 @@ def test_a_modified_bundle_is_refused_with_exit_1(demo_bundle, images, tmp_path,
 
 
 def test_help_has_examples():
-    out = subprocess.run([sys.executable, "-m", "bucketscore.cli.main", "classify",
-                          "--help"], capture_output=True, text=True, cwd=REPO, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "bucketscore.cli.main", "classify", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
     assert "examples:" in out.stdout and "bucketscore classify - --model" in out.stdout

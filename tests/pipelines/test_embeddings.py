@@ -1,5 +1,6 @@
 """`bucketscore score --embeddings`: the vectors written are the penultimate layer's output,
 and they are useful features (a scikit-learn classifier trained on them works)."""
+
 from __future__ import annotations
 
 import glob
@@ -8,7 +9,7 @@ import os
 import numpy as np
 
 from bucketscore.cli.main import main
-from tests.helpers import copy_demo_subset, read_parquet_rows
+from tests.support.helpers import copy_demo_subset, read_parquet_rows
 
 
 def _pixels(paths, spec):
@@ -21,8 +22,7 @@ def _pixels(paths, spec):
     return np.stack(out)
 
 
-def test_embeddings_are_the_penultimate_layer_and_train_a_classifier(demo_bundle, tmp_path,
-                                                                     capsys):
+def test_embeddings_are_the_penultimate_layer_and_train_a_classifier(demo_bundle, tmp_path, capsys):
     import keras
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -33,8 +33,20 @@ def test_embeddings_are_the_penultimate_layer_and_train_a_classifier(demo_bundle
 
     images = tmp_path / "images"
     rel = copy_demo_subset(demo_bundle.data, str(images), per_class=8)
-    status = main(["score", "--input", str(images), "--model", demo_bundle.model,
-                   "--output", str(tmp_path / "out"), "--run_id", "emb", "--embeddings"])
+    status = main(
+        [
+            "score",
+            "--input",
+            str(images),
+            "--model",
+            demo_bundle.model,
+            "--output",
+            str(tmp_path / "out"),
+            "--run_id",
+            "emb",
+            "--embeddings",
+        ]
+    )
     printed = capsys.readouterr()
     assert status == 0, printed.err
     run = tmp_path / "out" / "emb"
@@ -55,8 +67,7 @@ def test_embeddings_are_the_penultimate_layer_and_train_a_classifier(demo_bundle
     x = _pixels(uris, meta.input)
 
     # 1. The Keras source model's penultimate layer, computed directly.
-    model = keras.saving.load_model(os.path.join(demo_bundle.model, "model.keras"),
-                                    safe_mode=True)
+    model = keras.saving.load_model(os.path.join(demo_bundle.model, "model.keras"), safe_mode=True)
     penultimate = keras.Model(model.inputs, model.layers[-1].input)
     assert model.layers[-1].input is model.get_layer("embedding").output
     expected = penultimate.predict(x.astype("float32"), verbose=0)
@@ -77,18 +88,27 @@ def test_embeddings_are_the_penultimate_layer_and_train_a_classifier(demo_bundle
 
 def test_bundles_without_embeddings_are_refused(tmp_path, demo_bundle, capsys):
     """A bundle exported without embeddings cannot serve --embeddings: said up front."""
-    from bucketscore.model_export.architectures import lenet
     from bucketscore.bundle.meta import InputSpec
+    from bucketscore.model_export.architectures import lenet
     from bucketscore.model_export.exporting import BundleBuilder
 
     spec = InputSpec(height=28, width=28, channels=1)
-    with BundleBuilder(name="probs-only", labels=[str(d) for d in range(10)],
-                       input_spec=spec) as b:
+    with BundleBuilder(name="probs-only", labels=[str(d) for d in range(10)], input_spec=spec) as b:
         b.add_keras(lenet(28, 28, 1, 10, augment=False), embeddings=False)
         b.seal(str(tmp_path / "model"))
     images = tmp_path / "images"
     copy_demo_subset(demo_bundle.data, str(images), per_class=1)
-    status = main(["score", "--input", str(images), "--model", str(tmp_path / "model"),
-                   "--output", str(tmp_path / "out"), "--embeddings"])
+    status = main(
+        [
+            "score",
+            "--input",
+            str(images),
+            "--model",
+            str(tmp_path / "model"),
+            "--output",
+            str(tmp_path / "out"),
+            "--embeddings",
+        ]
+    )
     assert status == 2
     assert "does not export embeddings" in capsys.readouterr().err

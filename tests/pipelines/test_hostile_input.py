@@ -4,6 +4,7 @@ The images are made from demo digits that the model gets right, so "scored corre
 means: the pipeline's predicted label is the digit, whatever the file's format, mode,
 orientation or size. Broken files must be errors rows with a readable message.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,7 @@ import pytest
 from PIL import Image
 
 from bucketscore.cli.main import main
-from tests.helpers import direct_probabilities, read_local_run, write_file
+from tests.support.helpers import direct_probabilities, read_local_run, write_file
 
 
 def _digit(demo_bundle, label: str, nth: int = 0) -> np.ndarray:
@@ -33,9 +34,15 @@ def _save(img: Image.Image, fmt: str, **kw) -> bytes:
 
 def _bomb_png(width=30000, height=30000) -> bytes:
     """A tiny PNG that declares 30000x30000 pixels (900 MP) in its header."""
+
     def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
@@ -52,12 +59,13 @@ def _rotated_digit(demo_bundle):
             raw = _save(Image.fromarray(stored), "PNG")
             plain = _save(Image.fromarray(upright), "PNG")
             got = direct_probabilities(demo_bundle.model, {"s": raw, "u": plain})
-            if labels[int(np.argmax(got["u"]))] == label and \
-                    labels[int(np.argmax(got["s"]))] != label:
+            if (
+                labels[int(np.argmax(got["u"]))] == label
+                and labels[int(np.argmax(got["s"]))] != label
+            ):
                 exif = Image.Exif()
                 exif[0x0112] = 6
-                return label, upright, _save(Image.fromarray(stored), "JPEG", quality=95,
-                                             exif=exif)
+                return label, upright, _save(Image.fromarray(stored), "JPEG", quality=95, exif=exif)
     pytest.fail("no digit found whose prediction depends on orientation")
 
 
@@ -80,8 +88,11 @@ def hostile(demo_bundle, tmp_path_factory):
     rgba = np.dstack([seven, seven, seven, np.full_like(seven, 255)])
     put("7/rgba.png", _save(Image.fromarray(rgba), "PNG"), "7")
     other = Image.fromarray(_digit(demo_bundle, "0"))
-    put("7/animated.gif", _save(grey, "GIF", save_all=True, append_images=[other],
-                                duration=100, loop=0), "7")
+    put(
+        "7/animated.gif",
+        _save(grey, "GIF", save_all=True, append_images=[other], duration=100, loop=0),
+        "7",
+    )
     put("7/lossless.webp", _save(grey, "WEBP", lossless=True), "7")
     put("7/scan.tiff", _save(grey, "TIFF"), "7")
     put("7/colour into grey model.png", _save(grey.convert("RGB"), "PNG"), "7")
@@ -113,9 +124,23 @@ def hostile(demo_bundle, tmp_path_factory):
 def test_hostile_folder(demo_bundle, hostile, tmp_path):
     root, good, bad = hostile
     out = tmp_path / "out"
-    status = main(["score", "--input", str(root), "--model", demo_bundle.model,
-                   "--output", str(out), "--run_id", "h", "--max_error_ratio", "0.5",
-                   "--max_pixels", "25000000"])
+    status = main(
+        [
+            "score",
+            "--input",
+            str(root),
+            "--model",
+            demo_bundle.model,
+            "--output",
+            str(out),
+            "--run_id",
+            "h",
+            "--max_error_ratio",
+            "0.5",
+            "--max_pixels",
+            "25000000",
+        ]
+    )
     assert status == 0
     run = read_local_run(str(out / "h"))
     rows = {os.path.relpath(r["uri"], root): r for r in run["predictions"]}
@@ -131,8 +156,10 @@ def test_hostile_folder(demo_bundle, hostile, tmp_path):
     for rel, label in good.items():
         assert rel in rows, f"{rel} was not scored: {errors.get(rel)}"
         assert rows[rel]["predicted_label"] == label, rel
-    assert (rows["7/twenty_megapixels.jpg"]["width"],
-            rows["7/twenty_megapixels.jpg"]["height"]) == (5472, 3648)
+    assert (
+        rows["7/twenty_megapixels.jpg"]["width"],
+        rows["7/twenty_megapixels.jpg"]["height"],
+    ) == (5472, 3648)
     assert (rows["7/one_pixel.png"]["width"], rows["7/one_pixel.png"]["height"]) == (1, 1)
 
     # The unknown label is scored, and counted apart from accuracy.
@@ -142,9 +169,12 @@ def test_hostile_folder(demo_bundle, hostile, tmp_path):
 
     assert set(errors) == bad
     reasons = {
-        "7/zero_bytes.png": "empty", "7/random_bytes.jpg": "not an image",
-        "7/text.png": "not an image", "7/bomb.png": "too large",
-        "7/over_max_pixels.png": "max_pixels", "7/truncated.jpg": "truncated",
+        "7/zero_bytes.png": "empty",
+        "7/random_bytes.jpg": "not an image",
+        "7/text.png": "not an image",
+        "7/bomb.png": "too large",
+        "7/over_max_pixels.png": "max_pixels",
+        "7/truncated.jpg": "truncated",
     }
     for rel, word in reasons.items():
         assert errors[rel]["stage"] == "decode"
@@ -160,25 +190,51 @@ def test_colour_model_takes_grey_images(demo_bundle, tmp_path):
     from bucketscore.model_export.serving import export_saved_model
 
     meta = read_meta(demo_bundle.model)
-    grey_model = keras.saving.load_model(os.path.join(demo_bundle.model, "model.keras"),
-                                         safe_mode=True)
+    grey_model = keras.saving.load_model(
+        os.path.join(demo_bundle.model, "model.keras"), safe_mode=True
+    )
     inputs = keras.Input((28, 28, 3))
-    averaged = keras.layers.Rescaling(1.0 / 3.0)(keras.layers.Add()(
-        [inputs[..., i:i + 1] for i in range(3)]))
+    averaged = keras.layers.Rescaling(1.0 / 3.0)(
+        keras.layers.Add()([inputs[..., i : i + 1] for i in range(3)])
+    )
     rgb_model = keras.Model(inputs, grey_model(averaged))
     src = tmp_path / "src"
     export_saved_model(rgb_model, str(src / "saved_model"), 28, 28, 3)
-    write_bundle(str(src), str(tmp_path / "rgb"), name="digits-rgb", labels=list(meta.labels),
-                 input_spec=InputSpec(28, 28, 3))
+    write_bundle(
+        str(src),
+        str(tmp_path / "rgb"),
+        name="digits-rgb",
+        labels=list(meta.labels),
+        input_spec=InputSpec(28, 28, 3),
+    )
     images = tmp_path / "imgs"
     for label in ("1", "4", "8"):
-        write_file(str(images / label / "grey.png"), _save(Image.fromarray(
-            _digit(demo_bundle, label)), "PNG"))
-    assert main(["score", "--input", str(images), "--model", str(tmp_path / "rgb"),
-                 "--output", str(tmp_path / "out"), "--run_id", "c"]) == 0
+        write_file(
+            str(images / label / "grey.png"),
+            _save(Image.fromarray(_digit(demo_bundle, label)), "PNG"),
+        )
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                str(images),
+                "--model",
+                str(tmp_path / "rgb"),
+                "--output",
+                str(tmp_path / "out"),
+                "--run_id",
+                "c",
+            ]
+        )
+        == 0
+    )
     rows = read_local_run(str(tmp_path / "out" / "c"))["predictions"]
     assert sorted((r["true_label"], r["predicted_label"]) for r in rows) == [
-        ("1", "1"), ("4", "4"), ("8", "8")]
+        ("1", "1"),
+        ("4", "4"),
+        ("8", "8"),
+    ]
 
 
 def test_labels_csv_row_naming_a_missing_object(demo_bundle, tmp_path):
@@ -187,12 +243,29 @@ def test_labels_csv_row_naming_a_missing_object(demo_bundle, tmp_path):
     table = tmp_path / "labels.csv"
     table.write_text("path,label\na.png,3\ngone.png,5\n")
     out = tmp_path / "out"
-    assert main(["score", "--input", str(images), "--model", demo_bundle.model, "--output",
-                 str(out), "--run_id", "m", "--labels", f"csv:{table}"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                str(images),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(out),
+                "--run_id",
+                "m",
+                "--labels",
+                f"csv:{table}",
+            ]
+        )
+        == 0
+    )
     run = read_local_run(str(out / "m"))
     assert [r["true_label"] for r in run["predictions"]] == ["3"]
     assert [(os.path.basename(e["uri"]), e["stage"]) for e in run["errors"]] == [
-        ("gone.png", "label")]
+        ("gone.png", "label")
+    ]
     assert "not found" in run["errors"][0]["error"]
     c = run["summary"]["counts"]
     assert (c["listed"], c["scored"], c["failed"], c["csv_rows_without_image"]) == (1, 1, 0, 1)
@@ -201,17 +274,51 @@ def test_labels_csv_row_naming_a_missing_object(demo_bundle, tmp_path):
 def test_max_error_ratio_fails_the_run_loudly(demo_bundle, tmp_path, capsys):
     images = tmp_path / "imgs"
     for i in range(3):
-        write_file(str(images / "7" / f"ok{i}.png"), _save(Image.fromarray(
-            _digit(demo_bundle, "7", i)), "PNG"))
+        write_file(
+            str(images / "7" / f"ok{i}.png"),
+            _save(Image.fromarray(_digit(demo_bundle, "7", i)), "PNG"),
+        )
     write_file(str(images / "7" / "bad.png"), b"nope")
     out = tmp_path / "out"
-    assert main(["score", "--input", str(images), "--model", demo_bundle.model, "--output",
-                 str(out), "--run_id", "x", "--max_error_ratio", "0.2"]) == 1
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                str(images),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(out),
+                "--run_id",
+                "x",
+                "--max_error_ratio",
+                "0.2",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "1 of 4 images failed" in err and str(out / "x" / "errors.csv") in err
     assert (out / "x" / "errors.csv").exists()
     assert not (out / "x" / "_SUCCESS").exists()
     # Within the ratio, the same input completes.
-    assert main(["score", "--input", str(images), "--model", demo_bundle.model, "--output",
-                 str(out), "--run_id", "y", "--max_error_ratio", "0.25"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                str(images),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(out),
+                "--run_id",
+                "y",
+                "--max_error_ratio",
+                "0.25",
+            ]
+        )
+        == 0
+    )
     assert (out / "y" / "_SUCCESS").exists()

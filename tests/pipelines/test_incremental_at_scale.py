@@ -1,6 +1,7 @@
 """--incremental at scale: carried-over rows never meet the scored ones in a Flatten (Beam's
 local runners hold a Flatten's inputs whole in memory), and a run where 1% changed reads
 only the changed images' bytes (the read counters say so)."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,8 @@ import apache_beam as beam
 from bucketscore.pipelines.graph import build_pipeline
 from bucketscore.pipelines.options import ScoreConfig
 from bucketscore.pipelines.plan import plan
-from tests.helpers import check_summary_against_sklearn, read_local_run
-from tests.pipelines.test_incremental_progress import _score, first_day
+from tests.support.helpers import check_summary_against_sklearn, read_local_run
+from tests.support.incremental import _score, first_day
 
 
 class _Flattens(beam.pipeline.PipelineVisitor):
@@ -28,8 +29,14 @@ class _Flattens(beam.pipeline.PipelineVisitor):
 
 
 def _flattens_of_an_incremental_graph(demo_bundle, images, out, base_run):
-    config = ScoreConfig(inputs=(str(images),), output=str(out), model=demo_bundle.model,
-                         run_id="graph", incremental=True, batch_size=4)
+    config = ScoreConfig(
+        inputs=(str(images),),
+        output=str(out),
+        model=demo_bundle.model,
+        run_id="graph",
+        incremental=True,
+        batch_size=4,
+    )
     run_plan = plan(config)
     assert run_plan.base_run == base_run + "/"
     p = beam.Pipeline()
@@ -46,8 +53,11 @@ def test_one_percent_changed_reads_one_percent(demo_bundle, tmp_path):
     # Prediction rows (scored or carried) never go into a Flatten: only small things do
     # (errors, the two summary accumulators, the report's candidate rows, file names).
     flattens = _flattens_of_an_incremental_graph(demo_bundle, images, out, str(out / "day1"))
-    fed_by_rows = {label: sources for label, sources in flattens.items()
-                   if any(s.endswith(("ToPredictionRows", "CarryOrScore")) for s in sources)}
+    fed_by_rows = {
+        label: sources
+        for label, sources in flattens.items()
+        if any(s.endswith(("ToPredictionRows", "CarryOrScore")) for s in sources)
+    }
     assert fed_by_rows == {}, fed_by_rows
 
     # Day 2: one image of 100 changed (another digit written over it).
@@ -62,7 +72,8 @@ def test_one_percent_changed_reads_one_percent(demo_bundle, tmp_path):
     assert counts["carried_over"] == 99 and counts["scored"] == 100
     rows = second["predictions"]
     assert sorted(r["uri"] for r in rows) == sorted(
-        str(images / d / n) for d in os.listdir(images) for n in os.listdir(images / d))
+        str(images / d / n) for d in os.listdir(images) for n in os.listdir(images / d)
+    )
     assert [r["run_id"] for r in rows].count("day2") == 1
     assert any(f.startswith("predictions-carried-") for f in second["files"])
     check_summary_against_sklearn(second["summary"], rows, list(demo_bundle.meta.labels))

@@ -1,4 +1,5 @@
 """--incremental scheduled runs, and live progress from the Beam counters."""
+
 from __future__ import annotations
 
 import io
@@ -9,31 +10,16 @@ import time
 
 import apache_beam as beam
 import numpy as np
-from PIL import Image
 
-from bucketscore.cli.main import main
 from bucketscore.pipelines.progress import ProgressPrinter, format_progress
 from bucketscore.transforms import counters
-from tests.helpers import (
+from tests.support.helpers import (
     check_summary_against_sklearn,
     copy_demo_subset,
     direct_probabilities,
     read_local_run,
 )
-
-
-def _score(images, model, out, run_id, *extra):
-    return main(["score", "--input", str(images), "--model", str(model), "--output", str(out),
-                 "--run_id", run_id, "--incremental", *extra])
-
-
-def first_day(demo_bundle, tmp_path, per_class: int):
-    """(images folder, output, the first run) after a first --incremental run on
-    per_class images of each digit."""
-    images, out = tmp_path / "imgs", tmp_path / "out"
-    copy_demo_subset(demo_bundle.data, str(images), per_class=per_class)
-    assert _score(images, demo_bundle.model, out, "day1") == 0
-    return images, out, read_local_run(str(out / "day1"))
+from tests.support.incremental import _score, first_day
 
 
 def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
@@ -83,8 +69,14 @@ def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
     shutil.copytree(demo_bundle.model, other)
     (other / "NOTES.txt").write_text("re-released")
     doc = json.loads((other / "model.json").read_text())
-    new = write_bundle(str(other), str(other), name=doc["name"], labels=doc["labels"],
-                       input_spec=InputSpec(**doc["input"]), outputs=tuple(doc["outputs"]))
+    new = write_bundle(
+        str(other),
+        str(other),
+        name=doc["name"],
+        labels=doc["labels"],
+        input_spec=InputSpec(**doc["input"]),
+        outputs=tuple(doc["outputs"]),
+    )
     assert new.version != demo_bundle.meta.version
     assert _score(images, other, out, "day3") == 0
     third = read_local_run(str(out / "day3"))
@@ -135,18 +127,17 @@ def test_progress_adds_up_worker_processes():
             import time as t
 
             from bucketscore.transforms import counters as board
+
             t.sleep(0.03)
             board.counter("scored").inc()
             yield x
 
     stream = io.StringIO()
-    options = PipelineOptions(["--direct_num_workers=2",
-                               "--direct_running_mode=multi_processing"])
+    options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
     with ProgressPrinter(stream=stream, log_every=0.2):
         counters.counter("listed").inc(120)
         with beam.Pipeline(runner=make_runner(runner_of([]), options), options=options) as p:
-            _ = (p | beam.Create(list(range(120))) | beam.Reshuffle()
-                 | beam.ParDo(SlowInWorker()))
+            _ = p | beam.Create(list(range(120))) | beam.Reshuffle() | beam.ParDo(SlowInWorker())
     lines = [line for line in stream.getvalue().splitlines() if line.startswith("progress:")]
     scored = [int(line.split("scored ")[1].split()[0]) for line in lines]
     assert "scored" not in counters.snapshot()  # the counting happened in the workers...

@@ -1,4 +1,5 @@
 """pipelines.inference_plan: backend, device, batch size and model copies of a run."""
+
 import pytest
 
 from bucketscore.bundle import devices
@@ -11,8 +12,14 @@ def meta(*backends):
     files = {"model.onnx": "x"} if "onnx" in backends else {}
     if "tf" in backends:
         files["saved_model/saved_model.pb"] = "y"
-    return BundleMeta(name="m", version="v", labels=("a", "b"), input=InputSpec(8, 8, 1),
-                      files=files, extra={"backends": list(backends)})
+    return BundleMeta(
+        name="m",
+        version="v",
+        labels=("a", "b"),
+        input=InputSpec(8, 8, 1),
+        files=files,
+        extra={"backends": list(backends)},
+    )
 
 
 def test_batch_size_suits_the_device_unless_given():
@@ -38,8 +45,9 @@ def test_remote_runs_leave_the_device_to_their_workers():
 
 
 def test_local_runs_choose_with_this_machines_hardware(monkeypatch):
-    monkeypatch.setattr(devices, "probe", lambda: devices.Hardware(gpu=False, ort_cuda=False,
-                                                                   tf_cuda=False))
+    monkeypatch.setattr(
+        devices, "probe", lambda: devices.Hardware(gpu=False, ort_cuda=False, tf_cuda=False)
+    )
     choice = ip.choose_inference(meta("tf", "onnx"), "auto", "auto", local=True)
     assert (choice.backend, choice.device, choice.warning) == ("onnx", "cpu", None)
     with pytest.raises(UsageError, match="--device gpu"):
@@ -52,10 +60,12 @@ def test_a_gpu_no_backend_can_use_is_a_warning_in_the_plan(monkeypatch):
     from bucketscore.pipelines.options import ScoreConfig
     from bucketscore.pipelines.runners import runner_of
 
-    monkeypatch.setattr(devices, "probe", lambda: devices.Hardware(gpu=True, ort_cuda=False,
-                                                                   tf_cuda=False))
+    monkeypatch.setattr(
+        devices, "probe", lambda: devices.Hardware(gpu=True, ort_cuda=False, tf_cuda=False)
+    )
     plan = ip.plan_inference(ScoreConfig(model="m"), meta("onnx"), runner_of([]))
     assert plan.device == "cpu" and plan.batch_size == 4 and "GPU is present" in plan.warning
     assert plan.record()["warning"] == plan.warning
-    assert plan.describe() == ("bucketscore: inference: ONNX Runtime (model.onnx) on CPU, "
-                               "batches of 4")
+    assert plan.describe() == (
+        "bucketscore: inference: ONNX Runtime (model.onnx) on CPU, batches of 4"
+    )

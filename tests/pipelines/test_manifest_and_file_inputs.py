@@ -1,6 +1,7 @@
 """`--input manifest:URI` (text, CSV, JSON Lines; labels from it; missing objects as errors
 rows) and a single image file as `--input`, end to end through the CLI, on local files and
 on SeaweedFS. Predictions are checked against a direct call of the SavedModel."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from bucketscore.cli.main import main
-from tests.helpers import (
+from tests.support.helpers import (
     check_summary_against_sklearn,
     copy_demo_subset,
     direct_probabilities,
@@ -18,7 +19,7 @@ from tests.helpers import (
     parse_predictions_csv,
     read_local_run,
 )
-from tests.storage_servers import unique_bucket_name
+from tests.support.storage_servers import unique_bucket_name
 
 
 @pytest.fixture(scope="module")
@@ -52,21 +53,39 @@ def test_local_manifests_in_three_formats(demo_bundle, images, tmp_path, capsys)
     (lists / "b.csv").write_text("uri,label\n" + "\n".join(csv_rows) + "\n")
     # JSON Lines with labels: 4 more, one missing object, one also named by the CSV
     docs = [{"uri": p, "label": r.split("/")[0]} for p, r in zip(paths[12:16], rels[12:16])]
-    docs += [{"uri": os.path.join(folder, "gone", "missing.png"), "label": "3"},
-             {"uri": paths[7], "label": rels[7].split("/")[0]}]
+    docs += [
+        {"uri": os.path.join(folder, "gone", "missing.png"), "label": "3"},
+        {"uri": paths[7], "label": rels[7].split("/")[0]},
+    ]
     (lists / "c.jsonl").write_text("\n".join(json.dumps(d) for d in docs) + "\n")
     out = tmp_path / "out"
-    status = main(["score", "--input", f"manifest:{lists / 'a.txt'}",
-                   f"manifest:{lists / 'b.csv'}", f"manifest:{lists / 'c.jsonl'}",
-                   "--model", demo_bundle.model, "--output", str(out), "--run_id", "m",
-                   "--labels", "manifest", "--max_error_ratio", "0.5"])
+    status = main(
+        [
+            "score",
+            "--input",
+            f"manifest:{lists / 'a.txt'}",
+            f"manifest:{lists / 'b.csv'}",
+            f"manifest:{lists / 'c.jsonl'}",
+            "--model",
+            demo_bundle.model,
+            "--output",
+            str(out),
+            "--run_id",
+            "m",
+            "--labels",
+            "manifest",
+            "--max_error_ratio",
+            "0.5",
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     run = read_local_run(str(out / "m"))
     rows = run["predictions"]
     by_uri = {r["uri"]: r for r in rows}
     assert sorted(by_uri) == sorted(paths[:16]) and len(rows) == 16  # each once
     assert [(e["uri"], e["stage"]) for e in run["errors"]] == [
-        (os.path.join(folder, "gone", "missing.png"), "read")]
+        (os.path.join(folder, "gone", "missing.png"), "read")
+    ]
     counts = run["summary"]["counts"]
     assert (counts["listed"], counts["scored"], counts["failed"]) == (17, 16, 1)
     for p in paths[:6]:
@@ -79,8 +98,9 @@ def test_local_manifests_in_three_formats(demo_bundle, images, tmp_path, capsys)
     check_summary_against_sklearn(run["summary"], rows, list(demo_bundle.meta.labels))
 
 
-def test_manifest_in_a_bucket_naming_objects_there(demo_bundle, images, s3_server, tmp_path,
-                                                   capsys):
+def test_manifest_in_a_bucket_naming_objects_there(
+    demo_bundle, images, s3_server, tmp_path, capsys
+):
     folder, rels = images
     bucket = unique_bucket_name("manifest-run")
     s3_server.create_bucket(bucket)
@@ -88,23 +108,39 @@ def test_manifest_in_a_bucket_naming_objects_there(demo_bundle, images, s3_serve
     for rel in rels[:8]:
         with open(os.path.join(folder, rel), "rb") as f:
             client.put_object(Bucket=bucket, Key=f"imgs/{rel}", Body=f.read())
-    lines = [json.dumps({"uri": f"s3://{bucket}/imgs/{r}", "label": r.split("/")[0]})
-             for r in rels[:8]]
+    lines = [
+        json.dumps({"uri": f"s3://{bucket}/imgs/{r}", "label": r.split("/")[0]}) for r in rels[:8]
+    ]
     lines.insert(3, json.dumps({"uri": f"s3://{bucket}/imgs/nope.png"}))
     lines.insert(5, json.dumps({"uri": "../imgs/" + rels[0]}))  # relative, a duplicate
     client.put_object(Bucket=bucket, Key="lists/m.jsonl", Body="\n".join(lines).encode())
-    status = main(["score", "--input", f"manifest:s3://{bucket}/lists/m.jsonl",
-                   "--model", demo_bundle.model, "--output", f"s3://{bucket}/out",
-                   "--run_id", "m", "--labels", "manifest", "--max_error_ratio", "0.5",
-                   *s3_server.beam_options()])
+    status = main(
+        [
+            "score",
+            "--input",
+            f"manifest:s3://{bucket}/lists/m.jsonl",
+            "--model",
+            demo_bundle.model,
+            "--output",
+            f"s3://{bucket}/out",
+            "--run_id",
+            "m",
+            "--labels",
+            "manifest",
+            "--max_error_ratio",
+            "0.5",
+            *s3_server.beam_options(),
+        ]
+    )
     assert status == 0, capsys.readouterr().err
 
     def get(key):
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="out/m/")["Contents"]]
-    rows = parse_predictions_csv(get(k).decode() for k in keys
-                                 if "/predictions" in k and k.endswith(".csv"))
+    rows = parse_predictions_csv(
+        get(k).decode() for k in keys if "/predictions" in k and k.endswith(".csv")
+    )
     errors = parse_csv(get("out/m/errors.csv").decode())
     assert sorted(r["uri"] for r in rows) == sorted(f"s3://{bucket}/imgs/{r}" for r in rels[:8])
     assert [(e["uri"], e["stage"]) for e in errors] == [(f"s3://{bucket}/imgs/nope.png", "read")]
@@ -125,13 +161,28 @@ def test_manifest_options_that_do_not_fit_exit_2(demo_bundle, images, tmp_path, 
     assert "--incremental" in capsys.readouterr().err
 
 
-def test_a_single_image_file_local_and_in_a_bucket(demo_bundle, images, s3_server, tmp_path,
-                                                   capsys):
+def test_a_single_image_file_local_and_in_a_bucket(
+    demo_bundle, images, s3_server, tmp_path, capsys
+):
     folder, rels = images
     one = os.path.join(folder, rels[5])
     out = tmp_path / "out"
-    assert main(["score", "--input", one, "--model", demo_bundle.model, "--output", str(out),
-                 "--run_id", "one"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                one,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(out),
+                "--run_id",
+                "one",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     run = read_local_run(str(out / "one"))
     assert [r["uri"] for r in run["predictions"]] == [one]
     assert run["predictions"][0]["true_label"] == rels[5].split("/")[0]  # its folder
@@ -144,7 +195,22 @@ def test_a_single_image_file_local_and_in_a_bucket(demo_bundle, images, s3_serve
         client.put_object(Bucket=bucket, Key=f"imgs/{rels[5]}", Body=f.read())
     client.put_object(Bucket=bucket, Key=f"imgs/{rels[5]}.bak/other.png", Body=b"x")
     uri = f"s3://{bucket}/imgs/{rels[5]}"
-    assert main(["score", "--input", uri, "--model", demo_bundle.model, "--output",
-                 str(tmp_path / "out-s3"), "--run_id", "one", *s3_server.beam_options()]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                uri,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(tmp_path / "out-s3"),
+                "--run_id",
+                "one",
+                *s3_server.beam_options(),
+            ]
+        )
+        == 0
+    )
     run = read_local_run(str(tmp_path / "out-s3" / "one"))
     assert [r["uri"] for r in run["predictions"]] == [uri] and run["errors"] == []

@@ -3,6 +3,7 @@
 Every test here calls `plan()` (or `bucketscore score --plan`) and checks the decision and
 that nothing was written: no run folder, no output prefix, no state pointer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,8 @@ from bucketscore.errors import UsageError
 from bucketscore.pipelines.options import add_score_arguments, config_from_args
 from bucketscore.pipelines.plan import plan
 from bucketscore.pipelines.workers import SMALL_RUN_IMAGES
-from tests.helpers import copy_demo_subset
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import copy_demo_subset
+from tests.support.storage_servers import unique_bucket_name
 
 
 def config_of(argv: list[str]):
@@ -28,8 +29,9 @@ def config_of(argv: list[str]):
 
 
 def files_under(path) -> list[str]:
-    return sorted(os.path.relpath(os.path.join(r, n), path)
-                  for r, _d, names in os.walk(path) for n in names)
+    return sorted(
+        os.path.relpath(os.path.join(r, n), path) for r, _d, names in os.walk(path) for n in names
+    )
 
 
 @pytest.fixture
@@ -41,8 +43,22 @@ def images(demo_bundle, tmp_path):
 
 def test_a_small_local_run(demo_bundle, images, tmp_path):
     out = tmp_path / "out"
-    p = plan(config_of(["--input", str(images), "--model", demo_bundle.model,
-                        "--output", str(out), "--run_id", "r1", "--top_k", "50"]))
+    p = plan(
+        config_of(
+            [
+                "--input",
+                str(images),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(out),
+                "--run_id",
+                "r1",
+                "--top_k",
+                "50",
+            ]
+        )
+    )
     assert p.runner.local and not p.runner.template and p.waits and p.completes_after_run
     assert p.meta.version == demo_bundle.meta.version
     assert (p.inference.backend, p.inference.device, p.inference.batch_size) == ("onnx", "cpu", 4)
@@ -50,28 +66,45 @@ def test_a_small_local_run(demo_bundle, images, tmp_path):
     assert p.workers.workers == 1 and p.beam_args == ()
     assert p.top_k == 10  # at most the model's labels, decided here once
     assert p.info.top_k == 10 and p.info.run_uri == p.run_uri == str(out / "r1") + "/"
-    assert p.info.extra["inference"] == {"backend": "onnx", "device": "cpu", "batch_size": 4,
-                                         "model_copies": None, "workers": 1,
-                                         "running_mode": "in_memory",
-                                         "threads_per_worker": p.workers.cores}
+    assert p.info.extra["inference"] == {
+        "backend": "onnx",
+        "device": "cpu",
+        "batch_size": 4,
+        "model_copies": None,
+        "workers": 1,
+        "running_mode": "in_memory",
+        "threads_per_worker": p.workers.cores,
+    }
     assert p.base_run is None and p.notes == ()
     lines = p.start_lines()
-    assert lines[:2] == [f"bucketscore: scoring {images} with {demo_bundle.model}",
-                         f"bucketscore: run r1 -> {out}/r1/"]
+    assert lines[:2] == [
+        f"bucketscore: scoring {images} with {demo_bundle.model}",
+        f"bucketscore: run r1 -> {out}/r1/",
+    ]
     assert not out.exists()
 
 
 def test_users_worker_flags_are_kept_and_the_images_not_counted(demo_bundle, images, tmp_path):
     flags = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
-    p = plan(config_of(["--input", str(images), "--model", demo_bundle.model,
-                        "--output", str(tmp_path / "out"), *flags]))
+    p = plan(
+        config_of(
+            [
+                "--input",
+                str(images),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(tmp_path / "out"),
+                *flags,
+            ]
+        )
+    )
     assert p.images is None and not p.counted and not p.workers.small
     assert p.beam_args == tuple(flags) and p.shards == 0
     assert "not counted" in "\n".join(p.describe())
 
 
-def test_more_images_than_a_small_run_are_not_counted_further(demo_bundle, tmp_path,
-                                                              monkeypatch):
+def test_more_images_than_a_small_run_are_not_counted_further(demo_bundle, tmp_path, monkeypatch):
     import bucketscore.pipelines.plan as plan_module
 
     seen = {}
@@ -81,8 +114,18 @@ def test_more_images_than_a_small_run_are_not_counted_further(demo_bundle, tmp_p
         return None  # more than the limit
 
     monkeypatch.setattr(plan_module, "count_images", count)
-    p = plan(config_of(["--input", demo_bundle.data, "--model", demo_bundle.model,
-                        "--output", str(tmp_path / "out")]))
+    p = plan(
+        config_of(
+            [
+                "--input",
+                demo_bundle.data,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+    )
     assert seen["limit"] == SMALL_RUN_IMAGES
     assert p.images is None and p.counted and not p.workers.small
     assert p.workers.workers == min(2, p.workers.cores) or p.workers.cores == 1
@@ -91,8 +134,15 @@ def test_more_images_than_a_small_run_are_not_counted_further(demo_bundle, tmp_p
 
 def test_an_incremental_run_plans_on_its_base_run(demo_bundle, images, tmp_path):
     out = tmp_path / "out"
-    argv = ["--input", str(images), "--model", demo_bundle.model, "--output", str(out),
-            "--incremental"]
+    argv = [
+        "--input",
+        str(images),
+        "--model",
+        demo_bundle.model,
+        "--output",
+        str(out),
+        "--incremental",
+    ]
     first = plan(config_of(argv + ["--run_id", "day1"]))
     assert first.base_run is None and "no completed run with model version" in first.notes[0]
     assert main(["score", *argv, "--run_id", "day1", "--no_progress"]) == 0
@@ -110,38 +160,98 @@ def test_an_incremental_run_plans_on_its_base_run(demo_bundle, images, tmp_path)
 def test_a_manifest_run(demo_bundle, images, tmp_path):
     listing = tmp_path / "list.jsonl"
     names = sorted(files_under(images))[:5]
-    listing.write_text("".join(json.dumps({"uri": str(images / n), "label": n.split("/")[0]})
-                               + "\n" for n in names))
-    p = plan(config_of(["--input", f"manifest:{listing}", "--labels", "manifest",
-                        "--model", demo_bundle.model, "--output", str(tmp_path / "out")]),
-             count=True)
+    listing.write_text(
+        "".join(
+            json.dumps({"uri": str(images / n), "label": n.split("/")[0]}) + "\n" for n in names
+        )
+    )
+    p = plan(
+        config_of(
+            [
+                "--input",
+                f"manifest:{listing}",
+                "--labels",
+                "manifest",
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        ),
+        count=True,
+    )
     assert p.images == 5 and p.inputs == [f"manifest:{listing}"]
     assert "manifest" in "\n".join(p.describe())
     with pytest.raises(UsageError, match="no such file or folder"):
-        plan(config_of(["--input", f"manifest:{tmp_path / 'missing.jsonl'}",
-                        "--model", demo_bundle.model, "--output", str(tmp_path / "out")]))
+        plan(
+            config_of(
+                [
+                    "--input",
+                    f"manifest:{tmp_path / 'missing.jsonl'}",
+                    "--model",
+                    demo_bundle.model,
+                    "--output",
+                    str(tmp_path / "out"),
+                ]
+            )
+        )
 
 
 def test_a_run_from_s3(demo_bundle, s3_server, tmp_path):
     bucket = s3_server.create_bucket(unique_bucket_name("plan"))
     client = s3_server.boto3_client()
     for i in range(3):
-        client.put_object(Bucket=bucket, Key=f"in/7/{i}.png",
-                          Body=open(os.path.join(demo_bundle.data, "7",
-                                                 sorted(os.listdir(os.path.join(
-                                                     demo_bundle.data, "7")))[i]), "rb").read())
-    p = plan(config_of(["--input", f"s3://{bucket}/in/", "--model", demo_bundle.model,
-                        "--output", f"s3://{bucket}/out/", "--run_id", "r",
-                        *s3_server.beam_options()]))
+        client.put_object(
+            Bucket=bucket,
+            Key=f"in/7/{i}.png",
+            Body=open(
+                os.path.join(
+                    demo_bundle.data,
+                    "7",
+                    sorted(os.listdir(os.path.join(demo_bundle.data, "7")))[i],
+                ),
+                "rb",
+            ).read(),
+        )
+    p = plan(
+        config_of(
+            [
+                "--input",
+                f"s3://{bucket}/in/",
+                "--model",
+                demo_bundle.model,
+                "--output",
+                f"s3://{bucket}/out/",
+                "--run_id",
+                "r",
+                *s3_server.beam_options(),
+            ]
+        )
+    )
     assert p.images == 3 and p.run_uri == f"s3://{bucket}/out/r/"
     listed = client.list_objects_v2(Bucket=bucket).get("Contents", [])
     assert sorted(o["Key"] for o in listed) == [f"in/7/{i}.png" for i in range(3)]
 
 
 def test_a_template_build_plans_launch_values_and_no_run_folder(demo_bundle):
-    p = plan(config_of(["--model", demo_bundle.model, "--runner", "DataflowRunner",
-                        "--project", "p", "--region", "r", "--temp_location", "gs://b/tmp",
-                        "--template_location", "gs://b/t.json"]))
+    p = plan(
+        config_of(
+            [
+                "--model",
+                demo_bundle.model,
+                "--runner",
+                "DataflowRunner",
+                "--project",
+                "p",
+                "--region",
+                "r",
+                "--temp_location",
+                "gs://b/tmp",
+                "--template_location",
+                "gs://b/t.json",
+            ]
+        )
+    )
     assert p.runner.template and not p.waits and p.run_uri == ""
     assert p.beam_args[-1] == "--job_name=bucketscore-template-build"
     assert p.images is None and not p.workers.local
@@ -151,13 +261,17 @@ def test_a_template_build_plans_launch_values_and_no_run_folder(demo_bundle):
     assert "given at launch" in "\n".join(p.describe())
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--embeddings"], "does not export embeddings"),
-    (["--labels", "csv:{tmp}/missing.csv"], "cannot read the labels CSV"),
-    (["--backend", "tf", "--device", "gpu"], "--device gpu"),
-])
-def test_what_needs_the_bundle_or_storage_is_refused_when_planning(demo_bundle, images,
-                                                                   tmp_path, argv, message):
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--embeddings"], "does not export embeddings"),
+        (["--labels", "csv:{tmp}/missing.csv"], "cannot read the labels CSV"),
+        (["--backend", "tf", "--device", "gpu"], "--device gpu"),
+    ],
+)
+def test_what_needs_the_bundle_or_storage_is_refused_when_planning(
+    demo_bundle, images, tmp_path, argv, message
+):
     import shutil
 
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
@@ -170,18 +284,51 @@ def test_what_needs_the_bundle_or_storage_is_refused_when_planning(demo_bundle, 
         with open(os.path.join(bundle, "model.json"), "w") as f:
             json.dump(meta, f)
     with pytest.raises(UsageError, match=message):
-        plan(config_of(["--input", str(images), "--model", bundle,
-                        "--output", str(tmp_path / "out"), *argv]))
+        plan(
+            config_of(
+                [
+                    "--input",
+                    str(images),
+                    "--model",
+                    bundle,
+                    "--output",
+                    str(tmp_path / "out"),
+                    *argv,
+                ]
+            )
+        )
     assert not (tmp_path / "out").exists()
 
 
 def test_score_plan_prints_the_plan_and_writes_nothing(demo_bundle, images, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["score", "--input", str(images), "--model", demo_bundle.model, "--output",
-                 str(out), "--run_id", "r1", "--plan"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                str(images),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                str(out),
+                "--run_id",
+                "r1",
+                "--plan",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "nothing was run or written" in text
-    for word in ("inputs", "images", "20", demo_bundle.meta.version, "ONNX Runtime",
-                 "batches of 4", f"{out}/r1/"):
+    for word in (
+        "inputs",
+        "images",
+        "20",
+        demo_bundle.meta.version,
+        "ONNX Runtime",
+        "batches of 4",
+        f"{out}/r1/",
+    ):
         assert word in text, word
     assert not out.exists()

@@ -1,6 +1,7 @@
 """Scoring on Beam's portable runner (job service + external SDK worker pool, the protocol of
 Flink, Spark and Dataflow Runner v2) gives what the DirectRunner gives: the same prediction
 rows, errors rows and summary, from a local folder and from S3 (SeaweedFS)."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import numpy as np
 import pytest
 
 from bucketscore.cli.main import main
-from tests.helpers import copy_demo_subset, read_local_run
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import copy_demo_subset, read_local_run
+from tests.support.storage_servers import unique_bucket_name
 
 COUNTERS = ("listed", "bytes_listed", "read", "bytes_read", "decoded", "scored", "failed")
 WHEN = ("started_at", "finished_at", "duration_seconds")  # of each run, not of its results
@@ -26,8 +27,24 @@ def images(demo_bundle, tmp_path_factory):
 
 
 def _score(demo_bundle, source, out, extra):
-    return main(["score", "--input", source, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "same", "--top_k", "3", "--max_error_ratio", "0.5", *extra])
+    return main(
+        [
+            "score",
+            "--input",
+            source,
+            "--model",
+            demo_bundle.model,
+            "--output",
+            out,
+            "--run_id",
+            "same",
+            "--top_k",
+            "3",
+            "--max_error_ratio",
+            "0.5",
+            *extra,
+        ]
+    )
 
 
 def _compare(direct, portable):
@@ -36,13 +53,14 @@ def _compare(direct, portable):
     assert sorted(got) == sorted(rows) and len(got) == len(portable["predictions"])
     for uri, row in rows.items():
         other = dict(got[uri])
-        np.testing.assert_allclose(other.pop("top_k_scores"), row["top_k_scores"],
-                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            other.pop("top_k_scores"), row["top_k_scores"], rtol=1e-6, atol=1e-7
+        )
         np.testing.assert_allclose(other.pop("confidence"), row["confidence"], rtol=1e-6)
-        assert other == {k: v for k, v in row.items()
-                         if k not in ("top_k_scores", "confidence")}, uri
-    assert sorted(map(json.dumps, portable["errors"])) == sorted(map(json.dumps,
-                                                                     direct["errors"]))
+        assert other == {k: v for k, v in row.items() if k not in ("top_k_scores", "confidence")}, (
+            uri
+        )
+    assert sorted(map(json.dumps, portable["errors"])) == sorted(map(json.dumps, direct["errors"]))
     a, b = dict(direct["summary"]), dict(portable["summary"])
     counters_a, counters_b = a.pop("beam_counters"), b.pop("beam_counters")
     for key in WHEN:
@@ -53,8 +71,9 @@ def _compare(direct, portable):
 
 
 @pytest.mark.parametrize("store", ["local", "s3"])
-def test_portable_runner_scores_as_the_direct_runner(demo_bundle, images, portable_runner,
-                                                     s3_server, tmp_path, capsys, store):
+def test_portable_runner_scores_as_the_direct_runner(
+    demo_bundle, images, portable_runner, s3_server, tmp_path, capsys, store
+):
     flags = []
     source = str(images)
     if store == "s3":
@@ -65,14 +84,16 @@ def test_portable_runner_scores_as_the_direct_runner(demo_bundle, images, portab
             for name in files:
                 path = os.path.join(root, name)
                 with open(path, "rb") as f:
-                    client.put_object(Bucket=bucket, Body=f.read(),
-                                      Key="imgs/" + os.path.relpath(path, images))
+                    client.put_object(
+                        Bucket=bucket, Body=f.read(), Key="imgs/" + os.path.relpath(path, images)
+                    )
         source, flags = f"s3://{bucket}/imgs/", s3_server.beam_options()
     out_direct, out_portable = str(tmp_path / "direct"), str(tmp_path / "portable")
     assert _score(demo_bundle, source, out_direct, flags) == 0, capsys.readouterr().err
     started = portable_runner.worker_count()
-    assert _score(demo_bundle, source, out_portable,
-                  flags + portable_runner.flags()) == 0, capsys.readouterr().err
+    assert _score(demo_bundle, source, out_portable, flags + portable_runner.flags()) == 0, (
+        capsys.readouterr().err
+    )
     printed = capsys.readouterr().out
     assert "runner-managed workers" in printed
     assert portable_runner.worker_count() - started >= 2  # the pool ran two workers

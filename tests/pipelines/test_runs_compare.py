@@ -6,6 +6,7 @@ subset of the classes whose `_SUCCESS` is then deleted (an incomplete run). Ever
 runs/compare print is checked against values computed here from the written CSV files,
 with scikit-learn for the per-class metrics.
 """
+
 from __future__ import annotations
 
 import glob
@@ -16,8 +17,8 @@ import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from bucketscore.cli.main import main
-from tests.helpers import copy_demo_subset, parse_csv, parse_predictions_csv, write_file
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import copy_demo_subset, parse_csv, parse_predictions_csv, write_file
+from tests.support.storage_servers import unique_bucket_name
 
 FIRST, SECOND, THIRD = "zz-first", "mm-second", "aa-third"  # newest last; ids sort backwards
 
@@ -47,14 +48,32 @@ def history(demo_bundle, tmp_path_factory):
     threshold = confidences[len(confidences) // 2]
     assert main(["score", *base, "--run_id", SECOND, "--min_confidence", str(threshold)]) == 0
     subset = [os.path.join(images, str(d)) + "/" for d in range(5)]
-    assert main(["score", "--input", *subset, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", THIRD]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                *subset,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                THIRD,
+            ]
+        )
+        == 0
+    )
     os.remove(os.path.join(out, THIRD, "_SUCCESS"))
     # Bookkeeping beside the runs (as --incremental keeps) is not a run.
     write_file(os.path.join(out, "_state", "abc.json"), b'{"run_id": "zz-first"}')
     write_file(os.path.join(out, "_state", "summary.json"), b"{}")
-    return {"images": images, "out": out, "labels": list(demo_bundle.meta.labels),
-            "version": demo_bundle.meta.version}
+    return {
+        "images": images,
+        "out": out,
+        "labels": list(demo_bundle.meta.labels),
+        "version": demo_bundle.meta.version,
+    }
 
 
 def _cli_json(capsys, *argv) -> tuple[int, object]:
@@ -85,7 +104,8 @@ def test_runs_lists_newest_first_with_counts_accuracy_and_completion(history, ca
         assert (r["scored"], r["failed"]) == (len(rows), len(errors))
         assert r["listed"] == len(rows) + len(errors)
         assert r["accuracy"] == pytest.approx(
-            sum(x["predicted_label"] == x["true_label"] for x in labelled) / len(labelled))
+            sum(x["predicted_label"] == x["true_label"] for x in labelled) / len(labelled)
+        )
         assert {r["model_version"]} == {x["model_version"] for x in rows.values()}
         assert r["uri"] == run_dir + "/"
     assert runs[0]["completed"] is False and runs[1]["completed"] is runs[2]["completed"] is True
@@ -97,8 +117,16 @@ def test_runs_table_and_limit(history, capsys):
     capsys.readouterr()
     assert main(["runs", "--output", history["out"], "--limit", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["RUN", "STARTED", "STATUS", "LISTED", "SCORED", "FAILED",
-                                "ACCURACY", "MODEL"]
+    assert lines[0].split() == [
+        "RUN",
+        "STARTED",
+        "STATUS",
+        "LISTED",
+        "SCORED",
+        "FAILED",
+        "ACCURACY",
+        "MODEL",
+    ]
     assert [line.split()[0] for line in lines[1:]] == [THIRD, SECOND]
     assert lines[1].split()[2] == "incomplete" and lines[2].split()[2] == "complete"
     assert history["version"] in lines[2]
@@ -124,13 +152,16 @@ def expected_comparison(dir_a: str, dir_b: str, labels: list[str]) -> dict:
     common = sorted(set(a) & set(b))
     labelled = [u for u in common if b[u]["true_label"] in labels]
     y_true = [b[u]["true_label"] for u in labelled]
-    preds = {k: [run[u]["predicted_label"] or "<none>" for u in labelled]
-             for k, run in (("a", a), ("b", b))}
+    preds = {
+        k: [run[u]["predicted_label"] or "<none>" for u in labelled]
+        for k, run in (("a", a), ("b", b))
+    }
     present = sorted(set(y_true) | {p for k in preds for p in preds[k] if p != "<none>"})
     per_class, macro = {}, {}
     for k in ("a", "b"):
-        p, r, f, s = precision_recall_fscore_support(y_true, preds[k], labels=present,
-                                                     zero_division=0)
+        p, r, f, s = precision_recall_fscore_support(
+            y_true, preds[k], labels=present, zero_division=0
+        )
         macro[k] = float(f.mean())
         for i, label in enumerate(present):
             per_class.setdefault(label, {"support": int(s[i])})[k] = (p[i], r[i], f[i])
@@ -138,21 +169,36 @@ def expected_comparison(dir_a: str, dir_b: str, labels: list[str]) -> dict:
     for u in common:
         pa, pb, t = a[u]["predicted_label"], b[u]["predicted_label"], b[u]["true_label"]
         if pa != pb:
-            changed[u] = ("fixed" if pb == t else "broken" if pa == t else "changed")
-    return {"common": len(common), "only_a": len(set(a) - set(b)), "only_b": len(set(b) - set(a)),
-            "labelled": len(labelled),
-            "accuracy": {k: accuracy_score(y_true, preds[k]) for k in ("a", "b")},
-            "top_k": {k: sum(b[u]["true_label"] in run[u]["top_k_labels"] for u in labelled)
-                      / len(labelled) for k, run in (("a", a), ("b", b))},
-            "macro": macro, "per_class": per_class, "changed": changed}
+            changed[u] = "fixed" if pb == t else "broken" if pa == t else "changed"
+    return {
+        "common": len(common),
+        "only_a": len(set(a) - set(b)),
+        "only_b": len(set(b) - set(a)),
+        "labelled": len(labelled),
+        "accuracy": {k: accuracy_score(y_true, preds[k]) for k in ("a", "b")},
+        "top_k": {
+            k: sum(b[u]["true_label"] in run[u]["top_k_labels"] for u in labelled) / len(labelled)
+            for k, run in (("a", a), ("b", b))
+        },
+        "macro": macro,
+        "per_class": per_class,
+        "changed": changed,
+    }
 
 
 def check_comparison(got: dict, want: dict) -> None:
     approx = pytest.approx
-    assert got["images"] == {"common": want["common"], "only_in_a": want["only_a"],
-                             "only_in_b": want["only_b"], "labelled_common": want["labelled"]}
-    for key, exp in (("accuracy", want["accuracy"]), ("top_k_accuracy", want["top_k"]),
-                     ("macro_f1", want["macro"])):
+    assert got["images"] == {
+        "common": want["common"],
+        "only_in_a": want["only_a"],
+        "only_in_b": want["only_b"],
+        "labelled_common": want["labelled"],
+    }
+    for key, exp in (
+        ("accuracy", want["accuracy"]),
+        ("top_k_accuracy", want["top_k"]),
+        ("macro_f1", want["macro"]),
+    ):
         assert got[key]["a"] == approx(exp["a"]) and got[key]["b"] == approx(exp["b"]), key
         assert got[key]["delta"] == approx(exp["b"] - exp["a"]), key
     assert sorted(c["label"] for c in got["per_class"]) == sorted(want["per_class"])
@@ -208,12 +254,16 @@ def test_compare_text_output_and_the_release_gate(history, capsys):
     assert main(["compare", dir_a, dir_b, "--show", "3"]) == 0
     text = capsys.readouterr().out
     acc = want["accuracy"]
-    assert (f"accuracy {acc['a']:.4f} {acc['b']:.4f} {acc['b'] - acc['a']:+.4f}"
-            in " ".join(text.split()))
+    assert f"accuracy {acc['a']:.4f} {acc['b']:.4f} {acc['b'] - acc['a']:+.4f}" in " ".join(
+        text.split()
+    )
     n = len(want["changed"])
     assert f"predictions changed: {n}" in text
-    listed = [line for line in text.splitlines() if line.startswith("  broken")
-              or line.startswith("  fixed") or line.startswith("  changed")]
+    listed = [
+        line
+        for line in text.splitlines()
+        if line.startswith("  broken") or line.startswith("  fixed") or line.startswith("  changed")
+    ]
     assert len(listed) == min(3, n)
     # The gate: B withholds predictions, so it is worse than A.
     assert main(["compare", dir_a, dir_b, "--max_accuracy_drop", "0"]) == 1
@@ -255,25 +305,47 @@ def test_runs_and_compare_on_s3(history, demo_bundle, s3_server, capsys):
     _upload(client, bucket, f"results/{THIRD}/", os.path.join(history["out"], THIRD))
     client.put_object(Bucket=bucket, Key="results/notes.txt", Body=b"not a run")
     client.put_object(Bucket=bucket, Key="results/other/readme.txt", Body=b"not a run either")
-    assert main(["score", "--input", history["images"], "--model", demo_bundle.model,
-                 "--output", results, "--run_id", "s3-run", *flags]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                history["images"],
+                "--model",
+                demo_bundle.model,
+                "--output",
+                results,
+                "--run_id",
+                "s3-run",
+                *flags,
+            ]
+        )
+        == 0
+    )
 
     status, runs = _cli_json(capsys, "runs", "--output", results, "--json", *flags)
     assert status == 0
     assert [r["run_id"] for r in runs] == ["s3-run", THIRD, SECOND]
     assert [r["completed"] for r in runs] == [True, False, True]
-    local = {r["run_id"]: r for r in _cli_json(capsys, "runs", "--output", history["out"],
-                                               "--json")[1]}
+    local = {
+        r["run_id"]: r for r in _cli_json(capsys, "runs", "--output", history["out"], "--json")[1]
+    }
     for r in runs[1:]:
         for key in ("listed", "scored", "failed", "accuracy", "model_version", "status"):
             assert r[key] == local[r["run_id"]][key], key
     assert runs[0]["listed"] == 31 and runs[0]["accuracy"] == local[FIRST]["accuracy"]
 
     # The S3 run scored the same images as FIRST with the same model: same comparison.
-    status, got = _cli_json(capsys, "compare", f"{results}s3-run", f"{results}{SECOND}/",
-                            "--json", *flags)
+    status, got = _cli_json(
+        capsys, "compare", f"{results}s3-run", f"{results}{SECOND}/", "--json", *flags
+    )
     assert status == 0
-    check_comparison(got, expected_comparison(os.path.join(history["out"], FIRST),
-                                              os.path.join(history["out"], SECOND),
-                                              history["labels"]))
+    check_comparison(
+        got,
+        expected_comparison(
+            os.path.join(history["out"], FIRST),
+            os.path.join(history["out"], SECOND),
+            history["labels"],
+        ),
+    )
     assert got["a"]["uri"] == f"{results}s3-run/"

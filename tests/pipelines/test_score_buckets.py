@@ -5,6 +5,7 @@ google-cloud-storage), the run reads and writes the buckets through Beam, and th
 are read back with the same native clients and checked against a direct model call and
 scikit-learn.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,56 +16,15 @@ import pytest
 
 from bucketscore.cli.main import main
 from bucketscore.storage import uris
-from tests.helpers import (
+from tests.support.helpers import (
     check_summary_against_sklearn,
     copy_demo_subset,
     direct_probabilities,
     parse_csv,
     parse_predictions_csv,
 )
-from tests.storage_servers import unique_bucket_name
-
-
-class S3Store:
-    scheme = "s3"
-
-    def __init__(self, server):
-        self.server = server
-        self.client = server.boto3_client()
-        self.flags = server.beam_options()
-
-    def make_bucket(self, name):
-        self.server.create_bucket(name)
-
-    def put(self, bucket, key, data):
-        self.client.put_object(Bucket=bucket, Key=key, Body=data)
-
-    def keys(self, bucket, prefix):
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
-
-    def get(self, bucket, key):
-        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
-class GCSStore:
-    scheme = "gs"
-
-    def __init__(self, server):
-        self.client = server.client()
-        self.flags = []
-
-    def make_bucket(self, name):
-        self.client.create_bucket(name)
-
-    def put(self, bucket, key, data):
-        self.client.bucket(bucket).blob(key).upload_from_string(data)
-
-    def keys(self, bucket, prefix):
-        return sorted(b.name for b in self.client.list_blobs(bucket, prefix=prefix))
-
-    def get(self, bucket, key):
-        return self.client.bucket(bucket).blob(key).download_as_bytes()
+from tests.support.storage_servers import unique_bucket_name
+from tests.support.stores import GCSStore, S3Store
 
 
 @pytest.fixture(params=["s3", "gcs"])
@@ -103,23 +63,43 @@ def test_score_a_bucket(store, demo_bundle, tmp_path, capsys):
     _upload_tree(store, images_bucket, "models/digits/", demo_bundle.model)
 
     s = store.scheme
-    status = main(["score", "--input", f"{s}://{images_bucket}/2026-11/",
-                   "--model", f"{s}://{images_bucket}/models/digits",
-                   "--output", f"{s}://{results_bucket}/runs", "--run_id", "nov",
-                   "--max_error_ratio", "0.2", *store.flags])
+    status = main(
+        [
+            "score",
+            "--input",
+            f"{s}://{images_bucket}/2026-11/",
+            "--model",
+            f"{s}://{images_bucket}/models/digits",
+            "--output",
+            f"{s}://{results_bucket}/runs",
+            "--run_id",
+            "nov",
+            "--max_error_ratio",
+            "0.2",
+            *store.flags,
+        ]
+    )
     printed = capsys.readouterr()
     assert status == 0, printed.err
 
     keys = store.keys(results_bucket, "runs/nov/")
-    names = {k[len("runs/nov/"):] for k in keys}
-    assert {"errors.csv", "summary.json", "per_class.csv", "confusion_matrix.csv",
-            "manifest.json", "_SUCCESS"} <= names
+    names = {k[len("runs/nov/") :] for k in keys}
+    assert {
+        "errors.csv",
+        "summary.json",
+        "per_class.csv",
+        "confusion_matrix.csv",
+        "manifest.json",
+        "_SUCCESS",
+    } <= names
     assert any(n.startswith("predictions") and n.endswith(".parquet") for n in names)
     assert not any("beam-temp" in n for n in names)
 
-    rows = parse_predictions_csv(store.get(results_bucket, k).decode()
-                                 for k in keys if k.rsplit("/", 1)[-1].startswith("predictions")
-                                 and k.endswith(".csv"))
+    rows = parse_predictions_csv(
+        store.get(results_bucket, k).decode()
+        for k in keys
+        if k.rsplit("/", 1)[-1].startswith("predictions") and k.endswith(".csv")
+    )
     errors = parse_csv(store.get(results_bucket, "runs/nov/errors.csv").decode())
     summary = json.loads(store.get(results_bucket, "runs/nov/summary.json"))
 

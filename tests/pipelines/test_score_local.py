@@ -1,4 +1,5 @@
 """End to end through the CLI on local folders, checked against independent expectations."""
+
 from __future__ import annotations
 
 import glob
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from bucketscore.cli.main import main
-from tests.helpers import (
+from tests.support.helpers import (
     check_summary_against_sklearn,
     copy_demo_subset,
     direct_probabilities,
@@ -19,8 +20,15 @@ from tests.helpers import (
     write_file,
 )
 
-RESULT_FILES = {"errors.csv", "summary.json", "per_class.csv", "confusion_matrix.csv",
-                "manifest.json", "_SUCCESS", "report.html"}
+RESULT_FILES = {
+    "errors.csv",
+    "summary.json",
+    "per_class.csv",
+    "confusion_matrix.csv",
+    "manifest.json",
+    "_SUCCESS",
+    "report.html",
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +51,23 @@ def _run(args, capsys=None) -> int:
 
 def test_demo_folder_end_to_end(demo_bundle, bucket, tmp_path, capsys):
     out = str(tmp_path / "results")
-    status = main(["score", "--input", bucket, "--model", demo_bundle.model, "--output", out,
-                   "--run_id", "r1", "--top_k", "3", "--max_error_ratio", "0.5"])
+    status = main(
+        [
+            "score",
+            "--input",
+            bucket,
+            "--model",
+            demo_bundle.model,
+            "--output",
+            out,
+            "--run_id",
+            "r1",
+            "--top_k",
+            "3",
+            "--max_error_ratio",
+            "0.5",
+        ]
+    )
     printed = capsys.readouterr().out
     assert status == 0
     run = read_local_run(os.path.join(out, "r1"))
@@ -55,7 +78,10 @@ def test_demo_folder_end_to_end(demo_bundle, bucket, tmp_path, capsys):
     rows, errors, summary = run["predictions"], run["errors"], run["summary"]
     assert len(rows) == 50 and len({r["uri"] for r in rows}) == 50
     assert sorted(os.path.basename(e["uri"]) for e in errors) == [
-        "empty.png", "random.JPG", "truncated.jpeg"]
+        "empty.png",
+        "random.JPG",
+        "truncated.jpeg",
+    ]
     assert {e["stage"] for e in errors} == {"decode"}
     assert all(e["error"] for e in errors)
     truncated = next(e for e in errors if e["uri"].endswith("truncated.jpeg"))
@@ -115,22 +141,35 @@ def test_demo_folder_end_to_end(demo_bundle, bucket, tmp_path, capsys):
     assert "a small run" in printed
     inference = manifest["inference"]
     assert (inference["backend"], inference["device"], inference["batch_size"]) == (
-        "onnx", "cpu", 4)
+        "onnx",
+        "cpu",
+        4,
+    )
     assert inference["running_mode"] == "in_memory" and inference["workers"] == 1
     for table in ("predictions", "objects"):
         assert len(glob.glob(os.path.join(out, "r1", f"{table}-*.parquet"))) == 1
     assert len(glob.glob(os.path.join(out, "r1", "predictions-*.csv"))) == 1
 
 
-@pytest.mark.parametrize("flags", [["--backend", "tf", "--device", "cpu"],
-                                   ["--backend", "onnx", "--batch_size", "7",
-                                    "--direct_num_workers", "1"]], ids=["tf", "onnx-1-worker"])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--backend", "tf", "--device", "cpu"],
+        ["--backend", "onnx", "--batch_size", "7", "--direct_num_workers", "1"],
+    ],
+    ids=["tf", "onnx-1-worker"],
+)
 def test_each_backend_scores_like_the_saved_model(demo_bundle, tmp_path, capsys, flags):
     images = str(tmp_path / "imgs")
     copy_demo_subset(demo_bundle.data, images, per_class=3)
     out = str(tmp_path / "out")
-    assert _run(["--input", images, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "be"] + flags) == 0
+    assert (
+        _run(
+            ["--input", images, "--model", demo_bundle.model, "--output", out, "--run_id", "be"]
+            + flags
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     run = read_local_run(os.path.join(out, "be"))
     rows = run["predictions"]
@@ -140,8 +179,7 @@ def test_each_backend_scores_like_the_saved_model(demo_bundle, tmp_path, capsys,
     labels = list(demo_bundle.meta.labels)
     for r in rows:
         assert r["predicted_label"] == labels[int(np.argmax(expected[r["uri"]]))]
-        np.testing.assert_allclose(r["confidence"], expected[r["uri"]].max(), rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(r["confidence"], expected[r["uri"]].max(), rtol=1e-5, atol=1e-6)
     backend = flags[1]
     assert run["manifest"]["inference"]["backend"] == backend
     engine = {"tf": "TensorFlow", "onnx": "ONNX Runtime"}[backend]
@@ -156,8 +194,23 @@ def test_device_gpu_without_a_gpu_fails_at_once(demo_bundle, tmp_path, capsys):
     images = str(tmp_path / "imgs")
     copy_demo_subset(demo_bundle.data, images, per_class=1)
     out = str(tmp_path / "out")
-    assert _run(["--input", images, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "g", "--device", "gpu"]) == 2
+    assert (
+        _run(
+            [
+                "--input",
+                images,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "g",
+                "--device",
+                "gpu",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--device gpu" in err and "onnxruntime-gpu" in err and "--device cpu" in err
     assert not os.path.exists(os.path.join(out, "g"))  # nothing started
@@ -165,8 +218,23 @@ def test_device_gpu_without_a_gpu_fails_at_once(demo_bundle, tmp_path, capsys):
 
 def test_success_marker_is_written_last(demo_bundle, bucket, tmp_path):
     out = str(tmp_path / "results")
-    assert _run(["--input", bucket, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "last", "--max_error_ratio", "0.5"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                bucket,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "last",
+                "--max_error_ratio",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     run_dir = os.path.join(out, "last")
     mtimes = {n: os.stat(os.path.join(run_dir, n)).st_mtime_ns for n in os.listdir(run_dir)}
     assert mtimes["_SUCCESS"] == max(mtimes.values())
@@ -180,8 +248,23 @@ def test_regex_labels(demo_bundle, tmp_path):
         with open(tmp_path / "src" / label / name, "rb") as f:
             write_file(str(images / f"digit_{label}_pic_{name[6:10]}.png"), f.read())
     out = str(tmp_path / "out")
-    assert _run(["--input", str(images), "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "rx", "--labels", r"regex:digit_(\d)_pic_\d+"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                str(images),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "rx",
+                "--labels",
+                r"regex:digit_(\d)_pic_\d+",
+            ]
+        )
+        == 0
+    )
     run = read_local_run(os.path.join(out, "rx"))
     assert len(run["predictions"]) == 20
     for r in run["predictions"]:
@@ -205,8 +288,23 @@ def test_csv_labels_relative_and_full_paths(demo_bundle, tmp_path):
     csv_path = tmp_path / "labels.csv"
     csv_path.write_text("\n".join(lines) + "\n")
     out = str(tmp_path / "out")
-    assert _run(["--input", str(images), "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "rc", "--labels", f"csv:{csv_path}"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                str(images),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "rc",
+                "--labels",
+                f"csv:{csv_path}",
+            ]
+        )
+        == 0
+    )
     run = read_local_run(os.path.join(out, "rc"))
     by_name = {os.path.basename(r["uri"]): r for r in run["predictions"]}
     assert len(by_name) == 10
@@ -222,8 +320,23 @@ def test_no_labels_scores_without_accuracy(demo_bundle, tmp_path):
     images = str(tmp_path / "imgs")
     copy_demo_subset(demo_bundle.data, images, per_class=1)
     out = str(tmp_path / "out")
-    assert _run(["--input", images, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "rn", "--labels", "none"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                images,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "rn",
+                "--labels",
+                "none",
+            ]
+        )
+        == 0
+    )
     run = read_local_run(os.path.join(out, "rn"))
     assert len(run["predictions"]) == 10
     assert all(r["true_label"] is None and r["correct"] is None for r in run["predictions"])
@@ -233,8 +346,25 @@ def test_no_labels_scores_without_accuracy(demo_bundle, tmp_path):
 def test_min_confidence_leaves_prediction_empty(demo_bundle, bucket, tmp_path):
     out = str(tmp_path / "out")
     # A threshold above every confidence: every row scored, none with a predicted label.
-    assert _run(["--input", bucket, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "all", "--min_confidence", "1.0", "--max_error_ratio", "0.5"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                bucket,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "all",
+                "--min_confidence",
+                "1.0",
+                "--max_error_ratio",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     rows = read_local_run(os.path.join(out, "all"))["predictions"]
     below = [r for r in rows if r["below_threshold"]]
     assert len(rows) == 50
@@ -242,15 +372,32 @@ def test_min_confidence_leaves_prediction_empty(demo_bundle, bucket, tmp_path):
     assert all(r["confidence"] >= 1.0 for r in rows if not r["below_threshold"])
     # A threshold between confidences: exactly the rows below it are flagged.
     threshold = float(np.median([r["confidence"] for r in rows]))
-    assert _run(["--input", bucket, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "mid", "--min_confidence", str(threshold),
-                 "--max_error_ratio", "0.5"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                bucket,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "mid",
+                "--min_confidence",
+                str(threshold),
+                "--max_error_ratio",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     run = read_local_run(os.path.join(out, "mid"))
     for r in run["predictions"]:
         assert r["below_threshold"] == (r["confidence"] < threshold)
         assert (r["predicted_label"] is None) == r["below_threshold"]
     assert run["summary"]["counts"]["below_threshold"] == sum(
-        r["below_threshold"] for r in run["predictions"])
+        r["below_threshold"] for r in run["predictions"]
+    )
     check_summary_against_sklearn(run["summary"], run["predictions"], list(demo_bundle.meta.labels))
 
 
@@ -259,14 +406,32 @@ def test_empty_input_fails_unless_allowed(demo_bundle, tmp_path, capsys):
     (empty / "sub").mkdir(parents=True)
     (empty / "sub" / "readme.txt").write_text("no images here")
     out = str(tmp_path / "out")
-    assert _run(["--input", str(empty), "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "e1"]) == 1
+    assert (
+        _run(
+            ["--input", str(empty), "--model", demo_bundle.model, "--output", out, "--run_id", "e1"]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "no images found" in err and "--allow_empty" in err
     assert not os.path.exists(os.path.join(out, "e1", "_SUCCESS"))
 
-    assert _run(["--input", str(empty), "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "e2", "--allow_empty"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                str(empty),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "e2",
+                "--allow_empty",
+            ]
+        )
+        == 0
+    )
     run = read_local_run(os.path.join(out, "e2"))
     assert run["summary"]["counts"]["listed"] == 0 and run["predictions"] == []
     assert "_SUCCESS" in run["files"] and run["errors"] == []
@@ -276,18 +441,23 @@ def test_rerun_with_same_run_id_replaces_results(demo_bundle, tmp_path):
     images = str(tmp_path / "imgs")
     copy_demo_subset(demo_bundle.data, images, per_class=2)
     out = str(tmp_path / "out")
-    assert _run(["--input", images, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "same"]) == 0
+    assert (
+        _run(["--input", images, "--model", demo_bundle.model, "--output", out, "--run_id", "same"])
+        == 0
+    )
     first = read_local_run(os.path.join(out, "same"))["predictions"]
     stale = os.path.join(out, "same", "predictions-stale.csv")
     write_file(stale, b"uri\nleft-over\n")
-    assert _run(["--input", images, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "same"]) == 0
+    assert (
+        _run(["--input", images, "--model", demo_bundle.model, "--output", out, "--run_id", "same"])
+        == 0
+    )
     assert not os.path.exists(stale)
     second = read_local_run(os.path.join(out, "same"))["predictions"]
     key = lambda r: r["uri"]  # noqa: E731
-    assert [(r["uri"], r["top_k_labels"]) for r in sorted(first, key=key)] == \
-        [(r["uri"], r["top_k_labels"]) for r in sorted(second, key=key)]
+    assert [(r["uri"], r["top_k_labels"]) for r in sorted(first, key=key)] == [
+        (r["uri"], r["top_k_labels"]) for r in sorted(second, key=key)
+    ]
 
 
 def test_globs_and_several_inputs_list_each_image_once(demo_bundle, tmp_path):
@@ -295,12 +465,39 @@ def test_globs_and_several_inputs_list_each_image_once(demo_bundle, tmp_path):
     copy_demo_subset(demo_bundle.data, str(images), per_class=2)
     out = str(tmp_path / "out")
     # Overlapping inputs: the prefix and a glob inside it. Each image must appear once.
-    assert _run(["--input", str(images), str(images / "1" / "*.png"), "--model",
-                 demo_bundle.model, "--output", out, "--run_id", "g"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                str(images),
+                str(images / "1" / "*.png"),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "g",
+            ]
+        )
+        == 0
+    )
     run = read_local_run(os.path.join(out, "g"))
     assert len(run["predictions"]) == 20 and run["summary"]["counts"]["listed"] == 20
-    assert _run(["--input", str(images / "[12]" / "*.png"), "--model", demo_bundle.model,
-                 "--output", out, "--run_id", "g2"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                str(images / "[12]" / "*.png"),
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "g2",
+            ]
+        )
+        == 0
+    )
     run = read_local_run(os.path.join(out, "g2"))
     assert sorted({r["true_label"] for r in run["predictions"]}) == ["1", "2"]
     assert len(run["predictions"]) == 4
@@ -314,8 +511,19 @@ def test_bad_command_lines_exit_2(demo_bundle, tmp_path, capsys):
     assert "--no_such_flag" in capsys.readouterr().err
     assert _run(base + ["--output", os.path.join(images, "results")]) == 2
     assert "inside the input" in capsys.readouterr().err
-    assert _run(["--input", images, "--model", str(tmp_path / "nomodel"),
-                 "--output", str(tmp_path / "o")]) == 2
+    assert (
+        _run(
+            [
+                "--input",
+                images,
+                "--model",
+                str(tmp_path / "nomodel"),
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "no model bundle" in capsys.readouterr().err
     assert _run(base + ["--output", str(tmp_path / "o"), "--labels", "regex:nogroup"]) == 2
     assert "group" in capsys.readouterr().err
@@ -329,9 +537,27 @@ def test_beam_options_pass_through(demo_bundle, tmp_path):
     images = str(tmp_path / "imgs")
     copy_demo_subset(demo_bundle.data, images, per_class=1)
     out = str(tmp_path / "out")
-    assert _run(["--input", images, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "b", "--runner", "DirectRunner", "--direct_num_workers", "2",
-                 "--direct_running_mode", "multi_threading"]) == 0
+    assert (
+        _run(
+            [
+                "--input",
+                images,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "b",
+                "--runner",
+                "DirectRunner",
+                "--direct_num_workers",
+                "2",
+                "--direct_running_mode",
+                "multi_threading",
+            ]
+        )
+        == 0
+    )
     manifest = json.load(open(os.path.join(out, "b", "manifest.json")))
     assert "--direct_num_workers" in manifest["arguments"]["beam_options"]
     assert len(read_local_run(os.path.join(out, "b"))["predictions"]) == 10

@@ -7,6 +7,7 @@ server away at the right moment: while images are being read, or once every imag
 scored and the results are being written. The server comes back on the same port with the
 same data (stopped with SIGTERM, or killed with SIGKILL like a crash).
 """
+
 from __future__ import annotations
 
 import glob
@@ -19,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import REPO, copy_demo_subset, parse_csv, parse_predictions_csv
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import REPO, copy_demo_subset, parse_csv, parse_predictions_csv
+from tests.support.storage_servers import unique_bucket_name
 
 BUCKETSCORE = os.path.join(os.path.dirname(sys.executable), "bucketscore")
 OUTAGE_SECONDS = 15
@@ -41,8 +42,14 @@ def many_images(s3_server, demo_bundle, tmp_path_factory):
             path = os.path.join(root, name)
             jobs.append(("model/" + os.path.relpath(path, demo_bundle.model), path))
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda job: client.put_object(Bucket=bucket, Key=job[0],
-                                                    Body=open(job[1], "rb").read()), jobs))
+        list(
+            pool.map(
+                lambda job: client.put_object(
+                    Bucket=bucket, Key=job[0], Body=open(job[1], "rb").read()
+                ),
+                jobs,
+            )
+        )
     return {"bucket": bucket, "client": client, "n": len(rels) * COPIES}
 
 
@@ -64,10 +71,27 @@ def _run(s3_server, images, tmp_path, run_id, *extra):
     env = dict(os.environ, BUCKETSCORE_PROGRESS_DIR=str(folder))
     bucket = images["bucket"]
     proc = subprocess.Popen(
-        [BUCKETSCORE, "score", "--input", f"s3://{bucket}/in/", "--model",
-         f"s3://{bucket}/model", "--output", f"s3://{bucket}/out", "--run_id", run_id,
-         "--no_progress", *extra, *s3_server.beam_options()],
-        cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        [
+            BUCKETSCORE,
+            "score",
+            "--input",
+            f"s3://{bucket}/in/",
+            "--model",
+            f"s3://{bucket}/model",
+            "--output",
+            f"s3://{bucket}/out",
+            "--run_id",
+            run_id,
+            "--no_progress",
+            *extra,
+            *s3_server.beam_options(),
+        ],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     return proc, folder
 
 
@@ -78,8 +102,9 @@ def _wait_for(proc, folder, key, at_least, timeout=240):
             return
         time.sleep(0.05)
     out, err = proc.communicate(timeout=60) if proc.poll() is not None else ("", "")
-    raise AssertionError(f"the run never counted {at_least} {key} (rc {proc.returncode}): "
-                         f"{err[-2000:]}")
+    raise AssertionError(
+        f"the run never counted {at_least} {key} (rc {proc.returncode}): {err[-2000:]}"
+    )
 
 
 def _outage(s3_server, seconds, kill=False):
@@ -91,11 +116,11 @@ def _outage(s3_server, seconds, kill=False):
 
 
 def _run_files(client, bucket, run_id) -> dict:
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                            Prefix=f"out/{run_id}/")
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"out/{run_id}/")
     keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-    return {k.split("/", 2)[2]: client.get_object(Bucket=bucket, Key=k)["Body"].read()
-            for k in keys}
+    return {
+        k.split("/", 2)[2]: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys
+    }
 
 
 def _check_complete(images, run_id, stderr):
@@ -106,8 +131,9 @@ def _check_complete(images, run_id, stderr):
     assert summary["counts"]["listed"] == n
     assert summary["counts"]["scored"] == n and summary["counts"]["failed"] == 0
     assert parse_csv(files["errors.csv"].decode()) == []  # no image blamed for the outage
-    rows = parse_predictions_csv(v.decode() for k, v in files.items()
-                                 if k.startswith("predictions") and k.endswith(".csv"))
+    rows = parse_predictions_csv(
+        v.decode() for k, v in files.items() if k.startswith("predictions") and k.endswith(".csv")
+    )
     assert len(rows) == n and len({r["uri"] for r in rows}) == n
     assert not any(k.startswith("beam-temp") for k in files)
 
@@ -140,10 +166,10 @@ def test_crash_while_results_are_written_is_ridden_out(s3_server, many_images, t
     _check_complete(many_images, "write-outage", err)
 
 
-def test_outage_beyond_the_budget_fails_saying_storage_failed(s3_server, many_images,
-                                                              tmp_path):
-    proc, folder = _run(s3_server, many_images, tmp_path, "long-outage",
-                        "--storage_retry_seconds", "4")
+def test_outage_beyond_the_budget_fails_saying_storage_failed(s3_server, many_images, tmp_path):
+    proc, folder = _run(
+        s3_server, many_images, tmp_path, "long-outage", "--storage_retry_seconds", "4"
+    )
     try:
         _wait_for(proc, folder, "read", 100)
         s3_server.stop_process()

@@ -2,6 +2,7 @@
 then launched the way Dataflow launches it: the staged job graph (pipeline.pb) run again with
 each launch's parameters handed to the workers as runtime options. Each launch must list its
 own input, write its own complete run folder, and replace a re-used one completely."""
+
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,8 @@ import numpy as np
 import pytest
 
 from bucketscore.cli.main import main
-from tests.helpers import copy_demo_subset, direct_probabilities
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import copy_demo_subset, direct_probabilities
+from tests.support.storage_servers import unique_bucket_name
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -35,12 +36,12 @@ def _upload_folder(client, bucket: str, prefix: str, folder: str) -> dict[str, b
 
 
 def _read(client, uri: str) -> bytes:
-    bucket, key = uri[len("gs://"):].split("/", 1)
+    bucket, key = uri[len("gs://") :].split("/", 1)
     return client.bucket(bucket).blob(key).download_as_bytes()
 
 
 def _names(client, bucket: str, prefix: str) -> list[str]:
-    return sorted(b.name[len(prefix):] for b in client.list_blobs(bucket, prefix=prefix))
+    return sorted(b.name[len(prefix) :] for b in client.list_blobs(bucket, prefix=prefix))
 
 
 def launch(pipeline_pb: bytes, parameters: dict) -> None:
@@ -67,7 +68,7 @@ def launch(pipeline_pb: bytes, parameters: dict) -> None:
 
 
 def _predictions(client, run_uri: str) -> list[dict]:
-    bucket, prefix = run_uri[len("gs://"):].split("/", 1)
+    bucket, prefix = run_uri[len("gs://") :].split("/", 1)
     rows = []
     for name in _names(client, bucket, prefix):
         if name.startswith("predictions") and name.endswith(".csv"):
@@ -87,17 +88,39 @@ def built(gcs_server, demo_bundle, tmp_path_factory):
     copy_demo_subset(demo_bundle.data, str(local / "b"), per_class=1)
     images = _upload_folder(client, bucket, "images/", str(local))
     location = f"gs://{bucket}/templates/score.json"
-    status = main(["score", "--model", f"gs://{bucket}/models/digits",
-                   "--output", f"gs://{bucket}/results/",
-                   "--runner", "DataflowRunner", "--project", gcs_server.project,
-                   "--region", "us-central1", "--temp_location", f"gs://{bucket}/tmp",
-                   "--staging_location", f"gs://{bucket}/staging",
-                   "--template_location", location,
-                   "--setup_file", os.path.join(REPO, "setup.py")])
+    status = main(
+        [
+            "score",
+            "--model",
+            f"gs://{bucket}/models/digits",
+            "--output",
+            f"gs://{bucket}/results/",
+            "--runner",
+            "DataflowRunner",
+            "--project",
+            gcs_server.project,
+            "--region",
+            "us-central1",
+            "--temp_location",
+            f"gs://{bucket}/tmp",
+            "--staging_location",
+            f"gs://{bucket}/staging",
+            "--template_location",
+            location,
+            "--setup_file",
+            os.path.join(REPO, "setup.py"),
+        ]
+    )
     assert status == 0
     template = json.loads(_read(client, location))
-    return {"client": client, "bucket": bucket, "location": location, "template": template,
-            "images": images, "model": demo_bundle.model}
+    return {
+        "client": client,
+        "bucket": bucket,
+        "location": location,
+        "template": template,
+        "images": images,
+        "model": demo_bundle.model,
+    }
 
 
 def test_template_is_staged_with_the_package_and_the_graph(built, capsys):
@@ -105,17 +128,27 @@ def test_template_is_staged_with_the_package_and_the_graph(built, capsys):
     staged = _names(client, bucket, "staging/")
     assert any(n.endswith("workflow.tar.gz") for n in staged)
     assert any(n.endswith("pipeline.pb") for n in staged)
-    packages = {p["name"] for pool in template["environment"]["workerPools"]
-                for p in pool.get("packages", [])}
+    packages = {
+        p["name"]
+        for pool in template["environment"]["workerPools"]
+        for p in pool.get("packages", [])
+    }
     assert "workflow.tar.gz" in packages
     # The staged sdist holds every package the workers import.
     name = next(n for n in staged if n.endswith("workflow.tar.gz"))
     with tarfile.open(fileobj=io.BytesIO(_read(client, f"gs://{bucket}/staging/{name}"))) as tar:
         members = {m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name}
-    for module in ("bucketscore/__init__.py", "pipelines/run.py", "pipelines/graph.py",
-                   "pipelines/features/template.py", "transforms/launch_values.py",
-                   "transforms/prepare_run_folder.py", "run_folder/finish.py",
-                   "bundle/predictor.py", "storage/s3.py"):
+    for module in (
+        "bucketscore/__init__.py",
+        "pipelines/run.py",
+        "pipelines/graph.py",
+        "pipelines/features/template.py",
+        "transforms/launch_values.py",
+        "transforms/prepare_run_folder.py",
+        "run_folder/finish.py",
+        "bundle/predictor.py",
+        "storage/s3.py",
+    ):
         assert module in members
     # The graph: the run folder is prepared in the pipeline, before listing.
     from apache_beam.portability.api import beam_runner_api_pb2
@@ -123,8 +156,16 @@ def test_template_is_staged_with_the_package_and_the_graph(built, capsys):
     pb = next(n for n in staged if n.endswith("pipeline.pb"))
     proto = beam_runner_api_pb2.Pipeline.FromString(_read(client, f"gs://{bucket}/staging/{pb}"))
     names = {t.unique_name for t in proto.components.transforms.values()}
-    for step in ("PrepareRunFolder", "ListImages", "ReadBytes", "Decode", "Infer",
-                 "WritePredictions", "WriteErrors", "FinishRun"):
+    for step in (
+        "PrepareRunFolder",
+        "ListImages",
+        "ReadBytes",
+        "Decode",
+        "Infer",
+        "WritePredictions",
+        "WriteErrors",
+        "FinishRun",
+    ):
         assert step in names
     # The launch parameters are declared beside the template.
     meta = json.loads(_read(client, built["location"] + "_metadata"))
@@ -150,9 +191,11 @@ def test_each_launch_scores_its_input_into_its_own_run(built):
     first, second = results + "first/", results + "nightly-20261201/"
     rows_first, rows_second = _predictions(client, first), _predictions(client, second)
     assert sorted(r["uri"] for r in rows_first) == sorted(
-        u for u in built["images"] if "/images/a/" in u)
+        u for u in built["images"] if "/images/a/" in u
+    )
     assert sorted(r["uri"] for r in rows_second) == sorted(
-        u for u in built["images"] if "/images/b/" in u)
+        u for u in built["images"] if "/images/b/" in u
+    )
     # Predictions equal a direct call of the SavedModel; each row names its launch's run.
     expected = direct_probabilities(built["model"], built["images"])
     labels = json.loads(open(os.path.join(built["model"], "model.json")).read())["labels"]
@@ -176,7 +219,8 @@ def test_a_launch_reusing_a_run_id_replaces_that_run_completely(built):
     launch(pb, {"input": f"gs://{bucket}/images/", "run_id": "again"})
     assert len(_predictions(client, run)) == 30
     client.bucket(bucket).blob("results/again/predictions-00099-of-00100.csv").upload_from_string(
-        "uri,true_label\ngs://stale/row.png,0\n")  # a shard only an earlier run would have
+        "uri,true_label\ngs://stale/row.png,0\n"
+    )  # a shard only an earlier run would have
     launch(pb, {"input": f"gs://{bucket}/images/b/", "run_id": "again"})
     rows = _predictions(client, run)
     assert len(rows) == 10 and all("/images/b/" in r["uri"] for r in rows)
@@ -201,9 +245,21 @@ def test_a_launch_without_run_id_or_job_name_of_its_own_fails_and_writes_nothing
 
 def test_what_a_classic_template_cannot_take_is_refused(built, capsys):
     bucket = built["bucket"]
-    base = ["score", "--model", f"gs://{bucket}/models/digits", "--runner", "DataflowRunner",
-            "--project", "p", "--region", "r", "--temp_location", f"gs://{bucket}/tmp",
-            "--template_location", f"gs://{bucket}/templates/other.json"]
+    base = [
+        "score",
+        "--model",
+        f"gs://{bucket}/models/digits",
+        "--runner",
+        "DataflowRunner",
+        "--project",
+        "p",
+        "--region",
+        "r",
+        "--temp_location",
+        f"gs://{bucket}/tmp",
+        "--template_location",
+        f"gs://{bucket}/templates/other.json",
+    ]
     assert main(base + ["--run_id", "fixed"]) == 2
     assert "launch parameter" in capsys.readouterr().err
     assert main(base + ["--incremental", "--output", f"gs://{bucket}/r/"]) == 2

@@ -1,4 +1,5 @@
 """pipelines.workers: what a local run uses when the user did not say."""
+
 import os
 
 import pytest
@@ -49,8 +50,14 @@ def test_workers_capped_by_memory_and_threads_share_the_cores():
     assert "--direct_num_workers=4" in p.added_args
 
 
-@pytest.mark.parametrize("flags", [["--direct_num_workers", "3"], ["--direct_num_workers=3"],
-                                   ["--direct_running_mode=multi_threading"]])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--direct_num_workers", "3"],
+        ["--direct_num_workers=3"],
+        ["--direct_running_mode=multi_threading"],
+    ],
+)
 def test_the_users_flags_win(flags):
     p = plan(flags, cores=4)
     assert p.added_args == () and p.local
@@ -90,9 +97,15 @@ def test_worker_environment_is_set_for_the_run_and_put_back():
     import logging
 
     env = {"OMP_NUM_THREADS": "7"}
-    p = w.WorkerPlan(local=True, cores=2, workers=2, running_mode="multi_processing",
-                     threads_per_worker=1, added_args=("--direct_num_workers=2",),
-                     env={"OMP_NUM_THREADS": "1", "BUCKETSCORE_ONNX_THREADS": "1"})
+    p = w.WorkerPlan(
+        local=True,
+        cores=2,
+        workers=2,
+        running_mode="multi_processing",
+        threads_per_worker=1,
+        added_args=("--direct_num_workers=2",),
+        env={"OMP_NUM_THREADS": "1", "BUCKETSCORE_ONNX_THREADS": "1"},
+    )
     logger = logging.getLogger(w.WORKER_LOG)
     before = logger.level
     with w.worker_environment(p, env):
@@ -133,8 +146,11 @@ def test_incremental_runs_are_done_in_one_process_on_this_machine():
     assert not full.joined and full.workers == 2 and full.running_mode == "multi_processing"
     small = plan(cores=2, images=10, incremental=True)
     assert small.small and not small.joined and "a small run" in small.describe()
-    given = plan(["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
-                 cores=2, incremental=True)
+    given = plan(
+        ["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+        cores=2,
+        incremental=True,
+    )
     assert not given.joined and given.workers == 2  # what the user asked for wins
     remote = plan(["--runner=DataflowRunner"], cores=2, incremental=True)
     assert not remote.local and not remote.joined  # other runners: left alone

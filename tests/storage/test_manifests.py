@@ -1,5 +1,6 @@
 """storage.manifests: the three formats, read in byte ranges (every line once, whatever the
 cut), relative URIs, malformed lines; on local files and on SeaweedFS."""
+
 import json
 import random
 
@@ -7,16 +8,16 @@ import pytest
 
 from bucketscore.storage import manifests, uris
 from bucketscore.storage.manifests import ManifestError, byte_ranges, read_entries, sniff
-from tests.storage_servers import unique_bucket_name
+from tests.support.storage_servers import unique_bucket_name
 
-ENTRIES = [(f"s3://images/a/{i:03d}.png", f"label {i % 3}" if i % 4 else None)
-           for i in range(300)] + [("s3://other/x y,z.jpg", "comma, inside")]
+ENTRIES = [
+    (f"s3://images/a/{i:03d}.png", f"label {i % 3}" if i % 4 else None) for i in range(300)
+] + [("s3://other/x y,z.jpg", "comma, inside")]
 
 
 def _text(kind: str) -> str:
     if kind == "jsonl":
-        lines = [json.dumps({"uri": u, "label": lab} if lab else {"uri": u})
-                 for u, lab in ENTRIES]
+        lines = [json.dumps({"uri": u, "label": lab} if lab else {"uri": u}) for u, lab in ENTRIES]
     elif kind == "csv":
         import csv
         import io
@@ -66,8 +67,12 @@ def test_relative_entries_are_relative_to_the_manifest(tmp_path):
     path = tmp_path / "lists" / "m.txt"
     path.write_text("a/1.png\n../b/2.png\n/abs/3.png\ngs://b/4.png\n")
     got = [e.uri for e in read_entries(str(path), sniff(str(path)), 0, 1000)]
-    assert got == [str(tmp_path / "lists" / "a" / "1.png"), str(tmp_path / "b" / "2.png"),
-                   "/abs/3.png", "gs://b/4.png"]
+    assert got == [
+        str(tmp_path / "lists" / "a" / "1.png"),
+        str(tmp_path / "b" / "2.png"),
+        "/abs/3.png",
+        "gs://b/4.png",
+    ]
 
 
 def test_a_malformed_line_names_the_manifest_and_where(tmp_path):
@@ -87,8 +92,9 @@ def test_manifest_uris():
 def test_a_manifest_in_a_bucket_is_read_in_ranges(s3_server):
     bucket = unique_bucket_name("manifest")
     s3_server.create_bucket(bucket)
-    s3_server.boto3_client().put_object(Bucket=bucket, Key="lists/m.csv",
-                                        Body=_text("csv").encode())
+    s3_server.boto3_client().put_object(
+        Bucket=bucket, Key="lists/m.csv", Body=_text("csv").encode()
+    )
     uris.set_options(s3_server.beam_options())
     fmt, got = _read_all(f"s3://{bucket}/lists/m.csv", 997)
     assert fmt.kind == "csv" and got == _expected("csv")

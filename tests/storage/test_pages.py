@@ -1,13 +1,14 @@
 """storage.pages: a page at a time, with a delimiter and open key ranges, on local folders,
 SeaweedFS and the GCS emulator, compared with each store's own full listing."""
+
 import os
 
 import pytest
 
 from bucketscore.storage import uris
 from bucketscore.storage.pages import object_entry, pages
-from tests.helpers import write_file
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import write_file
+from tests.support.storage_servers import unique_bucket_name
 
 KEYS = [f"p/{i:04d}.png" for i in range(1200)] + ["p/a/x.png", "p/b/c/y.png", "p/z.txt"]
 
@@ -15,8 +16,11 @@ KEYS = [f"p/{i:04d}.png" for i in range(1200)] + ["p/a/x.png", "p/b/c/y.png", "p
 def _all(prefix, **kw):
     got = list(pages(prefix, **kw))
     assert got and not got[-1].more and all(p.more for p in got[:-1])
-    return got, sorted(o.uri for p in got for o in p.objects), sorted(
-        q for p in got for q in p.prefixes)
+    return (
+        got,
+        sorted(o.uri for p in got for o in p.objects),
+        sorted(q for p in got for q in p.prefixes),
+    )
 
 
 def _check(root, listing):

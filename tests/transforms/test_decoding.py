@@ -1,4 +1,5 @@
 """decode_image and DecodeImages: orientation, channels, the three resize modes, errors."""
+
 import io
 
 import apache_beam as beam
@@ -8,11 +9,11 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from bucketscore.bundle.meta import InputSpec
 from bucketscore.bundle.images import DecodeError, decode_image
+from bucketscore.bundle.meta import InputSpec
 from bucketscore.transforms.decoding import DecodeImages
 from bucketscore.transforms.records import ERRORS_TAG, ImageBytes, ListedImage
-from tests.helpers import image_bytes
+from tests.support.helpers import image_bytes
 
 
 def _wide_image():
@@ -83,9 +84,13 @@ def test_transparent_pixels_are_shown_on_white():
     assert (px == 255).all()
 
 
-@pytest.mark.parametrize("data,message", [
-    (b"", "empty"), (b"hello, this is text", "not an image"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (b"", "empty"),
+        (b"hello, this is text", "not an image"),
+    ],
+)
 def test_bad_bytes_raise_clear_errors(data, message):
     with pytest.raises(DecodeError, match=message):
         decode_image(data, InputSpec(8, 8, 3))
@@ -93,8 +98,9 @@ def test_bad_bytes_raise_clear_errors(data, message):
 
 def test_max_pixels_refuses_large_images():
     with pytest.raises(DecodeError, match="max_pixels"):
-        decode_image(image_bytes(np.zeros((100, 100), np.uint8)), InputSpec(8, 8, 1),
-                     max_pixels=5000)
+        decode_image(
+            image_bytes(np.zeros((100, 100), np.uint8)), InputSpec(8, 8, 1), max_pixels=5000
+        )
 
 
 def test_large_jpeg_uses_draft_and_keeps_size():
@@ -108,9 +114,18 @@ def test_decode_images_dofn_splits_good_and_bad():
     good = ImageBytes(ListedImage("mem://good.png", "mem://"), image_bytes(_wide_image()))
     bad = ImageBytes(ListedImage("mem://bad.png", "mem://"), b"\x89PNG\r\n\x1a\nbroken")
     with TestPipeline() as p:
-        out = (p | beam.Create([good, bad])
-               | beam.ParDo(DecodeImages(InputSpec(6, 6, 3))).with_outputs(ERRORS_TAG, main="ok"))
-        assert_that(out.ok | "Shapes" >> beam.Map(lambda e: (e.uri, e.pixels.shape, e.width)),
-                    equal_to([("mem://good.png", (6, 6, 3), 40)]), label="decoded")
-        assert_that(out[ERRORS_TAG] | beam.Map(lambda e: (e.uri, e.stage)),
-                    equal_to([("mem://bad.png", "decode")]), label="errors")
+        out = (
+            p
+            | beam.Create([good, bad])
+            | beam.ParDo(DecodeImages(InputSpec(6, 6, 3))).with_outputs(ERRORS_TAG, main="ok")
+        )
+        assert_that(
+            out.ok | "Shapes" >> beam.Map(lambda e: (e.uri, e.pixels.shape, e.width)),
+            equal_to([("mem://good.png", (6, 6, 3), 40)]),
+            label="decoded",
+        )
+        assert_that(
+            out[ERRORS_TAG] | beam.Map(lambda e: (e.uri, e.stage)),
+            equal_to([("mem://bad.png", "decode")]),
+            label="errors",
+        )

@@ -1,5 +1,6 @@
 """transforms.launch_values (what a template reads at launch) and transforms.run_folder
 (clearing a re-used run folder), as plain functions and in a pipeline."""
+
 import os
 import pickle
 
@@ -17,8 +18,10 @@ from bucketscore.transforms.prepare_run_folder import PrepareRunFolder
 @pytest.fixture
 def runtime_options():
     """Stand in for a worker's runtime context: the options a launch hands it."""
+
     def set_options(options):
         RuntimeValueProvider.set_runtime_options(options)
+
     yield set_options
     RuntimeValueProvider.set_runtime_options(None)
 
@@ -50,11 +53,14 @@ def test_run_id_defaults_to_the_launch_job_name_but_never_the_build_one(runtime_
         lv.value_of(t.run_uri)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"output": "gs://r/", "run_id": "x"}, "input=URI"),
-    ({"input": "gs://b/", "run_id": "x"}, "output=URI"),
-    ({"input": "gs://b/", "output": "gs://r/", "run_id": "a/b"}, "plain folder name"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"output": "gs://r/", "run_id": "x"}, "input=URI"),
+        ({"input": "gs://b/", "run_id": "x"}, "output=URI"),
+        ({"input": "gs://b/", "output": "gs://r/", "run_id": "a/b"}, "plain folder name"),
+    ],
+)
 def test_missing_or_bad_launch_parameters_say_which(runtime_options, params, message):
     runtime_options(params)
     t = lv.RunTarget.at_launch("built-as")
@@ -70,8 +76,13 @@ def _touch(path, data=b"x"):
 
 def test_clear_run_folder_removes_an_earlier_run_and_keeps_temp_when_asked(tmp_path):
     run = str(tmp_path / "run") + "/"
-    for name in ("_SUCCESS", "summary.json", "predictions-00000-of-00003.csv",
-                 "beam-temp-predictions-1/part", "report.html"):
+    for name in (
+        "_SUCCESS",
+        "summary.json",
+        "predictions-00000-of-00003.csv",
+        "beam-temp-predictions-1/part",
+        "report.html",
+    ):
         _touch(run + name)
     assert clear_run_folder(run, keep_temp=True) == 4
     assert os.listdir(run) == ["beam-temp-predictions-1"]

@@ -5,6 +5,7 @@ Every fanned-out listing is compared with a plain full listing of the same store
 for local folders, boto3's paginator for SeaweedFS, google-cloud-storage for the GCS
 emulator.
 """
+
 import os
 import threading
 
@@ -27,13 +28,25 @@ from bucketscore.storage.listing import (
 )
 from bucketscore.transforms import counters
 from bucketscore.transforms.listing import ListImages
-from tests.helpers import write_file
-from tests.storage_servers import unique_bucket_name
+from tests.support.helpers import write_file
+from tests.support.storage_servers import unique_bucket_name
 
 
 def _tree(root):
-    names = ["a/1.png", "a/2.JPG", "a/b/3.jpeg", "a/b/4.Tiff", "c/5.webp", "c/6.gif",
-             "c/7.bmp", "c/8.tif", "c/notes.txt", "c/model.json", "top.PNG", "c/noext"]
+    names = [
+        "a/1.png",
+        "a/2.JPG",
+        "a/b/3.jpeg",
+        "a/b/4.Tiff",
+        "c/5.webp",
+        "c/6.gif",
+        "c/7.bmp",
+        "c/8.tif",
+        "c/notes.txt",
+        "c/model.json",
+        "top.PNG",
+        "c/noext",
+    ]
     for n in names:
         write_file(os.path.join(root, n), b"x")
     return names
@@ -41,8 +54,9 @@ def _tree(root):
 
 def _walk(root):
     """Every image below a local folder, by os.walk: the plain listing to compare with."""
-    return sorted(os.path.join(d, n) for d, _, files in os.walk(root) for n in files
-                  if is_image_name(n))
+    return sorted(
+        os.path.join(d, n) for d, _, files in os.walk(root) for n in files if is_image_name(n)
+    )
 
 
 def _uris_of(pcoll):
@@ -65,23 +79,44 @@ def test_split_input_prefix_and_glob(tmp_path):
 def test_prefix_lists_every_image_below_it(tmp_path):
     _tree(str(tmp_path))
     with TestPipeline() as p:
-        assert_that(_uris_of(p | ListImages([str(tmp_path)])), equal_to(
-            [str(tmp_path / n) for n in ["a/1.png", "a/2.JPG", "a/b/3.jpeg", "a/b/4.Tiff",
-                                         "c/5.webp", "c/6.gif", "c/7.bmp", "c/8.tif",
-                                         "top.PNG"]]))
+        assert_that(
+            _uris_of(p | ListImages([str(tmp_path)])),
+            equal_to(
+                [
+                    str(tmp_path / n)
+                    for n in [
+                        "a/1.png",
+                        "a/2.JPG",
+                        "a/b/3.jpeg",
+                        "a/b/4.Tiff",
+                        "c/5.webp",
+                        "c/6.gif",
+                        "c/7.bmp",
+                        "c/8.tif",
+                        "top.PNG",
+                    ]
+                ]
+            ),
+        )
 
 
 def test_overlapping_inputs_list_each_object_once(tmp_path):
     _tree(str(tmp_path))
     with TestPipeline() as p:
-        images = p | ListImages([str(tmp_path / "a"), str(tmp_path / "a" / "b"),
-                                 str(tmp_path / "a" / "*.png")])
-        assert_that(images | beam.Map(lambda i: (i.uri, i.base)), equal_to([
-            (str(tmp_path / "a/1.png"), str(tmp_path / "a") + "/"),
-            (str(tmp_path / "a/2.JPG"), str(tmp_path / "a") + "/"),
-            (str(tmp_path / "a/b/3.jpeg"), str(tmp_path / "a") + "/"),
-            (str(tmp_path / "a/b/4.Tiff"), str(tmp_path / "a") + "/"),
-        ]))
+        images = p | ListImages(
+            [str(tmp_path / "a"), str(tmp_path / "a" / "b"), str(tmp_path / "a" / "*.png")]
+        )
+        assert_that(
+            images | beam.Map(lambda i: (i.uri, i.base)),
+            equal_to(
+                [
+                    (str(tmp_path / "a/1.png"), str(tmp_path / "a") + "/"),
+                    (str(tmp_path / "a/2.JPG"), str(tmp_path / "a") + "/"),
+                    (str(tmp_path / "a/b/3.jpeg"), str(tmp_path / "a") + "/"),
+                    (str(tmp_path / "a/b/4.Tiff"), str(tmp_path / "a") + "/"),
+                ]
+            ),
+        )
 
 
 @pytest.mark.parametrize("order", [1, -1], ids=["inner-first", "outer-first"])
@@ -95,11 +130,16 @@ def test_overlapping_inputs_keep_the_base_that_sorts_first(tmp_path, order):
     inputs = [str(tmp_path / "a" / "b"), str(tmp_path / "a" / "**.png")][::order]
     with TestPipeline() as p:
         images = p | ListImages(inputs)
-        assert_that(images | beam.Map(lambda i: (i.uri, i.base)), equal_to([
-            (str(tmp_path / "a" / "b" / "x.png"), str(tmp_path / "a") + "/"),
-            (str(tmp_path / "a" / "y.png"), str(tmp_path / "a") + "/"),
-            (str(tmp_path / "a" / "b" / "z.jpg"), str(tmp_path / "a" / "b") + "/"),
-        ]))
+        assert_that(
+            images | beam.Map(lambda i: (i.uri, i.base)),
+            equal_to(
+                [
+                    (str(tmp_path / "a" / "b" / "x.png"), str(tmp_path / "a") + "/"),
+                    (str(tmp_path / "a" / "y.png"), str(tmp_path / "a") + "/"),
+                    (str(tmp_path / "a" / "b" / "z.jpg"), str(tmp_path / "a" / "b") + "/"),
+                ]
+            ),
+        )
 
 
 def test_nothing_found_is_an_empty_collection(tmp_path):
@@ -112,8 +152,10 @@ def test_a_single_image_file_is_one_image(tmp_path):
     one = str(tmp_path / "a" / "b" / "3.jpeg")
     with TestPipeline() as p:
         images = p | ListImages([one])
-        assert_that(images | beam.Map(lambda i: (i.uri, i.base, i.size)),
-                    equal_to([(one, str(tmp_path / "a" / "b") + "/", 1)]))
+        assert_that(
+            images | beam.Map(lambda i: (i.uri, i.base, i.size)),
+            equal_to([(one, str(tmp_path / "a" / "b") + "/", 1)]),
+        )
 
 
 def _plan(inputs, rounds):
@@ -163,8 +205,12 @@ def _s3_put_all(s3_server, bucket, keys):
 
 def _s3_listing(client, bucket, prefix):
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return sorted(f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])
-                  if is_image_name(o["Key"]))
+    return sorted(
+        f"s3://{bucket}/{o['Key']}"
+        for page in pages
+        for o in page.get("Contents", [])
+        if is_image_name(o["Key"])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +224,7 @@ def s3_flat(s3_server):
     # order puts `w001-1.png` before `w001/x.png`, SeaweedFS (folder by folder) after.
     for i in range(600):
         w = f"w{i:03d}"
-        keys += [f"tricky/{w}/x.png", f"tricky/{w}-b/y.png", f"tricky/{w}.png",
-                 f"tricky/{w}-1.png"]
+        keys += [f"tricky/{w}/x.png", f"tricky/{w}-b/y.png", f"tricky/{w}.png", f"tricky/{w}-1.png"]
         if i < 40:
             keys.append(f"small/{w}/x.png" if i % 2 else f"small/{w}-b/{w}.png")
     client = _s3_put_all(s3_server, bucket, keys)
@@ -215,8 +260,10 @@ def test_many_s3_sub_prefixes_fan_out(s3_flat):
     assert len(tasks) > 97 and sorted(listed) == expected
     with TestPipeline(options=options) as p:
         images = p | ListImages([root, f"s3://{bucket}/flat/img_0000*.png"])
-        assert_that(_uris_of(images), equal_to(
-            expected + [f"s3://{bucket}/flat/img_{i:06d}.png" for i in range(100)]))
+        assert_that(
+            _uris_of(images),
+            equal_to(expected + [f"s3://{bucket}/flat/img_{i:06d}.png" for i in range(100)]),
+        )
 
 
 @pytest.mark.parametrize("prefix", ["tricky/", "small/"])
@@ -240,8 +287,9 @@ def test_gcs_prefixes_and_key_ranges(gcs_server):
     names += [f"flat/{i:04d}.jpg" for i in range(300)] + ["flat/0150.txt", "d0/top.png"]
     for name in names:
         client.bucket(bucket).blob(name).upload_from_string(b"x")
-    expected = sorted(f"gs://{bucket}/{b.name}" for b in client.list_blobs(bucket)
-                      if is_image_name(b.name))
+    expected = sorted(
+        f"gs://{bucket}/{b.name}" for b in client.list_blobs(bucket) if is_image_name(b.name)
+    )
     tasks, listed = _plan([f"gs://{bucket}/"], rounds=3)
     ranged = [t for t in tasks if t.after or t.before]
     assert len(ranged) == 300 // 64  # the flat prefix: level tasks by key range

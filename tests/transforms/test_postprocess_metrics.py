@@ -1,4 +1,5 @@
 """Top-k rows, thresholds, and the SummaryFn CombineFn against scikit-learn."""
+
 import apache_beam as beam
 import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -7,14 +8,15 @@ from apache_beam.testing.util import assert_that
 from bucketscore.transforms.prediction_rows import prediction_row, top_k
 from bucketscore.transforms.records import ImageExample, ListedImage, ModelOutput
 from bucketscore.transforms.summarising import SummaryFn
-from tests.helpers import check_summary_against_sklearn
+from tests.support.helpers import check_summary_against_sklearn
 
 LABELS = ["cat", "dog", "owl", "fox"]
 
 
 def _output(probs, true=None):
-    ex = ImageExample(ListedImage("mem://x.png", "mem://", true_label=true),
-                      np.zeros((1, 1, 1), np.uint8), 7, 9)
+    ex = ImageExample(
+        ListedImage("mem://x.png", "mem://", true_label=true), np.zeros((1, 1, 1), np.uint8), 7, 9
+    )
     return ModelOutput(ex, np.asarray(probs, np.float32))
 
 
@@ -26,16 +28,34 @@ def test_top_k_orders_and_caps():
 
 
 def test_prediction_row_threshold_and_correctness():
-    row = prediction_row(_output([0.1, 0.6, 0.2, 0.1], "dog"), LABELS, k=2, min_confidence=0.5,
-                         model_version="v", run_id="r")
+    row = prediction_row(
+        _output([0.1, 0.6, 0.2, 0.1], "dog"),
+        LABELS,
+        k=2,
+        min_confidence=0.5,
+        model_version="v",
+        run_id="r",
+    )
     assert row["predicted_label"] == "dog" and row["correct"] is True
     assert row["below_threshold"] is False and (row["width"], row["height"]) == (7, 9)
-    row = prediction_row(_output([0.1, 0.4, 0.3, 0.2], "dog"), LABELS, k=2, min_confidence=0.5,
-                         model_version="v", run_id="r")
+    row = prediction_row(
+        _output([0.1, 0.4, 0.3, 0.2], "dog"),
+        LABELS,
+        k=2,
+        min_confidence=0.5,
+        model_version="v",
+        run_id="r",
+    )
     assert row["predicted_label"] is None and row["below_threshold"] is True
     assert row["correct"] is False and row["top_k_labels"] == ["dog", "owl"]
-    row = prediction_row(_output([0.1, 0.4, 0.3, 0.2]), LABELS, k=2, min_confidence=0.0,
-                         model_version="v", run_id="r")
+    row = prediction_row(
+        _output([0.1, 0.4, 0.3, 0.2]),
+        LABELS,
+        k=2,
+        min_confidence=0.0,
+        model_version="v",
+        run_id="r",
+    )
     assert row["correct"] is None
 
 
@@ -45,8 +65,9 @@ def test_summary_fn_equals_sklearn_on_random_rows():
     for i in range(400):
         probs = rng.dirichlet(np.ones(4))
         true = [None, "cat", "dog", "owl", "fox", "yak"][rng.integers(0, 6)]
-        row = prediction_row(_output(probs, true), LABELS, k=2, min_confidence=0.35,
-                             model_version="v", run_id="r")
+        row = prediction_row(
+            _output(probs, true), LABELS, k=2, min_confidence=0.35, model_version="v", run_id="r"
+        )
         row["uri"] = f"mem://{i}.png"
         rows.append(row)
 
@@ -61,8 +82,7 @@ def test_summary_fn_equals_sklearn_on_random_rows():
 
     with TestPipeline() as p:
         # Several bundles and a combiner merge: the accumulators must merge exactly.
-        summary = (p | beam.Create(rows, reshuffle=True)
-                   | beam.CombineGlobally(SummaryFn(LABELS)))
+        summary = p | beam.Create(rows, reshuffle=True) | beam.CombineGlobally(SummaryFn(LABELS))
         assert_that(summary, check)
 
 

@@ -1,4 +1,5 @@
 """report.html pieces: thumbnails, CollectReportItems (TestPipeline), render_report."""
+
 from __future__ import annotations
 
 import base64
@@ -18,7 +19,7 @@ from bucketscore.run_folder.report_selection import is_mistake
 from bucketscore.run_folder.thumbnails import thumbnail
 from bucketscore.transforms.records import ErrorRow
 from bucketscore.transforms.report_items import CollectReportItems
-from tests.helpers import image_bytes, write_file
+from tests.support.helpers import image_bytes, write_file
 
 LABELS = ["cat", "dog", "fox"]
 
@@ -85,11 +86,20 @@ def test_thumbnail_never_raises():
 # CollectReportItems
 # --------------------------------------------------------------------------------------
 def _row(uri, true, pred, conf, below=False):
-    return {"uri": uri, "true_label": true, "predicted_label": pred, "confidence": conf,
-            "correct": None if true is None else pred == true,
-            "top_k_labels": [pred or "cat", "dog"], "top_k_scores": [conf, 1 - conf],
-            "below_threshold": below, "width": 10, "height": 10, "model_version": "v",
-            "run_id": "r"}
+    return {
+        "uri": uri,
+        "true_label": true,
+        "predicted_label": pred,
+        "confidence": conf,
+        "correct": None if true is None else pred == true,
+        "top_k_labels": [pred or "cat", "dog"],
+        "top_k_scores": [conf, 1 - conf],
+        "below_threshold": below,
+        "width": 10,
+        "height": 10,
+        "model_version": "v",
+        "run_id": "r",
+    }
 
 
 def test_is_mistake():
@@ -104,12 +114,20 @@ def test_is_mistake():
 
 def _summarise_items(items):
     """What assert_that compares: names, order, and whether a PNG thumbnail came with it."""
+
     def thumb(t):
         return None if t is None else _png_size(t)
-    return ([(m["uri"].rsplit("/", 1)[-1], m["confidence"], thumb(m["thumbnail"]))
-             for m in items["mistakes"]],
-            [(f["uri"].rsplit("/", 1)[-1], f["stage"], f["error"], thumb(f["thumbnail"]))
-             for f in items["failures"]])
+
+    return (
+        [
+            (m["uri"].rsplit("/", 1)[-1], m["confidence"], thumb(m["thumbnail"]))
+            for m in items["mistakes"]
+        ],
+        [
+            (f["uri"].rsplit("/", 1)[-1], f["stage"], f["error"], thumb(f["thumbnail"]))
+            for f in items["failures"]
+        ],
+    )
 
 
 def test_collect_report_items_keeps_the_top_n_with_thumbnails(tmp_path):
@@ -117,71 +135,123 @@ def test_collect_report_items_keeps_the_top_n_with_thumbnails(tmp_path):
     files = {}
     for i in range(8):
         files[f"m{i}.png"] = write_file(f"{root}/m{i}.png", image_bytes(_rgb(20, 30, i)))
-    rows = [_row(files["m0.png"], "cat", "dog", 0.55),
-            _row(files["m1.png"], "cat", "fox", 0.95),
-            _row(files["m2.png"], "dog", "cat", 0.75),
-            _row(files["m3.png"], "dog", "dog", 0.99),  # right
-            _row(files["m4.png"], None, "dog", 0.999),  # unlabelled
-            _row(files["m5.png"], "fox", None, 0.3, below=True),  # abstained
-            _row(files["m6.png"], "fox", "cat", 0.75),  # ties with m2: m2 < m6 wins
-            _row(files["m7.png"], "owl", "dog", 0.98),  # a label the model does not know
-            _row(f"{root}/gone.png", "fox", "dog", 0.90)]  # file deleted since: no thumbnail
-    errors = [ErrorRow(f"{root}/z.png", "decode", "DecodeError: z"),
-              ErrorRow(files["m7.png"], "inference", "boom"),
-              ErrorRow(f"{root}/a<&\".png", "read", "FileNotFoundError: a")]
+    rows = [
+        _row(files["m0.png"], "cat", "dog", 0.55),
+        _row(files["m1.png"], "cat", "fox", 0.95),
+        _row(files["m2.png"], "dog", "cat", 0.75),
+        _row(files["m3.png"], "dog", "dog", 0.99),  # right
+        _row(files["m4.png"], None, "dog", 0.999),  # unlabelled
+        _row(files["m5.png"], "fox", None, 0.3, below=True),  # abstained
+        _row(files["m6.png"], "fox", "cat", 0.75),  # ties with m2: m2 < m6 wins
+        _row(files["m7.png"], "owl", "dog", 0.98),  # a label the model does not know
+        _row(f"{root}/gone.png", "fox", "dog", 0.90),
+    ]  # file deleted since: no thumbnail
+    errors = [
+        ErrorRow(f"{root}/z.png", "decode", "DecodeError: z"),
+        ErrorRow(files["m7.png"], "inference", "boom"),
+        ErrorRow(f'{root}/a<&".png', "read", "FileNotFoundError: a"),
+    ]
     with TestPipeline() as p:
         r = p | "Rows" >> beam.Create(rows)
         e = p | "Errors" >> beam.Create(errors)
         items = (r, e) | CollectReportItems(3, labels=LABELS)
-        assert_that(items | beam.Map(_summarise_items), equal_to([(
-            [("m1.png", 0.95, (30, 20)), ("gone.png", 0.90, None), ("m2.png", 0.75, (30, 20))],
-            [("a<&\".png", "read", "FileNotFoundError: a", None),
-             ("m7.png", "inference", "boom", (30, 20)),
-             ("z.png", "decode", "DecodeError: z", None)])]))
+        assert_that(
+            items | beam.Map(_summarise_items),
+            equal_to(
+                [
+                    (
+                        [
+                            ("m1.png", 0.95, (30, 20)),
+                            ("gone.png", 0.90, None),
+                            ("m2.png", 0.75, (30, 20)),
+                        ],
+                        [
+                            ('a<&".png', "read", "FileNotFoundError: a", None),
+                            ("m7.png", "inference", "boom", (30, 20)),
+                            ("z.png", "decode", "DecodeError: z", None),
+                        ],
+                    )
+                ]
+            ),
+        )
 
 
 def test_collect_report_items_least_and_most_confident():
-    rows = [_row("/x/a.png", None, "dog", 0.40), _row("/x/b.png", None, "dog", 0.90),
-            _row("/x/c.png", "cat", "cat", 0.40), _row("/x/d.png", None, "cat", 0.99),
-            _row("/x/e.png", None, "dog", 0.95), _row("/x/f.png", "fox", None, 0.2, below=True),
-            _row("/x/g.png", None, "dog", 0.97), _row("/x/h.png", None, "fox", 0.6)]
+    rows = [
+        _row("/x/a.png", None, "dog", 0.40),
+        _row("/x/b.png", None, "dog", 0.90),
+        _row("/x/c.png", "cat", "cat", 0.40),
+        _row("/x/d.png", None, "cat", 0.99),
+        _row("/x/e.png", None, "dog", 0.95),
+        _row("/x/f.png", "fox", None, 0.2, below=True),
+        _row("/x/g.png", None, "dog", 0.97),
+        _row("/x/h.png", None, "fox", 0.6),
+    ]
 
     def names(items):
-        return ([r["uri"][3:] for r in items["least_confident"]],
-                [(g["label"], [r["uri"][3:] for r in g["rows"]])
-                 for g in items["most_confident"]])
+        return (
+            [r["uri"][3:] for r in items["least_confident"]],
+            [(g["label"], [r["uri"][3:] for r in g["rows"]]) for g in items["most_confident"]],
+        )
 
     with TestPipeline() as p:
-        items = (p | "Rows" >> beam.Create(rows),
-                 p | "Errors" >> beam.Create([]).with_output_types(ErrorRow)
-                 ) | CollectReportItems(3, labels=LABELS, per_class=2)
+        items = (
+            p | "Rows" >> beam.Create(rows),
+            p | "Errors" >> beam.Create([]).with_output_types(ErrorRow),
+        ) | CollectReportItems(3, labels=LABELS, per_class=2)
         # least: f (0.2, abstained), then a and c tie at 0.40: the smaller URI first;
         # per class in model label order (cat, dog, fox), most confident first.
-        assert_that(items | beam.Map(names), equal_to([(
-            ["f.png", "a.png", "c.png"],
-            [("cat", ["d.png", "c.png"]), ("dog", ["g.png", "e.png"]), ("fox", ["h.png"])])]))
+        assert_that(
+            items | beam.Map(names),
+            equal_to(
+                [
+                    (
+                        ["f.png", "a.png", "c.png"],
+                        [
+                            ("cat", ["d.png", "c.png"]),
+                            ("dog", ["g.png", "e.png"]),
+                            ("fox", ["h.png"]),
+                        ],
+                    )
+                ]
+            ),
+        )
 
 
 def test_collect_report_items_keeps_every_row_field():
     row = _row("/nowhere/x.png", "cat", "dog", 0.5)
     with TestPipeline() as p:
-        items = (p | "Rows" >> beam.Create([row]),
-                 p | "Errors" >> beam.Create([], reshuffle=False).with_output_types(ErrorRow)
-                 ) | CollectReportItems(5)
-        assert_that(items, equal_to([{"mistakes": [dict(row, thumbnail=None)],
-                                      "failures": [],
-                                      "least_confident": [dict(row, thumbnail=None)],
-                                      "most_confident": [{"label": "dog", "rows": [
-                                          dict(row, thumbnail=None)]}]}]))
+        items = (
+            p | "Rows" >> beam.Create([row]),
+            p | "Errors" >> beam.Create([], reshuffle=False).with_output_types(ErrorRow),
+        ) | CollectReportItems(5)
+        assert_that(
+            items,
+            equal_to(
+                [
+                    {
+                        "mistakes": [dict(row, thumbnail=None)],
+                        "failures": [],
+                        "least_confident": [dict(row, thumbnail=None)],
+                        "most_confident": [{"label": "dog", "rows": [dict(row, thumbnail=None)]}],
+                    }
+                ]
+            ),
+        )
 
 
 def test_collect_report_items_on_empty_inputs_gives_one_empty_element():
     with TestPipeline() as p:
-        items = (p | "Rows" >> beam.Create([]).with_output_types(dict),
-                 p | "Errors" >> beam.Create([]).with_output_types(ErrorRow)
-                 ) | CollectReportItems(24)
-        assert_that(items, equal_to([{"mistakes": [], "failures": [], "least_confident": [],
-                                      "most_confident": []}]))
+        items = (
+            p | "Rows" >> beam.Create([]).with_output_types(dict),
+            p | "Errors" >> beam.Create([]).with_output_types(ErrorRow),
+        ) | CollectReportItems(24)
+        assert_that(
+            items,
+            equal_to(
+                [{"mistakes": [], "failures": [], "least_confident": [], "most_confident": []}]
+            ),
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -216,13 +286,22 @@ def _img_srcs(page: str) -> list[str]:
 
 def test_render_report_is_self_contained_with_figures_and_thumbnails():
     thumb = thumbnail(image_bytes(_rgb(20, 20)))
-    mistakes = [dict(_row("s3://b/dog/x.png", "dog", "fox", 0.93), thumbnail=thumb),
-                dict(_row("s3://b/cat/y.png", "cat", "dog", 0.81), thumbnail=None)]
-    failures = [{"uri": "s3://b/fox/z.jpg", "stage": "decode", "error": "DecodeError: bad",
-                 "thumbnail": thumb}]
+    mistakes = [
+        dict(_row("s3://b/dog/x.png", "dog", "fox", 0.93), thumbnail=thumb),
+        dict(_row("s3://b/cat/y.png", "cat", "dog", 0.81), thumbnail=None),
+    ]
+    failures = [
+        {
+            "uri": "s3://b/fox/z.jpg",
+            "stage": "decode",
+            "error": "DecodeError: bad",
+            "thumbnail": thumb,
+        }
+    ]
     summary = _summary()
-    page = render_report(summary, mistakes, failures,
-                         {"input": ["s3://b/"], "top_k": 2, "beam_options": ["--x=***"]})
+    page = render_report(
+        summary, mistakes, failures, {"input": ["s3://b/"], "top_k": 2, "beam_options": ["--x=***"]}
+    )
     assert page.startswith("<!DOCTYPE html>")
     # Nothing outside the file: no scripts, stylesheets or remote images.
     assert "<script" not in page and "<link" not in page
@@ -250,12 +329,13 @@ def test_render_report_is_self_contained_with_figures_and_thumbnails():
 
 
 def test_render_report_escapes_everything_from_data():
-    evil = 'a<b>&"q\'<script>alert(1)</script>'
+    evil = "a<b>&\"q'<script>alert(1)</script>"
     labels = [evil, "$x$_{y}", "ok"]  # `$` would be mathtext to matplotlib
     summary = _summary(labels=labels)
     mistakes = [dict(_row(f"s3://b/{evil}.png", evil, "ok", 0.9), thumbnail=None)]
-    failures = [{"uri": f"/data/{evil}.png", "stage": "read", "error": f"Err: {evil}",
-                 "thumbnail": None}]
+    failures = [
+        {"uri": f"/data/{evil}.png", "stage": "read", "error": f"Err: {evil}", "thumbnail": None}
+    ]
     page = render_report(summary, mistakes, failures, {"input": [evil], evil: evil})
     assert "<script" not in page and "<b>&" not in page and "alert(1)<" not in page
     assert "a&lt;b&gt;&amp;&quot;q&#x27;&lt;script&gt;" in page
@@ -301,8 +381,9 @@ def test_absent_classes_are_left_out_of_the_matrix():
     page = render_report(_summary(labels=labels, matrix=matrix), [], [], {})
     assert "left out of the matrix" in page
     full = [[1 if i == j else 0 for j in range(10)] for i in range(10)]
-    assert "left out of the matrix" not in render_report(_summary(labels=labels, matrix=full),
-                                                         [], [], {})
+    assert "left out of the matrix" not in render_report(
+        _summary(labels=labels, matrix=full), [], [], {}
+    )
 
 
 def test_write_report_writes_the_page_and_never_raises(tmp_path, caplog):
@@ -311,8 +392,10 @@ def test_write_report_writes_the_page_and_never_raises(tmp_path, caplog):
 
     run = str(tmp_path / "run") + "/"
     summary = _summary()
-    items = {"mistakes": [dict(_row("s3://b/x.png", "cat", "dog", 0.9), thumbnail=None)],
-             "failures": []}
+    items = {
+        "mistakes": [dict(_row("s3://b/x.png", "cat", "dog", 0.9), thumbnail=None)],
+        "failures": [],
+    }
     assert write_report(run, summary, items, {"top_k": 2}) == run + REPORT
     with open(run + REPORT, encoding="utf-8") as f:
         assert "x.png" in f.read()

@@ -7,12 +7,11 @@ heatmap's dark blue and the recall bars' orange, not a blank page.
 Chromium: `apt-get install -y chromium` (CI installs it). Without it the test is skipped,
 except when CI is set: then a missing browser is a failure.
 """
+
 from __future__ import annotations
 
 import io
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -23,51 +22,10 @@ from bucketscore.run_folder.layout import REPORT
 from bucketscore.run_folder.report_page import render_report
 from bucketscore.run_folder.report_selection import is_mistake, mistake_key
 from bucketscore.run_folder.thumbnails import thumbnail_of
-from tests.helpers import copy_demo_subset, parse_csv, parse_predictions_csv, write_file
+from tests.support.browser import PROBE, _run_chromium, chromium
+from tests.support.helpers import copy_demo_subset, parse_csv, parse_predictions_csv, write_file
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
 ODD_NAME = 'odd <i>name & "quoted".png'
-
-# Added to a copy of the page (the report itself has no script): records how many images
-# there are, how many decoded, and any load error, on <body> for --dump-dom to show.
-PROBE = """<script>
-window.__errors = [];
-window.addEventListener("error", e => window.__errors.push(
-  (e.target && e.target.tagName ? e.target.tagName + " " : "") + (e.message || "load error")),
-  true);
-window.addEventListener("load", () => {
-  const imgs = Array.from(document.images);
-  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0);
-  document.body.setAttribute("data-images", String(imgs.length));
-  document.body.setAttribute("data-decoded", String(ok.length));
-  document.body.setAttribute("data-figures", String(
-    ok.filter(i => i.id === "confusion-matrix" || i.id === "per-class").length));
-  document.body.setAttribute("data-errors", String(window.__errors.length));
-});
-</script>"""
-
-
-def chromium() -> str:
-    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which(
-        "chromium-browser")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("chromium is not installed but CI is set: the report's browser test must "
-                    "run in CI (apt-get install -y chromium)")
-    pytest.skip("chromium is not installed (apt-get install -y chromium); "
-                "this test runs whenever it is, and always in CI")
-
-
-def _run_chromium(browser: str, tmp_path, page: str, *args: str) -> subprocess.CompletedProcess:
-    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.iterdir()))}"
-    proc = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, f"file://{page}"],
-        capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +42,22 @@ def report_page(demo_bundle, tmp_path_factory):
     with open(os.path.join(demo_bundle.data, "3", three), "rb") as f:
         write_file(os.path.join(images, "8", ODD_NAME), f.read())  # a 3 labelled 8
     write_file(os.path.join(images, "7", "broken.png"), b"\x89PNG\r\n\x1a\n" + os.urandom(200))
-    assert main(["score", "--input", images, "--model", demo_bundle.model, "--output", out,
-                 "--run_id", "r1"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                images,
+                "--model",
+                demo_bundle.model,
+                "--output",
+                out,
+                "--run_id",
+                "r1",
+            ]
+        )
+        == 0
+    )
     run = os.path.join(out, "r1")
     path = os.path.join(run, REPORT)
     if not os.path.exists(path):
@@ -111,13 +83,16 @@ def _render_from_results(run: str) -> str:
     with open(os.path.join(run, "manifest.json"), encoding="utf-8") as f:
         arguments = json.load(f)["arguments"]
     labels = summary["model"]["labels"]
-    mistakes = sorted((r for r in rows if is_mistake(r, labels)), key=mistake_key,
-                      reverse=True)[:24]
+    mistakes = sorted((r for r in rows if is_mistake(r, labels)), key=mistake_key, reverse=True)[
+        :24
+    ]
     failures = sorted(errors, key=lambda e: e["uri"])[:24]
-    return render_report(summary,
-                         [dict(m, thumbnail=thumbnail_of(m["uri"])) for m in mistakes],
-                         [dict(e, thumbnail=thumbnail_of(e["uri"])) for e in failures],
-                         arguments)
+    return render_report(
+        summary,
+        [dict(m, thumbnail=thumbnail_of(m["uri"])) for m in mistakes],
+        [dict(e, thumbnail=thumbnail_of(e["uri"])) for e in failures],
+        arguments,
+    )
 
 
 def test_report_of_a_real_run_shows_the_mistake_and_the_failure(report_page):
@@ -137,8 +112,9 @@ def test_report_loads_in_chromium_with_every_image_decoded(report_page, tmp_path
     path, page = report_page
     probe = tmp_path / "probe.html"
     probe.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    proc = _run_chromium(browser, tmp_path, str(probe), "--enable-logging=stderr", "--v=0",
-                         "--dump-dom")
+    proc = _run_chromium(
+        browser, tmp_path, str(probe), "--enable-logging=stderr", "--v=0", "--dump-dom"
+    )
     import re
 
     body = re.search(r"<body([^>]*)>", proc.stdout)

@@ -11,8 +11,9 @@ count as `run_pipeline` does. Beam internals used (test-only): `BeamJob._invoke_
 (the hook a job type overrides), `_provision_info` and `_pipeline_proto` (what the job was
 given), `FnApiRunner._num_workers`.
 
-    python tests/job_service.py --port N --staging_dir DIR
+    python tests/support/job_service.py --port N --staging_dir DIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,12 +28,13 @@ def _job_type():
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
     class MultiWorkerJob(local_job_service.BeamJob):
-        def _invoke_runner(self):  # noqa: SLF001 - Beam's hook for job types
+        def _invoke_runner(self):
             self.set_state(beam_job_api_pb2.JobState.RUNNING)
             options = self.pipeline_options()
             runner = fn_runner.FnApiRunner(provision_info=self._provision_info)
             workers = options.view_as(DirectOptions).direct_num_workers
-            runner._num_workers = max(1, int(workers or 1))
+            # what DirectRunner sets from --direct_num_workers; BeamJob does not
+            runner._num_workers = max(1, int(workers or 1))  # noqa: SLF001
             return runner.run_via_runner_api(self._pipeline_proto, options)
 
     return MultiWorkerJob
@@ -48,8 +50,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--staging_dir", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    servicer = local_job_service.LocalJobServicer(args.staging_dir,
-                                                  beam_job_type=_job_type())
+    servicer = local_job_service.LocalJobServicer(args.staging_dir, beam_job_type=_job_type())
     port = servicer.start_grpc_server(args.port)
     logging.info("job service listening on localhost:%s", port)
     while True:

@@ -37,6 +37,7 @@ Gotchas that shaped this file:
   carries an access token valid until 2999, so the lookup succeeds at once and no
   token refresh (network) ever happens; the emulator ignores the bearer token.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -107,7 +108,7 @@ def _free_port_pair(offset: int = 10000) -> tuple[int, int]:
     raise StorageServerError(f"no free port pair (p, p+{offset}) found")
 
 
-def _find_binary(name: str) -> str:
+def find_binary(name: str) -> str:
     candidate = _BIN_DIR / name
     if candidate.exists():
         return str(candidate)
@@ -171,7 +172,9 @@ class _ManagedServer:
         if setpriv and threading.current_thread() is threading.main_thread():
             argv = [setpriv, "--pdeathsig", "KILL", "--"] + argv
         self._log_file = open(self.log_path, "ab")
-        self._log_file.write(f"\n=== {time.strftime('%H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+        self._log_file.write(
+            f"\n=== {time.strftime('%H:%M:%S')} starting: {' '.join(argv)}\n".encode()
+        )
         self._log_file.flush()
         self._proc = subprocess.Popen(
             argv,
@@ -195,7 +198,8 @@ class _ManagedServer:
                 self.stop_process()
                 raise StorageServerError(
                     f"{self.name} exited with code {code} while starting "
-                    f"(log {self.log_path}):\n{self.log_tail()}")
+                    f"(log {self.log_path}):\n{self.log_tail()}"
+                )
             try:
                 self._probe()
                 return
@@ -205,7 +209,8 @@ class _ManagedServer:
         self.stop_process()
         raise StorageServerError(
             f"{self.name} did not answer within {self.start_timeout:.0f}s "
-            f"(last error: {last_error!r}; log {self.log_path}):\n{self.log_tail()}")
+            f"(last error: {last_error!r}; log {self.log_path}):\n{self.log_tail()}"
+        )
 
     def stop_process(self, timeout: float | None = None, kill: bool = False) -> None:
         """Stops the process (SIGTERM, then SIGKILL after ``timeout``); data stays.
@@ -285,8 +290,13 @@ class S3Server(_ManagedServer):
 
     name = "seaweedfs"
 
-    def __init__(self, workdir: Path, access_key: str = "bucketscore-test-key",
-                 secret_key: str = "bucketscore-test-secret", region: str = "us-east-1"):
+    def __init__(
+        self,
+        workdir: Path,
+        access_key: str = "bucketscore-test-key",
+        secret_key: str = "bucketscore-test-secret",
+        region: str = "us-east-1",
+    ):
         super().__init__(workdir)
         self.access_key = access_key
         self.secret_key = secret_key
@@ -299,20 +309,46 @@ class S3Server(_ManagedServer):
         # A second identity may list LIMITED_BUCKET but read only images/ok/ and models/ there:
         # reading anything else there is "access denied", for tests of unreadable objects.
         self.limited_access_key, self.limited_secret_key = "limited-test-key", "limited-secret"
-        self.s3_config_path.write_text(json.dumps({"identities": [{
-            "name": "bucketscore-test",
-            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }, {
-            "name": "limited",
-            "credentials": [{"accessKey": self.limited_access_key,
-                             "secretKey": self.limited_secret_key}],
-            "actions": [f"List:{LIMITED_BUCKET}", f"Read:{LIMITED_BUCKET}/images/ok/*",
-                        f"Read:{LIMITED_BUCKET}/models/*",
-                        f"Read:{LIMITED_BUCKET}/results/*", f"Write:{LIMITED_BUCKET}/results/*"],
-        }]}, indent=2))
-        names = ["master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc",
-                 "s3", "s3_grpc"]
+        self.s3_config_path.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "bucketscore-test",
+                            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        },
+                        {
+                            "name": "limited",
+                            "credentials": [
+                                {
+                                    "accessKey": self.limited_access_key,
+                                    "secretKey": self.limited_secret_key,
+                                }
+                            ],
+                            "actions": [
+                                f"List:{LIMITED_BUCKET}",
+                                f"Read:{LIMITED_BUCKET}/images/ok/*",
+                                f"Read:{LIMITED_BUCKET}/models/*",
+                                f"Read:{LIMITED_BUCKET}/results/*",
+                                f"Write:{LIMITED_BUCKET}/results/*",
+                            ],
+                        },
+                    ]
+                },
+                indent=2,
+            )
+        )
+        names = [
+            "master",
+            "master_grpc",
+            "volume",
+            "volume_grpc",
+            "filer",
+            "filer_grpc",
+            "s3",
+            "s3_grpc",
+        ]
         self.ports = dict(zip(names, free_ports(len(names))))
         # The embedded maintenance worker dials admin.port + 10000 whatever
         # -admin.port.grpc says, so keep that rule.
@@ -323,7 +359,7 @@ class S3Server(_ManagedServer):
     def _argv(self) -> list[str]:
         p = self.ports
         argv = [
-            _find_binary("weed"),
+            find_binary("weed"),
             "-logtostderr=true",
             f"-config_dir={self._config_dir}",
             "mini",
@@ -367,8 +403,14 @@ class S3Server(_ManagedServer):
 
     def _process_env(self) -> dict[str, str]:
         env = dict(os.environ)
-        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                    "S3_BUCKET", "S3_TABLE_BUCKET", "S3_EXTERNAL_URL"):
+        for var in (
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "S3_BUCKET",
+            "S3_TABLE_BUCKET",
+            "S3_EXTERNAL_URL",
+        ):
             env.pop(var, None)
         return env
 
@@ -376,8 +418,9 @@ class S3Server(_ManagedServer):
         client = self.boto3_client(connect_timeout=1, read_timeout=3, max_attempts=1)
         client.list_buckets()
 
-    def boto3_client(self, connect_timeout: float = 5, read_timeout: float = 60,
-                     max_attempts: int = 3):
+    def boto3_client(
+        self, connect_timeout: float = 5, read_timeout: float = 60, max_attempts: int = 3
+    ):
         """A signed boto3 S3 client for this server (path-style addressing)."""
         import boto3
         from botocore.config import Config
@@ -469,8 +512,14 @@ class GCSServer(_ManagedServer):
         self._gcloud_config_dir.mkdir(exist_ok=True)
 
     def _argv(self) -> list[str]:
-        argv = [_find_binary("gcp-storage-emulator"), "start",
-                "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = [
+            find_binary("gcp-storage-emulator"),
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         if self.in_memory:
             argv.append("--in-memory")
         return argv

@@ -4,11 +4,11 @@
 
 * Beam's job service (Beam's LocalJobServicer, as
   ``python -m apache_beam.runners.portability.local_job_service_main`` runs it, but with
-  jobs that honour ``--direct_num_workers``: tests/job_service.py), which runs each
+  jobs that honour ``--direct_num_workers``: tests/support/job_service.py), which runs each
   submitted job with its own FnApiRunner, and
 * an external SDK worker pool (``python -m apache_beam.runners.worker.worker_pool_main``),
   which starts one SDK worker process per worker the job service asks for
-  (``--direct_num_workers``), through tests/sdk_boot.py as its container executable (what
+  (``--direct_num_workers``), through tests/support/sdk_boot.py as its container executable (what
   the SDK image's `boot` does: the job's pipeline options reach the workers); the pool
   runs with this interpreter's folder (the project's virtualenv) first on PATH,
 
@@ -16,8 +16,9 @@ and returns a :class:`PortableRunner` whose :meth:`~PortableRunner.flags` are th
 ``bucketscore score`` flags of a run on it: the same protocol (job API, Fn API, EXTERNAL
 environment) that Flink, Spark and Dataflow Runner v2 speak. Both bind to localhost on free
 ports, log to files under the work folder and are stopped like the storage servers
-(tests/storage_servers.py).
+(tests/support/storage_servers.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.storage_servers import _ManagedServer, free_ports
+from tests.support.storage_servers import _ManagedServer, free_ports
 
 WORKERS = 2
 BOOT = Path(__file__).with_name("sdk_boot.py")
@@ -63,8 +64,14 @@ class JobService(_PortServer):
     name = "beam-job-service"
 
     def _argv(self) -> list[str]:
-        return [sys.executable, str(JOB_SERVICE), "--port", str(self.port),
-                "--staging_dir", str(self.workdir / "staging")]
+        return [
+            sys.executable,
+            str(JOB_SERVICE),
+            "--port",
+            str(self.port),
+            "--staging_dir",
+            str(self.workdir / "staging"),
+        ]
 
 
 class WorkerPool(_PortServer):
@@ -74,8 +81,15 @@ class WorkerPool(_PortServer):
         boot = self.workdir / "boot"
         boot.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{BOOT}" "$@"\n')
         boot.chmod(0o755)
-        return [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                "--service_port", str(self.port), "--container_executable", str(boot)]
+        return [
+            sys.executable,
+            "-m",
+            "apache_beam.runners.worker.worker_pool_main",
+            "--service_port",
+            str(self.port),
+            "--container_executable",
+            str(boot),
+        ]
 
 
 @dataclass
@@ -86,10 +100,17 @@ class PortableRunner:
 
     def flags(self) -> list[str]:
         """Beam flags that run a pipeline on this job service with the pool's workers."""
-        return ["--runner", "PortableRunner", "--job_endpoint", self.job_service.address,
-                "--environment_type", "EXTERNAL",
-                "--environment_config", self.worker_pool.address,
-                f"--direct_num_workers={self.workers}"]
+        return [
+            "--runner",
+            "PortableRunner",
+            "--job_endpoint",
+            self.job_service.address,
+            "--environment_type",
+            "EXTERNAL",
+            "--environment_config",
+            self.worker_pool.address,
+            f"--direct_num_workers={self.workers}",
+        ]
 
     def worker_count(self) -> int:
         """SDK worker processes the pool started so far (one log line each)."""

@@ -1,4 +1,5 @@
 """Session fixtures for models: the demo bundle is trained once per test session."""
+
 from __future__ import annotations
 
 import os

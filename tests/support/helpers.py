@@ -3,6 +3,7 @@
 The expectations here never use the pipeline: predictions come from a direct call of the
 bundle's SavedModel, metrics from scikit-learn over the prediction rows as written.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def image_bytes(array: np.ndarray, fmt: str = "PNG", **save_args) -> bytes:
@@ -78,10 +79,13 @@ def read_local_run(run_dir: str) -> dict:
         with open(os.path.join(run_dir, name), encoding="utf-8") as f:
             return f.read()
 
-    out = {"files": names,
-           "predictions": parse_predictions_csv(
-               text(n) for n in names if n.startswith("predictions") and n.endswith(".csv")),
-           "errors": parse_csv(text("errors.csv")) if "errors.csv" in names else None}
+    out = {
+        "files": names,
+        "predictions": parse_predictions_csv(
+            text(n) for n in names if n.startswith("predictions") and n.endswith(".csv")
+        ),
+        "errors": parse_csv(text("errors.csv")) if "errors.csv" in names else None,
+    }
     for name in ("summary.json", "manifest.json"):
         out[name.split(".")[0]] = json.loads(text(name)) if name in names else None
     return out
@@ -100,12 +104,11 @@ def direct_probabilities(bundle_dir: str, image_files: dict[str, bytes]) -> dict
     """uri -> probabilities from calling the SavedModel directly (no pipeline, no Beam)."""
     import tensorflow as tf
 
-    from bucketscore.bundle.meta import read_meta
     from bucketscore.bundle.images import decode_image
+    from bucketscore.bundle.meta import read_meta
 
     meta = read_meta(bundle_dir)
-    fn = tf.saved_model.load(os.path.join(bundle_dir, "saved_model")).signatures[
-        "serving_default"]
+    fn = tf.saved_model.load(os.path.join(bundle_dir, "saved_model")).signatures["serving_default"]
     out = {}
     for uri, data in image_files.items():
         pixels, _w, _h = decode_image(data, meta.input)
@@ -130,13 +133,13 @@ def check_summary_against_sklearn(summary: dict, rows: list[dict], model_labels:
     assert summary["top_k_accuracy"] == pytest_approx(top_k)
     present = [lab for lab in model_labels if lab in set(y_true) | set(y_pred)]
     for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=present,
-                                                     average=average, zero_division=0)
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=present, average=average, zero_division=0
+        )
         assert summary[average]["precision"] == pytest_approx(p)
         assert summary[average]["recall"] == pytest_approx(r)
         assert summary[average]["f1"] == pytest_approx(f)
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=present,
-                                                 zero_division=0)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=present, zero_division=0)
     got = {c["label"]: c for c in summary["per_class"]}
     assert sorted(got) == sorted(present)
     for i, label in enumerate(present):

@@ -1,4 +1,5 @@
 """Small generated data sets for the model tests: coloured shapes, written as PNG files."""
+
 from __future__ import annotations
 
 import io
@@ -40,8 +41,14 @@ def png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def write_shapes(folder: str, per_class: int, shapes=SHAPES[:3], seed: int = 0,
-                 size: int = 32, splits: dict | None = None) -> dict[str, int]:
+def write_shapes(
+    folder: str,
+    per_class: int,
+    shapes=SHAPES[:3],
+    seed: int = 0,
+    size: int = 32,
+    splits: dict | None = None,
+) -> dict[str, int]:
     """folder/<shape>/<shape>_NNN.png (or folder/<split>/<shape>/... with `splits`, a dict
     split -> images per class). Returns images written per top folder."""
     rng = np.random.default_rng(seed)
