@@ -2,7 +2,7 @@
 
 Measures, in one run:
 
-* the host's decode ceiling: images/s of `model_export.images.decode_image` (Pillow decode,
+* the host's decode ceiling: images/s of `bucketscore.bundle.images.decode_image` (Pillow decode,
   EXIF orientation, resize as model.json says) in one process per core, on the benchmark
   corpus (500x375 JPEGs of scikit-image's photographs, benchmarks/corpus.py);
 * per model (MobileNetV2-224 and ResNet-50, random weights; their bundles are built once

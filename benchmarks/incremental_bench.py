@@ -13,7 +13,7 @@ peak RSS of the runner process (what Beam's local runner holds: the incremental 
 CoGroupByKey there) and of the largest worker process; for the incremental run, the read
 counters of its summary (`read`, `bytes_read`) against the changed images' count and
 bytes, and the carried-over rows. Results: benchmarks/results/incremental-<time>.json and
-incremental-latest.json, and a table for the README. Exit 1 when the incremental run read
+incremental-latest.json, and a table for docs/performance.md. Exit 1 when the incremental run read
 anything but the changed images.
 """
 

@@ -24,7 +24,7 @@ within 10%). Local objects are hard links to a few files (ext4 allows 65,000 lin
 file); buckets are filled once by copying the local set into the server (`weed filer.copy`)
 and kept, with the server's data folder, between runs (a marker object says a prefix is
 complete). Results:
-benchmarks/results/listing-<time>.json and listing-latest.json, and a table for the README.
+benchmarks/results/listing-<time>.json and listing-latest.json, and a table for docs/performance.md.
 """
 
 from __future__ import annotations

@@ -115,14 +115,15 @@ def option_kinds(parser: argparse.ArgumentParser) -> tuple[set[str], set[str]]:
 def share_beam_s3_session() -> None:
     """Make Beam's S3 filesystem create its boto3 clients from one shared boto3 Session.
 
-    Why: Beam's S3 filesystem (apache_beam.io.aws.clients.s3.boto3_client.Client, made
-    anew for every list, open, copy, delete and exists call of the file sinks) starts a
-    fresh boto3 Session each time, and botocore then re-reads its JSON service models:
-    measured 0.22 s of CPU per call, 34 calls = 7.6 s of a 61-image run to S3. Clients made
-    from one Session reuse its loaded models (boto3 clients are thread-safe; a Session's
-    client() is not, hence the lock). Private: the module attribute `boto3_client.boto3`,
-    replaced by a shim with the one attribute Beam uses (`boto3.session.Session`). Tests:
-    every S3 end-to-end test; the small-run timing in `make bench`.
+    Why: Beam's S3 filesystem (apache_beam.io.aws.clients.s3.boto3_client.Client, made anew
+    for every list, open, copy, delete and exists call of the file sinks) starts a fresh
+    boto3 Session each time, and botocore then re-reads its JSON service models, a fraction
+    of a second of CPU per call (the figures: docs/decisions.md, "One boto3 Session for
+    Beam's S3 filesystem"). Clients made from one Session reuse its loaded models (boto3
+    clients are thread-safe; a Session's client() is not, hence the lock). Private: the
+    module attribute `boto3_client.boto3`, replaced by a shim with the one attribute Beam
+    uses (`boto3.session.Session`). Tests: every S3 end-to-end test; the small-run timing in
+    `make bench`.
     """
     import threading
     import types

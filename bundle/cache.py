@@ -1,6 +1,6 @@
 """Fetched model bundles, kept once per version on this machine, shared by processes and runs.
 
-A bundle's version is the digest of its files' digests (bundle.content_version), so one
+A bundle's version is the digest of its files' digests (bundle.meta.content_version), so one
 folder per version holds it whatever URI it came from: `<cache>/bundles/<version>/`
 (storage.local_cache.cache_root). `cached(version, fill)`:
 
@@ -14,8 +14,7 @@ folder per version holds it whatever URI it came from: `<cache>/bundles/<version
   cache is bounded to MAX_BYTES, least recently used first) never deletes a bundle a
   running worker is using.
 
-Before this module every process (launcher and each worker) copied the bundle into TMPDIR
-and never deleted it: three copies per local run.
+Why one cache per machine: docs/decisions.md, "One bundle cache per machine".
 """
 
 from __future__ import annotations

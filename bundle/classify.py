@@ -2,8 +2,8 @@
 
 No pipeline: each image is read (a local file with open(), `s3://` and `gs://` through
 storage.uris, `-` from the stream given as `stdin`), decoded and preprocessed exactly as
-scoring does (model_export.images.decode_image with the bundle's model.json input spec),
-and run through the bundle's predictor (model_export.predictor: ONNX Runtime when the
+scoring does (bundle.images.decode_image with the bundle's model.json input spec),
+and run through the bundle's predictor (bundle.predictor: ONNX Runtime when the
 bundle has model.onnx). Local files and local bundles never touch Beam's filesystems, and
 TensorFlow is imported only when the TensorFlow backend is used, so one image is answered
 in well under a second.
@@ -90,7 +90,7 @@ def open_model(bundle_uri: str, backend: str = "auto", device: str = "auto") -> 
     """Read, verify and load a bundle. BundleError when it is missing, modified or lacks the
     backend (predictor.choose_backend); devices.DeviceError for a GPU that is not there.
     A local bundle is verified and loaded where it is; a remote one through the machine's
-    bundle cache (bundle.fetch_verified), so asking again does not download it again."""
+    bundle cache (bundle.verified.fetch_verified), so asking again does not download it again."""
     predictor = load_predictor(bundle_uri, backend, device)
     return Model(meta=predictor.meta, predictor=predictor, backend=predictor.backend)
 

@@ -31,7 +31,7 @@ ONNX_FILE = "model.onnx"
 BACKEND_FILES = {"tf": f"{SAVED_MODEL_DIR}/", "onnx": ONNX_FILE}  # backend -> what it loads
 RESIZE_MODES = ("squash", "crop", "fill")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
-# Larger images are errors rows, not decoded (model_export.images; --max_pixels).
+# Larger images are errors rows, not decoded (bundle.images; --max_pixels).
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 20 MP photo passes, a decompression bomb does not
 
 

@@ -19,8 +19,8 @@ def onnxruntime():
 
     Why: onnxruntime 1.32 writes a telemetry session file (`$TMPDIR/.ses`) when it is
     imported, even after disable_telemetry_events(); an hourly job must leave nothing in
-    TMPDIR, so the file goes to `<cache>/onnxruntime/` instead (measured: with TMPDIR set to
-    an empty folder, `import onnxruntime` leaves `.ses` in it; with this, nothing)."""
+    TMPDIR, so the file goes to `<cache>/onnxruntime/` instead (docs/decisions.md, "Nothing
+    in TMPDIR from ONNX Runtime")."""
     import sys
 
     if "onnxruntime" in sys.modules:

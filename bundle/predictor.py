@@ -188,7 +188,7 @@ def load_predictor(
     bundle_uri: str, backend: str = "auto", device: str = "auto"
 ) -> TFPredictor | ONNXPredictor:
     """Fetch and verify a bundle, then load it with the chosen backend on `device`
-    (auto|cpu|gpu, see model_export.devices)."""
+    (auto|cpu|gpu, see bundle.devices)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     meta, local = fetch_verified(bundle_uri)

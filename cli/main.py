@@ -1,4 +1,4 @@
-"""The `bucketscore` command line: builds the parser from pipelines/commands/*.
+"""The `bucketscore` command line: builds the parser from cli/commands/*.
 
 Exit status: 0 the command (run) completed; 1 it failed; 2 the command was wrong.
 """

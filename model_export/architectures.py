@@ -81,7 +81,7 @@ class BackboneError(ValueError):
 class Backbone:
     name: str
     constructor: str  # attribute of keras.applications
-    preprocess: str  # model_export.preprocessing mode name
+    preprocess: str  # a model_export.scaling.PREPROCESS_MODES name
     default_size: int
     min_size: int
     weights_url: str  # where the ImageNet no-top weights come from (for the error message)

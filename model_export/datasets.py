@@ -10,9 +10,9 @@ Layouts:
   as given; a missing validation or test split is carved out of `train/` as below;
 * otherwise a seeded, stratified split (each class is split in the same proportions).
 
-Every image goes through `transforms.decoding.decode_image` with the bundle's InputSpec, so
-training sees exactly the pixels scoring will. Images that cannot be read or decoded are
-skipped and reported, never silently dropped.
+Every image goes through `bucketscore.bundle.images.decode_image`, what scoring decodes
+with, with the bundle's InputSpec, so training sees exactly the pixels scoring will. Images
+that cannot be read or decoded are skipped and reported, never silently dropped.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The serving signature `serving_default` takes `images` uint8 [N, H, W, C] and returns
 `probabilities` [N, K] and, where the model has one, `embeddings` [N, D]: the output of the
 penultimate layer (the input of the final Dense layer). The cast to float happens inside;
-any normalisation must be part of the Keras model itself (see `preprocessing.py`), or, for
+any normalisation must be part of the Keras model itself (see model_export/scaling.py), or, for
 a wrapped SavedModel, of the wrapper.
 """
 

@@ -32,7 +32,9 @@ from bucketscore.model_export.datasets import Dataset
 _log = logging.getLogger(__name__)
 
 TRAINING_DIR = "training"
-JIT = False  # XLA: compiling takes longer than these small fits run (measured 2x slower)
+# XLA: compiling takes longer than these small fits run (docs/decisions.md, "Training
+# without XLA").
+JIT = False
 FLIPS = ("none", "horizontal", "vertical", "both")
 
 
@@ -237,11 +239,12 @@ def build_base(cfg: TrainConfig, spec: InputSpec, log: Callable[[str], None]):
 
 
 def match_keras_imagenet_efficientnet(base) -> bool:
-    """Keras' EfficientNet adds `Rescaling(1/sqrt(ImageNet std))` after its Normalization
-    layer only when it downloads the ImageNet weights itself (keras efficientnet.py,
-    tensorflow/tensorflow#49930). A base built without weights and loaded from a file lacks
-    it; fold the same factor into the Normalization variance when the file holds the
-    ImageNet statistics (variance = std^2). Returns whether it did."""
+    """Keras' EfficientNet adds `Rescaling(1/sqrt(ImageNet std))` after its Normalization layer
+    only when it downloads the ImageNet weights itself
+    (keras/src/applications/efficientnet.py, tensorflow/tensorflow#49930). A base built
+    without weights and loaded from a file lacks it; fold the same factor into the
+    Normalization variance when the file holds the ImageNet statistics (variance = std^2).
+    Returns whether it did."""
     import keras
 
     from bucketscore.model_export.scaling import IMAGENET_STD_RGB

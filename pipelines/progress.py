@@ -2,7 +2,8 @@
 
 Reads the board of `transforms.counters` (fed by the same calls that increment the Beam
 counters; worker processes share theirs through a temporary folder that the printer makes
-for the run, and flush it at least every 0.5 s) from a background thread.
+for the run, and flush it every transforms.counters.FLUSH_EVERY, 0.25 s, while it
+changes) from a background thread.
 
 * On a terminal: a bar drawn with rich (a maintained library; it redraws in place and
   handles terminal width), refreshed every `interval` second.

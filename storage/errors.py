@@ -33,7 +33,8 @@ from typing import Callable, Iterator, Optional, TypeVar
 from bucketscore.errors import error_message, first_line
 
 T = TypeVar("T")
-RETRY_SECONDS = 180.0  # rides out an outage of at least two minutes (issue 11: >= 120 s)
+# Rides out an outage of at least two minutes (docs/decisions.md, "A storage retry budget").
+RETRY_SECONDS = 180.0
 RETRY_ENV = "BUCKETSCORE_STORAGE_RETRY_SECONDS"  # how the budget reaches worker processes
 QUICK_ATTEMPTS = 3  # errors that are neither permanent nor known to be transient
 FIRST_WAIT = 0.5  # seconds; doubles each attempt, capped at MAX_WAIT, full jitter

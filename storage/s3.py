@@ -1,16 +1,15 @@
 """Reading s3:// objects with one boto3 client per process and one GET per object.
 
 Beam's S3 filesystem (`FileSystems.open`) makes a new boto3 session and client for every
-object, then sends a HEAD before the GET: measured on the benchmark machine (local
-SeaweedFS, 45 KB JPEGs) ~200 ms of CPU per object, which no amount of concurrency hides.
+object, then sends a HEAD before the GET: a CPU cost per object that no concurrency hides.
 `read_object` keeps ONE client per process and set of `--s3_*` options (made on first
 use, thread-safe) and sends one GET. With `presigned` (the default) that GET is a
 presigned URL sent through the client's own HTTP session (its connection pool, TLS
-verification and proxies), which skips botocore's request/response pipeline: ~0.7 ms of
-CPU per object instead of ~1.4-2.4 ms for `get_object`. Any answer but a complete 200 is
-asked again through `get_object`, so errors (404, 403, redirects, throttling) are exactly
-boto3's, raised as Beam's `S3ClientError` with the HTTP code (what `storage.errors`
-describes and decides retries on).
+verification and proxies), which skips botocore's request/response pipeline. The figures:
+docs/decisions.md, "S3 reads: one client per process, one GET per object". Any answer but a
+complete 200 is asked again through `get_object`, so errors (404, 403, redirects,
+throttling) are exactly boto3's, raised as Beam's `S3ClientError` with the HTTP code (what
+`storage.errors` describes and decides retries on).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Read, write, list, copy and delete objects by URI (local path, s3://, gs://).
 
 Thin wrappers over `apache_beam.io.filesystems.FileSystems` (s3:// reads: `storage.s3`,
-Beam's S3 reader costs ~0.2 s of CPU per object); they add what the callers
+cheaper per object than Beam's S3 reader); they add what the callers
 need everywhere: absolute local paths, "prefix" semantics (everything below a folder) and
 whole-tree copies. Beam is imported on first use, not with this module: the command line
 builds its parser (and answers `--help`) without loading Beam.
@@ -31,7 +31,8 @@ def _filesystems():
 def prepare_process(retry_seconds: Optional[float] = None) -> None:
     """Set up this process (the launcher, or a worker: DoFns call it in setup) for storage:
     the run's retry budget (storage.errors) and one shared boto3 Session for Beam's own S3
-    filesystem (bucketscore.private_apis.share_beam_s3_session: 0.22 s saved per call)."""
+    filesystem (bucketscore.private_apis.share_beam_s3_session: no service models re-read per
+    call)."""
     from bucketscore.private_apis import share_beam_s3_session
 
     set_retry_seconds(retry_seconds)
@@ -159,8 +160,8 @@ def list_prefix(prefix: str) -> "list[FileMetadata]":
                 out.append(FileMetadata(path, st.st_size, st.st_mtime))
         return out
     # Paged, through bucketscore's own clients (one attempt per request, retried within the
-    # run's storage budget): Beam's S3 listing retries for ~10 minutes by itself on an
-    # endpoint that does not answer (measured: a clean-up after a 4 s budget waited 300 s+).
+    # run's storage budget): Beam's S3 listing retries for minutes by itself on an endpoint
+    # that does not answer (docs/decisions.md, "A storage retry budget").
     from bucketscore.storage.pages import pages
 
     return [FileMetadata(e.uri, e.size, e.mtime) for page in pages(prefix) for e in page.objects]

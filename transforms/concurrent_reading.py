@@ -31,6 +31,8 @@ from bucketscore.transforms import counters
 from bucketscore.transforms.reading import read_with_retries
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ListedImage
 
+# Small objects are latency-bound: keep reads in flight (docs/decisions.md, "Many reads in
+# flight").
 DEFAULT_THREADS = 8
 DEFAULT_MAX_IN_FLIGHT = 16
 DEFAULT_MAX_BYTES_IN_FLIGHT = 64 << 20  # by listed size: big photos never pile up in memory
@@ -55,7 +57,7 @@ class ConcurrentReadImageBytes(beam.DoFn):
         self._max_in_flight = max_in_flight
         self._max_bytes = max_bytes_in_flight
         self._retry_seconds = retry_seconds  # None: this process's budget (storage.errors)
-        # Through transforms.progress: Beam counters, and the live progress board.
+        # Through transforms.counters: Beam counters, and the live progress board.
         self._read = counters.counter("read")
         self._bytes = counters.counter("bytes_read")
         self._failed = counters.counter("failed")

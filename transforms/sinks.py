@@ -31,7 +31,7 @@ class WritePredictions(beam.PTransform):
     `run_uri` (here and in the other sinks): the run folder, a str or a ValueProvider
     (transforms.launch_values), read when the job runs. `num_shards` (here and in the
     other sharded sinks): 0 = as many files as the runner likes, 1 = one file (small
-    runs: pipelines/workers.SMALL_RUN_IMAGES)."""
+    runs: pipelines/workers.py SMALL_RUN_IMAGES)."""
 
     def __init__(self, run_uri, num_shards: int = 0, name: str = layout.PREDICTIONS):
         super().__init__()

@@ -7,7 +7,7 @@ others refuse them. Adding a command = adding a module and its name to COMMANDS.
 """
 
 COMMANDS = ["score", "demo", "download", "runs", "compare"]
-COMMANDS += ["classify"]  # model_export.classify
+COMMANDS += ["classify"]  # bundle.classify
 COMMANDS += ["export"]  # model_export.user_models
 COMMANDS += ["train"]  # model_export.training
 COMMANDS += ["tune"]  # model_export.tuning

@@ -40,7 +40,7 @@ EPILOG = textwrap.dedent("""\
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # Not model_export.classify: it loads Pillow and numpy, which --help must not.
+    # Not bundle.classify: it loads Pillow and numpy, which --help must not.
     from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS
 
     parser.add_argument(
