@@ -24,8 +24,8 @@ ARGS   ?=
 RUN    ?=
 DATA   ?=
 OUT    ?=
-ARCH   ?= lenet
-DOWNLOAD_DIR ?= results
+ARCH   ?=
+DOWNLOAD_DIR ?= downloads
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 TEMPLATE ?=
@@ -41,7 +41,9 @@ help: ## list the targets
 $(STAMP): setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[train,test]'
+	@# setuptools warns on every editable install that folders named like the package may
+	@# shadow it: not news here (setup.py maps the folders), and noise on a first `make score`.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[train,test]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install bucketscore with its test tools (versions: constraints.txt)
@@ -71,20 +73,20 @@ lint: $(STAMP) ## ruff: lint and format check (settings: pyproject.toml); make t
 test: $(STAMP) lint ## lint, then the whole test suite (starts its own S3 and GCS servers)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
-download: $(STAMP) ## copy a run's CSV/JSON results to ./results/<run_id>/: RUN=<run uri> [ARGS=...]
+download: $(STAMP) ## copy a run's CSV/JSON/HTML results to ./downloads/<run_id>/: RUN=<run uri> [ARGS=...]
 	@if [ -z "$(RUN)" ]; then echo "usage: make download RUN=<output>/<run_id>/" >&2; exit 2; fi
 	$(ECHO_REDACTED) $(BIN)/bucketscore download $(RUN) $(DOWNLOAD_DIR) $(ARGS)
 	@$(BIN)/bucketscore download $(RUN) $(DOWNLOAD_DIR) $(ARGS)
 
-train: $(STAMP) ## train a bundle: DATA=URI OUT=URI [ARCH=lenet|small_cnn|mobilenet_v2|...] [ARGS=...]
+train: $(STAMP) ## train a bundle: DATA=URI OUT=URI [ARCH=small_cnn (train's default)|lenet|mobilenet_v2|...] [ARGS=...]
 	@if [ -z "$(DATA)" ] || [ -z "$(OUT)" ]; then echo "usage: make train DATA=<labelled prefix> OUT=<bundle uri> [ARCH=...] [ARGS=...]" >&2; exit 2; fi
-	$(ECHO_REDACTED) $(BIN)/bucketscore train --data $(DATA) --out $(OUT) --architecture $(ARCH) $(ARGS)
-	@$(BIN)/bucketscore train --data $(DATA) --out $(OUT) --architecture $(ARCH) $(ARGS)
+	$(ECHO_REDACTED) $(BIN)/bucketscore train --data $(DATA) --out $(OUT) $(if $(ARCH),--architecture $(ARCH)) $(ARGS)
+	@$(BIN)/bucketscore train --data $(DATA) --out $(OUT) $(if $(ARCH),--architecture $(ARCH)) $(ARGS)
 
 tune: $(STAMP) ## tune hyperparameters (KerasTuner): DATA=URI OUT=URI [ARCH=...] [ARGS='--trials 10 ...']
 	@if [ -z "$(DATA)" ] || [ -z "$(OUT)" ]; then echo "usage: make tune DATA=<labelled prefix> OUT=<bundle uri> [ARCH=...] [ARGS=...]" >&2; exit 2; fi
-	$(ECHO_REDACTED) $(BIN)/bucketscore tune --data $(DATA) --out $(OUT) --architecture $(ARCH) $(ARGS)
-	@$(BIN)/bucketscore tune --data $(DATA) --out $(OUT) --architecture $(ARCH) $(ARGS)
+	$(ECHO_REDACTED) $(BIN)/bucketscore tune --data $(DATA) --out $(OUT) $(if $(ARCH),--architecture $(ARCH)) $(ARGS)
+	@$(BIN)/bucketscore tune --data $(DATA) --out $(OUT) $(if $(ARCH),--architecture $(ARCH)) $(ARGS)
 
 template: $(STAMP) ## build a classic Dataflow template: TEMPLATE=gs://... MODEL=URI ARGS='--project P --region R --temp_location gs://...'
 	@if [ -z "$(TEMPLATE)" ] || [ "$(MODEL)" = "$(DEMO_MODEL)" ]; then echo "usage: make template TEMPLATE=gs://<bucket>/templates/<name>.json MODEL=<bundle uri> ARGS='--project P --region R --temp_location gs://<bucket>/tmp [--staging_location ...] [--output gs://...]'" >&2; exit 2; fi
@@ -103,5 +105,5 @@ bench-listing: $(STAMP) ## listing benchmark, 10k/100k/1M objects, local + S3: [
 bench-cost: $(STAMP) ## what 1M and 100M images cost on Dataflow, from the latest bench results: [BENCH_ARGS=...]
 	$(BIN)/python -m benchmarks.dataflow_cost $(BENCH_ARGS)
 
-clean: ## remove the demo model, demo images and local results (keeps .venv)
+clean: ## remove the demo model, demo images and local results (keeps .venv and downloads/)
 	rm -rf $(DEMO_MODEL) $(DEMO_DATA) results

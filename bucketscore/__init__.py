@@ -14,10 +14,21 @@ One import name, seven layers; each imports only from the layers above it in thi
     bucketscore.pipelines      a scoring run: options, plan, features, graph, running it
     bucketscore.cli            the `bucketscore` command
 
-`bucketscore.results` (pandas over a run folder) uses only storage and run_folder. Nothing
+`bucketscore.results` (pandas over a run folder) uses only storage and run_folder;
+`bucketscore.score(...)` (bucketscore.api) starts a run from Python, as the command does. Nothing
 on the scoring path imports bucketscore.model_export, so a worker never needs the `train`
 extra. The folders on disk are named as the packages (`storage/`, `bundle/`, `cli/`, ...);
 `setup.py` maps each under this name.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`bucketscore.score` (bucketscore/api.py), imported on first use: `import bucketscore`
+    itself loads nothing heavy."""
+    if name == "score":
+        from bucketscore.api import score
+
+        return score
+    raise AttributeError(f"module 'bucketscore' has no attribute {name!r}")

@@ -103,6 +103,13 @@ def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Ar
     return sub.choices[name]
 
 
+def option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option string of a parser (its private `_actions`), --help left out.
+    Why: "did you mean" suggestions for a mistyped flag (cli/main.py). Tests:
+    tests/cli/test_main.py."""
+    return [o for a in parser._actions for o in a.option_strings if o not in ("-h", "--help")]
+
+
 def option_kinds(parser: argparse.ArgumentParser) -> tuple[set[str], set[str]]:
     """(switch option strings, list option strings) of a parser: its private `_actions`.
     Why and tests: as subcommand_parser."""

@@ -35,7 +35,10 @@ from bucketscore.run_folder.history import (
     check_prefix,
     list_folder,
     list_runs,
+    looks_like_run_folder,
+    not_a_run_message,
     read_json,
+    run_folder_given_message,
 )
 from bucketscore.run_folder.layout import (
     ERRORS_CSV,
@@ -127,17 +130,8 @@ def load(run_uri: str, options: Options = None) -> Run:
         raise ResultsError(str(e)) from None
     top = {n for n in names if "/" not in n and not n.startswith(TEMP_PREFIX)}
     if not looks_like_run(top):
-        runs_below = [
-            n for n in names if n.count("/") == 1 and looks_like_run({n.split("/", 1)[1]})
-        ]
-        hint = (
-            " (it holds run folders: pass one of them, or list them with bucketscore.results.runs)"
-            if runs_below
-            else ""
-        )
         raise ResultsError(
-            f"{run_uri}: not a bucketscore run folder (no {MANIFEST}, "
-            f"{SUMMARY}, {SUCCESS} or {PREDICTIONS}* files){hint}"
+            not_a_run_message(run_uri, names, f"bucketscore.results.runs({run_uri!r})")
         )
     summary = read_json(prefix + SUMMARY) if SUMMARY in top else None
     manifest = read_json(prefix + MANIFEST) if MANIFEST in top else None
@@ -224,6 +218,11 @@ def runs(output_uri: str, options: Options = None) -> pd.DataFrame:
         records = list_runs(output_uri, storage_flags(options))
     except RunHistoryError as e:
         raise ResultsError(str(e)) from None
+    if not records and looks_like_run_folder(output_uri, storage_flags(options)):
+        raise ResultsError(
+            run_folder_given_message(output_uri, "bucketscore.results.runs({!r})")
+            + "; load it with bucketscore.results.load"
+        )
     columns = list(RunRecord.__dataclass_fields__)
     frame = pd.DataFrame([r.as_dict() for r in records], columns=columns)
     for column in TIME_COLUMNS:

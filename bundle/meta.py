@@ -219,7 +219,47 @@ def read_meta(bundle_uri: str) -> BundleMeta:
             with open(uri, encoding="utf-8") as f:
                 text = f.read()
     except Exception as e:  # noqa: BLE001 - every storage error means the same here
+        hint = not_a_bundle_hint(bundle_uri)
+        if hint:
+            raise BundleError(f"{bundle_uri} is {hint}") from None
         raise BundleError(
             f"no model bundle at {bundle_uri}: cannot read {MODEL_JSON} ({described(e)})"
         ) from None
     return BundleMeta.from_json(text, where=uri)
+
+
+# A model file given where a bundle is expected: what it is, and the export that wraps it.
+MODEL_FILES = {
+    (".keras", ".h5", ".hdf5"): ("a Keras model file", "--keras"),
+    (".onnx",): ("an ONNX model file", "--onnx"),
+    (".pt", ".pt2", ".pth"): ("a PyTorch file", None),
+    (".tflite",): ("a TensorFlow Lite file", None),
+}
+
+
+def not_a_bundle_hint(uri: str) -> str:
+    """When `uri` looks like a model file or a SavedModel rather than a bundle: what it is
+    and the command that makes a bundle of it (for the "no bundle" error); else ""."""
+    import os
+
+    path = uri.rstrip("/")
+    name = path.rsplit("/", 1)[-1].lower()
+    example = f"models/{name.rsplit('.', 1)[0] or 'mine'}"
+    for suffixes, (what, flag) in MODEL_FILES.items():
+        if name.endswith(suffixes):
+            if flag is None:
+                return (
+                    f"{what}, not a model bundle: export it to ONNX (torch.onnx.export), then "
+                    f"bucketscore export --onnx FILE.onnx --labels labels.txt --out {example}"
+                )
+            return (
+                f"{what}, not a model bundle (a folder with model.json): wrap it with "
+                f"bucketscore export {flag} {uri} --labels labels.txt --out {example}, then "
+                f"--model {example}"
+            )
+    if "://" not in uri and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return (
+            f"a TensorFlow SavedModel, not a model bundle: wrap it with bucketscore export "
+            f"--saved_model {uri} --labels labels.txt --out {example}, then --model {example}"
+        )
+    return ""

@@ -22,10 +22,7 @@ from bucketscore.pipelines.redaction import scrub, secret_values
 
 
 class _LogFilter(logging.Filter):
-    """Keeps secrets out of every log line, and drops one warning that is not news.
-
-    (Beam's RunInference warns on every run that it cannot read memory usage.)
-    """
+    """Keeps secrets out of every log line."""
 
     def __init__(self, secrets: list[str]):
         super().__init__()
@@ -33,8 +30,6 @@ class _LogFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "Resource module is not available" in message:
-            return False
         clean = scrub(message, self._secrets)
         if clean != message:
             record.msg, record.args = clean, None
@@ -90,6 +85,54 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that may load TensorFlow in this process (score sends such lines to its log).
+LOADS_TENSORFLOW = ("demo", "train", "tune", "export", "classify")
+
+
+def own_options(parser: argparse.ArgumentParser, command: str) -> list[str]:
+    """The option strings of one subcommand (--top_k, --no-onnx, ...)."""
+    from bucketscore.private_apis import option_strings, subcommand_parser
+
+    return option_strings(subcommand_parser(parser, command))
+
+
+def _normal(flag: str) -> str:
+    return flag.split("=", 1)[0].lower().replace("-", "_").strip("_")
+
+
+def _same_option(flag: str, own: list[str]) -> Optional[str]:
+    """The command's own option that `flag` is but for dashes, underscores or case
+    (`--top-k` for `--top_k`, `--no_onnx` for `--no-onnx`), if any."""
+    name = flag.split("=", 1)[0]
+    if name in own:
+        return None
+    return next((o for o in own if _normal(o) == _normal(name)), None)
+
+
+def with_suggestions(message: str, own: list[str]) -> str:
+    """An "unknown option(s): ..." message with the nearest own option of each, when one is
+    near (spelling, dashes for underscores)."""
+    import difflib
+
+    prefix = "unknown option(s): "
+    if not message.startswith(prefix):
+        return message
+    flags_text, _, rest = message[len(prefix) :].partition(" (")
+    hints = []
+    for flag in flags_text.split():
+        name = flag.split("=", 1)[0]
+        near = _same_option(name, own) or next(
+            iter(difflib.get_close_matches(name, own, n=1, cutoff=0.75)), None
+        )
+        if near:
+            hints.append((name, near))
+    if len(hints) == 1:
+        flags_text += f" (did you mean {hints[0][1]}?)"
+    elif hints:
+        flags_text += " (did you mean " + ", ".join(f"{n} for {f}" for f, n in hints) + "?)"
+    return prefix + flags_text + (f" ({rest}" if rest else "")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _commands()
@@ -108,11 +151,27 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _ScrubbingStream(out, secrets), _ScrubbingStream(err, secrets)
+    own = own_options(parser, args.command)
     try:
+        misspelt = [f for f in extra if f.startswith("--") and _same_option(f, own)]
+        if misspelt:
+            raise UsageError(f"unknown option(s): {' '.join(misspelt)}")
+        if args.command in LOADS_TENSORFLOW:
+            from bucketscore.cli.quiet_stderr import filtered_stderr
+
+            with filtered_stderr():
+                return commands[args.command].run(args, extra)
         return commands[args.command].run(args, extra)
     except UsageError as e:
-        print(f"bucketscore {args.command}: error: {e}", file=sys.stderr)
+        print(
+            f"bucketscore {args.command}: error: {with_suggestions(str(e), own)}", file=sys.stderr
+        )
         return 2
+    except BrokenPipeError:
+        # The reader went away (`bucketscore classify ... | head -1`): stop, quietly, as
+        # Unix tools do; stdout goes nowhere so that the exit flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        return 1
     finally:
         sys.stdout, sys.stderr = out, err
         for handler in logging.getLogger().handlers:

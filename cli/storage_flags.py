@@ -13,10 +13,39 @@ from bucketscore.errors import UsageError
 from bucketscore.pipelines.beam_options import unknown_beam_flags
 from bucketscore.storage import preflight, uris
 
+# Beam's storage options (S3Options, GoogleCloudOptions' project and credentials,
+# AzureOptions, HadoopFileSystemOptions) start so; any other flag is refused without
+# loading Beam's option parser (a second or more), so a typo is refused at once.
+STORAGE_PREFIXES = (
+    "s3_",
+    "gcs_",
+    "gcp_",
+    "azure_",
+    "blob_",
+    "hdfs_",
+    "project",
+    "impersonate_service_account",
+    "service_account_email",
+    "no_auth",
+    "enable_gcsio_",
+    "no_gcsio_",
+    "enable_bucket_",
+)
+
+
+def not_storage_options(extra: Sequence[str]) -> list[str]:
+    """The flags of `extra` that cannot be storage options (by their names)."""
+    return [
+        f for f in extra if f.startswith("-") and not f.lstrip("-").startswith(STORAGE_PREFIXES)
+    ]
+
 
 def refuse_unknown(extra: Sequence[str]) -> None:
-    """UsageError naming every flag that neither the command nor Beam knows."""
-    unknown = unknown_beam_flags(list(extra))
+    """UsageError naming every flag that neither the command nor Beam's storage options
+    know."""
+    unknown = not_storage_options(extra)
+    if not unknown and any(f.startswith("-") for f in extra):
+        unknown = unknown_beam_flags(list(extra))
     if unknown:
         raise UsageError(f"unknown option(s): {' '.join(unknown)}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from bucketscore.pipelines.features import embeddings, incremental, labels, template
+from bucketscore.pipelines.features import embeddings, incremental, labels, selection, template
 from bucketscore.run_folder.report_selection import DEFAULT_REPORT_ITEMS
 from bucketscore.transforms.concurrent_reading import ConcurrentReadImageBytes
 from bucketscore.transforms.decoding import DecodeImages
@@ -33,9 +33,11 @@ def build_pipeline(p: beam.Pipeline, plan) -> None:
     prepared = template.prepare_run_folder(p, plan)
     # Listing streams into everything after it: the first images are scored while the
     # rest is still being listed (storage/listing.py, transforms/listing.py).
-    images = p | "ListImages" >> ListImages(
+    listed = p | "ListImages" >> ListImages(
         plan.inputs, after=prepared, rounds=config.listing_rounds
     )
+    # --exclude / --sample / --limit: the run covers the selected images.
+    images, chosen = selection.select(listed, plan)
     labelled = images | "AttachLabels" >> beam.ParDo(AttachLabels(config.labels))
     to_score, carried = incremental.split(labelled, plan)
     # Many reads in flight (small objects are latency-bound), results in input order.
@@ -73,7 +75,7 @@ def build_pipeline(p: beam.Pipeline, plan) -> None:
         inferred[ERRORS_TAG],
     ) | "ImageErrors" >> beam.Flatten()
     # CSV rows naming no listed object: reported too, but they are not listed images.
-    label_errors = labels.rows_without_image(images, plan)
+    label_errors = labels.rows_without_image(listed, plan)
     errors = (failures, label_errors) | "AllErrors" >> beam.Flatten()
 
     written = [
@@ -101,6 +103,8 @@ def build_pipeline(p: beam.Pipeline, plan) -> None:
         DEFAULT_REPORT_ITEMS, meta.labels
     )
     started = {} if prepared is None else {"started_at": beam.pvalue.AsSingleton(prepared)}
+    if chosen is not None:
+        started["selection"] = beam.pvalue.AsSingleton(chosen)
     (
         p
         | "Once" >> beam.Create([None])

@@ -22,6 +22,8 @@ from bucketscore.pipelines.runners import Runner
 DEFAULT_BATCH_SIZE = 4
 # On a GPU the per-call cost dominates small batches (not measured yet: no GPU here).
 GPU_BATCH_SIZE = 64
+# Larger batches never run faster and hold memory for every image in them at once.
+MAX_BATCH_SIZE = 4096
 ENGINES = {"onnx": "ONNX Runtime (model.onnx)", "tf": "TensorFlow (saved_model/)"}
 WHERE = {"cpu": "CPU", "gpu": "GPU", "auto": "GPU if the worker has one, else CPU"}
 

@@ -23,12 +23,17 @@ from bucketscore.bundle.label_sources import LabelSource
 from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS
 from bucketscore.errors import UsageError
 from bucketscore.pipelines.beam_options import unknown_beam_flags
-from bucketscore.pipelines.features import FEATURES, embeddings, incremental, labels
+from bucketscore.pipelines.features import FEATURES, embeddings, incremental, labels, selection
 from bucketscore.pipelines.flags import option
-from bucketscore.pipelines.inference_plan import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE
+from bucketscore.pipelines.inference_plan import (
+    DEFAULT_BATCH_SIZE,
+    GPU_BATCH_SIZE,
+    MAX_BATCH_SIZE,
+)
 from bucketscore.pipelines.redaction import redact_flags
 from bucketscore.pipelines.runners import Runner, runner_of
 from bucketscore.pipelines.validators import (
+    at_most,
     non_negative_float,
     non_negative_int,
     positive_int,
@@ -107,6 +112,9 @@ class ScoreConfig:
         help="model bundle folder (model.json + saved_model/ and/or model.onnx)",
     )
     labels: LabelSource = labels.FLAG
+    exclude: tuple[str, ...] = selection.EXCLUDE
+    sample: Optional[int] = selection.SAMPLE
+    limit: Optional[int] = selection.LIMIT
     top_k: int = option(
         "top_k", 5, type=positive_int, help="labels and scores kept per image (default 5)"
     )
@@ -167,7 +175,7 @@ class ScoreConfig:
     batch_size: Optional[int] = option(
         "batch_size",
         None,
-        type=positive_int,
+        type=at_most(MAX_BATCH_SIZE, "larger batches are no faster and hold every image in memory"),
         help=f"images per inference call (default {DEFAULT_BATCH_SIZE} on a CPU: as fast per "
         f"image as larger batches, with far less memory; {GPU_BATCH_SIZE} on a GPU)",
     )
@@ -231,15 +239,20 @@ REQUIRED_FOR_A_RUN = tuple(
 
 
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
-    """One argparse option per ScoreConfig field. Options a run needs (`--input`,
-    `--output`) are checked by config_from_args: argparse cannot say "required unless
+    """One argparse option per ScoreConfig field, those a run needs first, in a group of
+    their own (--help shows them as required). Options a run needs (`--input`, `--output`)
+    are checked by config_from_args: argparse cannot say "required unless
     --template_location"."""
+    required = parser.add_argument_group(
+        "required arguments (--input and --output may be left to a template's launch)"
+    )
     for f in score_fields():
         flag = f.metadata["flag"]
         kwargs = dict(flag.argparse)
         if kwargs.get("action") != "store_true":
             kwargs["default"] = flag.cli_default
-        parser.add_argument(f"--{flag.name}", help=flag.help, required=flag.required, **kwargs)
+        group = required if flag.required or flag.run_needs else parser
+        group.add_argument(f"--{flag.name}", help=flag.help, required=flag.required, **kwargs)
 
 
 def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> ScoreConfig:

@@ -49,6 +49,7 @@ class RunPlan:
     images: Optional[int]  # counted up to SMALL_RUN_IMAGES; None: more, or not counted
     counted: bool  # the images were counted (images None: there are more)
     base_run: Optional[str]  # the completed run an --incremental run builds on
+    carry_over: Optional[str]  # how the base run is matched: memory | join (None: no base)
     target: Any  # transforms.launch_values.RunTarget: inputs, output, run id, run folder
     info: RunInfo  # what the finishing step records
     beam_args: tuple[str, ...]  # the user's Beam flags and what the plan added
@@ -96,6 +97,14 @@ class RunPlan:
             lines.append(self.workers.describe())
         return lines
 
+    def _runner_text(self) -> str:
+        r = self.runner
+        if r.template:
+            return f"{r.name}: a classic template written to {r.template_location}"
+        if r.local:
+            return self.workers.describe().removeprefix("bucketscore: ") + " on this machine"
+        return f"{r.name} ({r.kind}): workers managed by the runner"
+
     def describe(self) -> list[str]:
         """`bucketscore score --plan`: the whole plan, one aspect a line."""
         c, m, i = self.config, self.meta, self.inference
@@ -121,12 +130,7 @@ class RunPlan:
                 + f"; top {self.top_k} kept"
                 + (f"; {i.model_copies} model copies shared per machine" if i.model_copies else ""),
             ),
-            (
-                "runner",
-                self.runner.name
-                + (f" -> template {self.runner.template_location}" if self.runner.template else ""),
-            ),
-            ("workers", self.workers.describe().removeprefix("bucketscore: ")),
+            ("runner", self._runner_text()),
         ]
         if self.runner.template:
             rows.append(
@@ -139,12 +143,13 @@ class RunPlan:
         else:
             rows.append(("output", f"{c.run_uri} (run id {c.run_id})"))
         if c.incremental:
+            how = {"memory": "held in memory", "join": "joined with the listing"}
             rows.append(
                 (
                     "incremental",
-                    self.base_run
-                    and f"builds on {self.base_run}"
-                    or "no completed run to build on: scores everything",
+                    f"builds on {self.base_run} ({how[self.carry_over]})"
+                    if self.base_run
+                    else "no completed run to build on: scores everything",
                 )
             )
         if c.embeddings:
@@ -212,6 +217,7 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
     for feature in FEATURES:
         feature.check_bundle(config, meta)
     base_run, base_note = incremental.base_run(config, meta.version)
+    carry_over = incremental.carry_over_mode(base_run)
     inference = plan_inference(config, meta, runner)
     needs_count = _needs_count(config)
     counted = bool(config.inputs) and (needs_count or count)
@@ -221,9 +227,15 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
         config.beam_args,
         inference.backend,
         images=images if needs_count else None,
-        incremental=bool(base_run),
+        incremental=carry_over == "join",  # a join: one process (pipelines/workers.py)
     )
     top_k = min(config.top_k, len(meta.labels))
+    warnings = []
+    if top_k < config.top_k:
+        warnings.append(
+            f"--top_k {config.top_k}: the model has {len(meta.labels)} labels; "
+            f"{top_k} are kept per image"
+        )
     common = dict(
         model_uri=config.model,
         model_version=meta.version,
@@ -243,7 +255,7 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
             arguments=template.arguments(config, target, runner.template_location),
             started_at="",
             output_uri=target.output,
-            extra={"inference": inference.record()},
+            extra={"inference": inference.record(), **({"warnings": warnings} if warnings else {})},
             **common,
         )
     else:
@@ -258,7 +270,10 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
             started_at=now_iso(),
             output_uri=config.output,
             base_run=base_run,
-            extra={"inference": {**inference.record(), **workers.record()}},
+            extra={
+                "inference": {**inference.record(), **workers.record()},
+                **({"warnings": warnings} if warnings else {}),
+            },
             **common,
         )
     return RunPlan(
@@ -271,11 +286,13 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
         images=images,
         counted=counted,
         base_run=base_run,
+        carry_over=carry_over,
         target=target,
         info=info,
         beam_args=beam_args,
         waits=not runner.template and not _no_wait(config.beam_args),
-        notes=tuple(n for n in (base_note,) if n),
+        notes=tuple(n for n in (base_note,) if n)
+        + tuple(f"bucketscore: WARNING: {w}" for w in warnings),
     )
 
 

@@ -23,13 +23,39 @@ import threading
 import time
 from typing import Optional, TextIO
 
+from bucketscore.run_folder.summary import scored_text
 from bucketscore.transforms import counters
 
 
+def _counts(counts: dict) -> tuple[int, int, int, int]:
+    """(images the run covers, prediction rows, failed, carried over) from the board:
+    `scored` counts this run's model outputs, `carried` the rows an --incremental run kept;
+    with --exclude/--sample/--limit the run covers what was selected, not all it listed."""
+    listed, scored, failed, carried = (
+        int(counts.get(k, 0)) for k in ("listed", "scored", "failed", "carried")
+    )
+    covered = (
+        int(counts["selected"]) if "selected" in counts else listed - int(counts.get("excluded", 0))
+    )
+    return covered, scored + carried, failed, carried
+
+
+def _listed_text(counts: dict) -> str:
+    listed = int(counts.get("listed", 0))
+    parts = []
+    if counts.get("excluded"):
+        parts.append(f"{int(counts['excluded'])} excluded")
+    if "selected" in counts:
+        parts.append(f"{int(counts['selected'])} selected")
+    return f"{listed} ({', '.join(parts)})" if parts else str(listed)
+
+
 def format_progress(counts: dict, elapsed: float, rate: Optional[float]) -> str:
-    listed, scored, failed = (counts.get(k, 0) for k in ("listed", "scored", "failed"))
-    done = scored + failed
-    text = f"listed {listed}  scored {scored}  failed {failed}"
+    """One progress line; its counts read as the summary's (scored = prediction rows, with
+    how many were carried over by an --incremental run; what was selected of the listing)."""
+    listed, rows, failed, carried = _counts(counts)
+    done = rows + failed
+    text = f"listed {_listed_text(counts)}  scored {scored_text(rows, carried)}  failed {failed}"
     if rate:
         text += f"  {rate:.1f} img/s"
         if listed > done:
@@ -104,8 +130,8 @@ class ProgressPrinter:
 
     def _show(self, counts: dict, final: bool = False) -> None:
         now = time.monotonic()
-        listed, scored, failed = (int(counts.get(k, 0)) for k in ("listed", "scored", "failed"))
-        rate = self._rate.update(scored + failed, now)
+        listed, rows, failed, carried = _counts(counts)
+        rate = self._rate.update(rows - carried + failed, now)  # images worked on per second
         self._last = counts
         if self._bar is None:
             self._stream.write(
@@ -113,7 +139,7 @@ class ProgressPrinter:
             )
             self._stream.flush()
             return
-        done = scored + failed
+        done = rows + failed
         eta = (
             f"ETA {int((listed - done) / rate + 0.5)}s"
             if rate and listed > done and not final
@@ -123,9 +149,9 @@ class ProgressPrinter:
             self._task,
             completed=done,
             total=max(listed, done) or None,
-            listed=listed,
+            listed=_listed_text(counts),
             failed=failed,
-            scored=scored,
+            scored=scored_text(rows, carried),
             rate=f"{rate:.1f} img/s" if rate else "",
             eta=eta,
         )

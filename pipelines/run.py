@@ -13,6 +13,7 @@ person reads.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -55,6 +56,17 @@ class ScoreRun:
 
 def _quiet(_line: str) -> None:
     pass
+
+
+class _NotNews(logging.Filter):
+    """Beam's RunInference warns on every run, through the root logger, that it cannot read
+    memory usage on this platform: not news to a person running bucketscore."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Resource module is not available" not in record.getMessage()
+
+
+logging.getLogger().addFilter(_NotNews())
 
 
 def pipeline_of(plan) -> beam.Pipeline:

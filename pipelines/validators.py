@@ -17,6 +17,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def at_most(limit: int, what: str):
+    """positive_int with an upper bound (what the bound is, said in the error)."""
+
+    def check(text: str) -> int:
+        value = positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:,} ({what}), not {text}")
+        return value
+
+    check.__name__ = "positive_int"  # argparse names the type in its messages
+    return check
+
+
 def non_negative_int(text: str) -> int:
     """0, 1, 2, ..."""
     value = int(text)

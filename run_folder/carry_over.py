@@ -34,3 +34,30 @@ def carried_row(row: dict, true_label: Optional[str]) -> dict:
     out["true_label"] = true_label
     out["correct"] = is_correct(out["predicted_label"], true_label)
     return out
+
+
+def read_base(base_run: str) -> dict[str, tuple[tuple[int, float], dict]]:
+    """{uri: (listing key, prediction row)} of every image the base run listed and scored,
+    read from its object index and predictions Parquet files (carried-over rows included).
+    For base runs small enough to hold in memory (pipelines/features/incremental.py)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from bucketscore.run_folder import layout
+    from bucketscore.storage import uris
+
+    def rows(pattern: str) -> list[dict]:
+        out = []
+        for meta in sorted(uris.match(uris.join(base_run, pattern)), key=lambda m: m.path):
+            out += pq.read_table(io.BytesIO(uris.read_bytes(meta.path))).to_pylist()
+        return out
+
+    keys = {
+        r["uri"]: listing_key(r["size"], r["mtime"]) for r in rows(f"{layout.OBJECTS}*.parquet")
+    }
+    return {
+        r["uri"]: (keys[r["uri"]], r)
+        for r in rows(f"{layout.PREDICTIONS}*.parquet")
+        if r["uri"] in keys
+    }

@@ -22,10 +22,11 @@ from bucketscore.run_folder.history import (
     RunHistoryError,
     check_prefix,
     list_folder,
+    not_a_run_message,
     number_text,
     read_json,
 )
-from bucketscore.run_folder.layout import MANIFEST, PREDICTIONS, SUCCESS, SUMMARY
+from bucketscore.run_folder.layout import MANIFEST, PREDICTIONS, SUCCESS, SUMMARY, looks_like_run
 from bucketscore.run_folder.schemas import parse_predictions_csv
 from bucketscore.storage import uris
 
@@ -75,6 +76,10 @@ def read_run(run_uri: str) -> RunResults:
     if not names:
         raise RunHistoryError(f"{run_uri}: nothing there (is it a run folder <output>/<run_id>/?)")
     top = {n for n in names if "/" not in n}
+    if not looks_like_run(top):
+        raise RunHistoryError(
+            not_a_run_message(run_uri, names, f"bucketscore runs --output {run_uri}")
+        )
     csvs = sorted(n for n in top if n.startswith(PREDICTIONS) and n.endswith(".csv"))
     if not csvs:
         raise RunHistoryError(
@@ -91,6 +96,15 @@ def read_run(run_uri: str) -> RunResults:
         for row in parse_predictions_csv(uris.read_text(prefix + name)):
             run.predictions[row["uri"]] = _prediction(row)
     return run
+
+
+def run_top_k(run: RunResults) -> Optional[int]:
+    """How many labels the run kept per image: its summary's top_k, else the longest
+    top_k_labels of its rows (runs written before top_k was recorded)."""
+    k = (run.summary or {}).get("top_k")
+    if k:
+        return int(k)
+    return max((len(p.top_k_labels) for p in run.predictions.values()), default=None) or None
 
 
 # --------------------------------------------------------------------------------------
@@ -116,8 +130,27 @@ def compare_runs(run_a: str, run_b: str, beam_args: Optional[list[str]] = None) 
             f"the runs scored different images ({only_a} only in A, {only_b} only "
             f"in B): the figures below are over the {len(common)} in both"
         )
-    if a.model_labels and b.model_labels and a.model_labels != b.model_labels:
-        warnings.append("the two models have different labels")
+    if a.model_labels and b.model_labels and set(a.model_labels) != set(b.model_labels):
+        only_a_labels = sorted(set(a.model_labels) - set(b.model_labels))
+        only_b_labels = sorted(set(b.model_labels) - set(a.model_labels))
+        warnings.append(
+            "the two models have different labels ("
+            + "; ".join(
+                f"only {side}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}"
+                for side, names in (("A's", only_a_labels), ("B's", only_b_labels))
+                if names
+            )
+            + "): images labelled with a label one model lacks count as misses for it"
+        )
+    # Top-k accuracy on both sides at one k: the smaller of the two runs' k, each run's
+    # rows cut to it (a row keeps its run's top k labels, best first).
+    k_a, k_b = run_top_k(a), run_top_k(b)
+    k = min(x for x in (k_a, k_b) if x) if (k_a or k_b) else None
+    if k_a and k_b and k_a != k_b:
+        warnings.append(
+            f"A kept the top {k_a} labels per image, B the top {k_b}: top-k accuracy is "
+            f"compared at k = {k} for both"
+        )
 
     labelled, label_mismatch = [], 0
     for uri in common:
@@ -136,7 +169,9 @@ def compare_runs(run_a: str, run_b: str, beam_args: Optional[list[str]] = None) 
         pairs = [
             (true, (pa if side == "a" else pb).predicted_label) for _u, true, pa, pb in labelled
         ]
-        top = [true in (pa if side == "a" else pb).top_k_labels for _u, true, pa, pb in labelled]
+        top = [
+            true in (pa if side == "a" else pb).top_k_labels[:k] for _u, true, pa, pb in labelled
+        ]
         return (
             {
                 "accuracy": (sum(t == p for t, p in pairs) / len(pairs)) if pairs else None,
@@ -194,7 +229,7 @@ def compare_runs(run_a: str, run_b: str, beam_args: Optional[list[str]] = None) 
             "model_name": ((run.manifest or s).get("model") or {}).get("name"),
             "images": len(run.predictions),
             "accuracy": s.get("accuracy"),
-            "top_k": s.get("top_k"),
+            "top_k": run_top_k(run),
             "top_k_accuracy": s.get("top_k_accuracy"),
             "macro_f1": (s.get("macro") or {}).get("f1"),
         }
@@ -209,6 +244,7 @@ def compare_runs(run_a: str, run_b: str, beam_args: Optional[list[str]] = None) 
             "labelled_common": len(labelled),
         },
         "accuracy": _delta(fig_a["accuracy"], fig_b["accuracy"]),
+        "top_k": k,
         "top_k_accuracy": _delta(fig_a["top_k_accuracy"], fig_b["top_k_accuracy"]),
         "macro_f1": _delta(macro(per_a), macro(per_b)),
         "per_class": per_class,
@@ -245,7 +281,7 @@ def format_comparison(c: dict, show: int = 20, max_classes: int = 30) -> str:
     for w in c["warnings"]:
         lines.append(f"warning: {w}")
     lines.append("")
-    k = c["a"].get("top_k") or c["b"].get("top_k")
+    k = c.get("top_k")
     rows = [("over the images in both", "A", "B", "B - A")]
     for name, key in (
         ("accuracy", "accuracy"),

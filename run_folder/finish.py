@@ -113,13 +113,15 @@ def finish_run(
     written: list[str],
     report_items: Optional[dict] = None,
     complete: bool = True,
+    selection: Optional[dict] = None,
 ) -> dict:
     """Write summary.json, per_class.csv, confusion_matrix.csv, report.html,
     manifest.json and, with `complete`, `_SUCCESS` (then the incremental state pointer)
     under `info.run_uri`; returns the summary. `scores`: run_folder.accuracy.summarise's
     output; `written`: the files the sinks wrote; `report_items`: {"mistakes", "failures"}
     with thumbnails (run_folder.report_selection). Without `complete` the run is completed
-    by `complete_run` later."""
+    by `complete_run` later. `selection`: how --exclude/--sample/--limit chose the images
+    (`listed` is then the number selected)."""
     summary = build_summary(
         info.run_id,
         scores,
@@ -130,6 +132,8 @@ def finish_run(
         missing=missing,
         carried=carried,
     )
+    if selection:
+        summary["selection"] = selection
     if info.base_run:
         summary["incremental"] = {
             "base_run": info.base_run,
@@ -137,6 +141,7 @@ def finish_run(
             "scored_now": summary["counts"]["scored"] - carried,
         }
     warnings = [w for w in [(info.extra.get("inference") or {}).get("warning")] if w]
+    warnings += list(info.extra.get("warnings") or [])  # what the plan changed or doubts
     warnings += label_warnings(summary, str(info.arguments.get("labels") or "folder"))
     if warnings:
         summary["warnings"] = warnings

@@ -19,6 +19,7 @@ from typing import Optional
 
 from bucketscore.errors import described
 from bucketscore.run_folder.layout import MANIFEST, SUCCESS, SUMMARY, looks_like_run
+from bucketscore.run_folder.summary import scored_text
 from bucketscore.storage import uris
 
 
@@ -42,6 +43,8 @@ class RunRecord:
     listed: Optional[int] = None
     scored: Optional[int] = None
     failed: Optional[int] = None
+    carried_over: Optional[int] = None  # rows an --incremental run kept from its base run
+    scored_now: Optional[int] = None  # scored - carried_over: this run's model outputs
     labelled: Optional[int] = None
     accuracy: Optional[float] = None
     top_k_accuracy: Optional[float] = None
@@ -146,6 +149,9 @@ def _run_record(run_id: str, run_uri: str, top: set[str], metas: list) -> RunRec
         counts = summary.get("counts") or {}
         record.listed, record.scored = counts.get("listed"), counts.get("scored")
         record.failed, record.labelled = counts.get("failed"), counts.get("labelled")
+        record.carried_over = counts.get("carried_over") or 0
+        if record.scored is not None:
+            record.scored_now = record.scored - record.carried_over
         record.accuracy = summary.get("accuracy")
         record.top_k_accuracy = summary.get("top_k_accuracy")
         record.macro_f1 = (summary.get("macro") or {}).get("f1")
@@ -153,6 +159,39 @@ def _run_record(run_id: str, run_uri: str, top: set[str], metas: list) -> RunRec
         record.model_name = record.model_name or model.get("name")
         record.model_version = record.model_version or model.get("version")
     return record
+
+
+def not_a_run_message(run_uri: str, names: list[str], how_to_list: str) -> str:
+    """Why `run_uri` (holding `names`, relative paths) is no run folder, pointing at the run
+    folders below it when there are some (the usual mistake: the output prefix given for a
+    run). `how_to_list`: how the caller lists runs (`bucketscore runs --output URI`, ...)."""
+    below = sorted(
+        {
+            n.split("/", 1)[0]
+            for n in names
+            if n.count("/") == 1 and looks_like_run({n.split("/", 1)[1]})
+        }
+    )
+    hint = ""
+    if below:
+        example = uris.join(run_uri, below[-1]) + "/"
+        hint = (
+            f" (it holds {len(below)} run folder(s), e.g. {example}: pass one of them, or "
+            f"list them with {how_to_list})"
+        )
+    return (
+        f"{run_uri}: not a bucketscore run folder (no {MANIFEST}, {SUMMARY}, {SUCCESS} or "
+        f"predictions* files){hint}"
+    )
+
+
+def run_folder_given_message(uri: str, how_to_list: str) -> str:
+    """What to say when a run folder is given where its output prefix is expected."""
+    parent = uris.as_prefix(uri).rstrip("/").rsplit("/", 1)[0] + "/"
+    return (
+        f"{uri} is itself a run folder: its runs are listed from the folder above it "
+        f"({how_to_list.format(parent)})"
+    )
 
 
 def looks_like_run_folder(uri: str, beam_args: Optional[list[str]] = None) -> bool:
@@ -189,7 +228,7 @@ def format_runs(records: list[RunRecord]) -> str:
                 started or "-",
                 r.status,
                 number_text(r.listed, "d"),
-                number_text(r.scored, "d"),
+                "-" if r.scored is None else scored_text(r.scored, r.carried_over),
                 number_text(r.failed, "d"),
                 number_text(r.accuracy, ".4f"),
                 model,

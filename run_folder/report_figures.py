@@ -86,6 +86,16 @@ def confusion_png(summary: dict) -> Optional[bytes]:
         return _png(fig)
 
 
+def score_axis(values) -> tuple[float, float]:
+    """The x range of precision/recall bars: from 0, unless every value is high, then from a
+    round number a little below the lowest (0.93 against 1.0 must be visible), always to 1."""
+    low = min(values, default=0.0)
+    if low < 0.5:
+        return 0.0, 1.0
+    start = max(0.0, int((low - 0.02) * 20) / 20)  # a multiple of 0.05 at least 0.02 below
+    return start, 1.0
+
+
 def per_class_png(summary: dict) -> Optional[bytes]:
     """Horizontal bars: precision and recall per class (worst F1 first when cut)."""
     classes = list(summary.get("per_class") or [])
@@ -109,8 +119,9 @@ def per_class_png(summary: dict) -> Optional[bytes]:
             fontsize=8 if n > 20 else 10,
         )
         ax.invert_yaxis()
-        ax.set_xlim(0, 1.0)
-        ax.set_xlabel("score")
+        start, end = score_axis([c[m] for c in classes for m in ("precision", "recall")])
+        ax.set_xlim(start, end)
+        ax.set_xlabel(f"score (axis from {start:.2f})" if start else "score")
         ax.set_title("Precision and recall per class")
         ax.grid(axis="x", alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)

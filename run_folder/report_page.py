@@ -27,6 +27,7 @@ from bucketscore.run_folder.report_figures import (
     matrix_labels,
     per_class_png,
 )
+from bucketscore.run_folder.summary import selection_text
 from bucketscore.storage import uris
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,9 @@ font-size:11px;text-align:center}
 .item .name{font-weight:bold;margin-bottom:3px}
 .item .err{color:#b00020}
 .lab{display:inline-block;padding:0 5px;border-radius:3px}
-.lab.t{background:#e3f1e6}.lab.p{background:#fbe3e4}
+.lab.t{background:#e3f1e6}.lab.p{background:#fbe3e4}.lab.p.ok{background:#e3f1e6}
+.item.wrong{border-color:#d62828;box-shadow:inset 0 0 0 1px #d62828}
+.tag{font-size:11px;color:#fff;background:#d62828;border-radius:3px;padding:0 4px}
 table{border-collapse:collapse;font-size:13px}
 td,th{border-bottom:1px solid #e6e9ef;padding:4px 10px;text-align:left;vertical-align:top}
 th{background:#f1f3f7}
@@ -114,6 +117,14 @@ def _headline(summary: dict) -> str:
     cards = [
         _card("listed", _fmt(c.get("listed"))),
         _card("scored", _fmt(c.get("scored"))),
+        *(
+            [
+                _card("scored now", _fmt(c["scored"] - c["carried_over"])),
+                _card("carried over", _fmt(c["carried_over"])),
+            ]
+            if c.get("carried_over")
+            else []
+        ),
         _card("failed", _fmt(c.get("failed")), "bad" if c.get("failed") else "good"),
         _card("accuracy", _pct(acc)),
         _card(f"top-{k} accuracy" if k else "top-k accuracy", _pct(summary.get("top_k_accuracy"))),
@@ -122,6 +133,9 @@ def _headline(summary: dict) -> str:
     if summary.get("duration_seconds") is not None:
         cards.append(_card("duration", _duration(summary["duration_seconds"])))
     extra = []
+    chosen = selection_text(summary.get("selection"))
+    if chosen:
+        extra.append(f"images selected: {_e(chosen)}")
     if c.get("labelled") is not None:
         extra.append(f"{_e(c.get('labelled'))} labelled images count towards accuracy")
     if c.get("unlabelled"):
@@ -252,12 +266,20 @@ def _drift(summary: dict) -> str:
 
 
 def _scored_item(row: dict, cls: str) -> str:
+    """A thumbnail with its prediction: the predicted label green when it is the true one,
+    pink when not; a labelled image predicted wrong is framed red and tagged "wrong"."""
     true = row.get("true_label")
+    predicted = row.get("predicted_label")
+    wrong = bool(true) and predicted != true
+    right = bool(true) and predicted == true
     return (
-        f'<div class="item {cls}" title="{_e(row["uri"])}">{_thumb(row)}'
-        f'<div class="name">{_e(_basename(row["uri"]))}</div>'
-        f'<div>predicted <span class="lab p">{_e(row.get("predicted_label") or "none")}'
-        f"</span>"
+        f'<div class="item {cls}{" wrong" if wrong else ""}" title="{_e(row["uri"])}">'
+        f"{_thumb(row)}"
+        f'<div class="name">{_e(_basename(row["uri"]))}'
+        + (' <span class="tag">wrong</span>' if wrong else "")
+        + "</div>"
+        f'<div>predicted <span class="lab p{" ok" if right else ""}">'
+        f"{_e(predicted or 'none')}</span>"
         + (f' true <span class="lab t">{_e(true)}</span>' if true else "")
         + f"</div><div>confidence {float(row.get('confidence') or 0.0):.4f}</div></div>"
     )
@@ -356,9 +378,13 @@ def _value_text(value: Any) -> str:
 
 
 def _parameters(summary: dict, parameters: dict) -> str:
+    parameters = dict(parameters or {})
+    kept = summary.get("top_k")
+    if kept and parameters.get("top_k") not in (None, kept):  # clamped to the model's labels
+        parameters["top_k"] = f"{kept} (asked {parameters['top_k']}; the model has {kept} labels)"
     rows = [
         f'<tr><th>{_e(k)}</th><td class="code">{_e(_value_text(v))}</td></tr>'
-        for k, v in (parameters or {}).items()
+        for k, v in parameters.items()
     ]
     model = summary.get("model") or {}
     for key in ("uri", "name", "version"):

@@ -99,6 +99,53 @@ _PARTITION = re.compile(
 )
 
 
+def _unknown_labels_warning(summary: dict, unknown: dict, kind: str) -> str:
+    """Most labelled images carry labels the model does not know: a wrong model (or labels
+    from the wrong place), said with a few of each."""
+    counts = summary.get("counts") or {}
+    model = list((summary.get("model") or {}).get("labels") or [])
+    common = sorted(unknown, key=lambda name: (-unknown[name], name))[:5]
+    known = counts.get("labelled") or 0
+    text = (
+        f"{counts.get('unknown_label')} of {known + (counts.get('unknown_label') or 0)} "
+        f"labelled images have labels this model does not know (e.g. {', '.join(common)}); "
+        f"its labels are {', '.join(model[:8])}{' ...' if len(model) > 8 else ''}: "
+    )
+    if known:
+        text += f"accuracy is over the {known} images whose labels it knows. "
+    else:
+        text += "no accuracy could be computed. "
+    return text + (
+        "Is this the right model for these images?"
+        + (" (--labels takes the parent folder name)" if kind == "folder" else "")
+    )
+
+
+def selection_text(selection: Optional[dict]) -> str:
+    """How --exclude/--sample/--limit chose a run's images ("20 of 450 listed (3/* excluded;
+    a sample by URI hash)"), or "" for a run of everything listed."""
+    if not selection:
+        return ""
+    how = []
+    if selection.get("exclude"):
+        how.append(f"{', '.join(selection['exclude'])} excluded")
+    if selection.get("sample"):
+        how.append("a sample by URI hash")
+    if selection.get("limit"):
+        how.append("the first in URI order")
+    return f"{selection['selected']} of {selection['listed']} listed ({'; '.join(how)})"
+
+
+def scored_text(scored, carried=0) -> str:
+    """The scored count as every place shows it: prediction rows, and for an --incremental
+    run how many were scored now and how many carried over from its base run
+    ("210 (10 now, 200 carried over)")."""
+    scored, carried = int(scored or 0), int(carried or 0)
+    if not carried:
+        return str(scored)
+    return f"{scored} ({scored - carried} now, {carried} carried over)"
+
+
 def label_warnings(summary: dict, labels_argument: str) -> list[str]:
     """What the summary says about the labels source (the `--labels` value as recorded in
     manifest.json): folder names that look like dates or partitions, a regex that matched
@@ -109,9 +156,11 @@ def label_warnings(summary: dict, labels_argument: str) -> list[str]:
     kind = (labels_argument or "folder").split(":", 1)[0]
     unknown = summary.get("unknown_labels") or {}
     named = (counts.get("labelled") or 0) + (counts.get("unknown_label") or 0)
-    if kind == "folder" and unknown and counts.get("unknown_label", 0) * 2 > max(named, 1):
+    if unknown and counts.get("unknown_label", 0) * 2 > max(named, 1):
         partitions = [name for name in unknown if _PARTITION.match(name)]
-        if sum(unknown[n] for n in partitions) * 2 > sum(unknown.values()):
+        if kind != "folder" or sum(unknown[n] for n in partitions) * 2 <= sum(unknown.values()):
+            out.append(_unknown_labels_warning(summary, unknown, kind))
+        else:
             shown = ", ".join(sorted(partitions)[:3])
             out.append(
                 f"most images are in folders whose names are no model label and look "

@@ -14,22 +14,30 @@ from typing import Iterator
 import apache_beam as beam
 
 from bucketscore.run_folder import layout
-from bucketscore.run_folder.carry_over import carried_row, listing_key, unchanged
+from bucketscore.run_folder.carry_over import carried_row, listing_key, read_base, unchanged
 from bucketscore.storage import uris
+from bucketscore.transforms import counters
 
 CARRIED_TAG = "carried"
 
 
-def _carry_or_score(item) -> Iterator:
-    """(uri, {current, previous, row}) -> the image to score, or its carried-over row."""
-    _uri, grouped = item
-    previous = list(grouped["previous"])
-    rows = list(grouped["row"])
-    for image in grouped["current"]:
-        if unchanged(image.size, image.mtime, previous, rows):
-            yield beam.pvalue.TaggedOutput(CARRIED_TAG, carried_row(rows[0], image.true_label))
-        else:
-            yield image
+class _CarryOrScore(beam.DoFn):
+    """(uri, {current, previous, row}) -> the image to score, or its carried-over row
+    (counted as `carried`: live progress and beam_counters)."""
+
+    def __init__(self):
+        self._carried = counters.counter("carried")
+
+    def process(self, item) -> Iterator:
+        _uri, grouped = item
+        previous = list(grouped["previous"])
+        rows = list(grouped["row"])
+        for image in grouped["current"]:
+            if unchanged(image.size, image.mtime, previous, rows):
+                self._carried.inc()
+                yield beam.pvalue.TaggedOutput(CARRIED_TAG, carried_row(rows[0], image.true_label))
+            else:
+                yield image
 
 
 class CarryOverUnchanged(beam.PTransform):
@@ -58,6 +66,45 @@ class CarryOverUnchanged(beam.PTransform):
             {"current": current, "previous": previous, "row": base_rows}
             | "JoinByUri" >> beam.CoGroupByKey()
             | "CarryOrScore"
-            >> beam.FlatMap(_carry_or_score).with_outputs(CARRIED_TAG, main="to_score")
+            >> beam.ParDo(_CarryOrScore()).with_outputs(CARRIED_TAG, main="to_score")
         )
+        return out.to_score, out[CARRIED_TAG]
+
+
+class _CarryOrScoreFromMemory(beam.DoFn):
+    """ListedImage -> the image to score, or its carried-over row, looking the image up in
+    the base run held in memory (read once per worker: run_folder.carry_over.read_base)."""
+
+    def __init__(self, base_run: str):
+        self._base_run = base_run
+        self._carried = counters.counter("carried")
+        self._base = None
+
+    def setup(self) -> None:
+        self._base = read_base(self._base_run)
+
+    def process(self, image) -> Iterator:
+        key_and_row = self._base.get(image.uri)
+        if key_and_row and unchanged(image.size, image.mtime, [key_and_row[0]], [key_and_row[1]]):
+            self._carried.inc()
+            yield beam.pvalue.TaggedOutput(
+                CARRIED_TAG, carried_row(key_and_row[1], image.true_label)
+            )
+        else:
+            yield image
+
+
+class CarryOverFromMemory(beam.PTransform):
+    """ListedImage -> (images to score, rows carried over), as CarryOverUnchanged, for a base
+    run small enough to hold in each worker's memory: no join, no shuffle (a small
+    --incremental run costs what a full run of its new images costs)."""
+
+    def __init__(self, base_run: str):
+        super().__init__()
+        self._base = base_run
+
+    def expand(self, images):
+        out = images | "CarryOrScore" >> beam.ParDo(
+            _CarryOrScoreFromMemory(self._base)
+        ).with_outputs(CARRIED_TAG, main="to_score")
         return out.to_score, out[CARRIED_TAG]

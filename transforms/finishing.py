@@ -56,6 +56,7 @@ class FinishRun(beam.DoFn):
         written: list[str],
         report_items: Optional[dict] = None,
         started_at: Optional[str] = None,
+        selection: Optional[dict] = None,
     ) -> Iterator[dict]:
         info = resolved(self._info)
         if started_at:  # a template: the run started when the job prepared its folder
@@ -70,4 +71,5 @@ class FinishRun(beam.DoFn):
             written,
             report_items,
             complete=self._complete,
+            selection=selection,
         )

@@ -146,9 +146,13 @@ def storage_flags(extra: list[str]) -> tuple[list[str], list[str]]:
     flag's value land there (`a.png --s3_endpoint_url URL b.png`); a flag whose value was
     taken for an image (`--s3_endpoint_url URL a.png`: argparse reads URL as the first
     image) or that Beam does not know is a UsageError."""
+    from bucketscore.cli.storage_flags import not_storage_options
     from bucketscore.errors import UsageError
     from bucketscore.private_apis import beam_option_parser
 
+    wrong = not_storage_options(extra)
+    if wrong:  # refused at once, before Beam's option parser is loaded
+        raise UsageError(f"unknown option(s): {' '.join(wrong)}")
     parser = beam_option_parser()
     parser.exit_on_error = False  # a missing value: our one-line error, not Beam's usage
     try:

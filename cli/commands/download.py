@@ -7,11 +7,14 @@ import os
 import sys
 
 NAME = "download"
-HELP = "copy a run's CSV and JSON results to a local folder"
-DESCRIPTION = "Copy the CSV and JSON files of a run (any storage) to a local folder."
+HELP = "copy a run's CSV, JSON and report files to a local folder"
+DESCRIPTION = (
+    "Copy the CSV and JSON files and report.html of a run (any storage) to a local folder "
+    "(./downloads/<run_id>/ by default: apart from results/, where local runs are written)."
+)
 EPILOG = (
-    "examples:\n  bucketscore download s3://my-results/20261124T101500Z-ab12cd/ results/"
-    "\n  bucketscore download gs://my-results/nightly/nightly-20261201/   # to ./results/"
+    "examples:\n  bucketscore download s3://my-results/20261124T101500Z-ab12cd/ ~/runs/"
+    "\n  bucketscore download gs://my-results/nightly/nightly-20261201/   # to ./downloads/"
     "\nStorage options (--s3_endpoint_url, --s3_access_key_id, ...) are accepted as for "
     "score."
 )
@@ -22,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "dest",
         nargs="?",
-        default="results",
-        help="local folder (default ./results); files go to DEST/<run_id>/",
+        default="downloads",
+        help="local folder (default ./downloads); files go to DEST/<run_id>/",
     )
 
 

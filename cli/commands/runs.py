@@ -55,16 +55,17 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     except history.RunHistoryError as e:
         print(f"bucketscore runs: {e}", file=sys.stderr)
         return 1
+    if not records and history.looks_like_run_folder(args.output, extra):
+        message = history.run_folder_given_message(args.output, "bucketscore runs --output {}")
+        print(f"bucketscore runs: {message}", file=sys.stderr)
+        return 1
     if args.limit:
         records = records[: args.limit]
     if args.json:
         print(json.dumps([r.as_dict() for r in records], indent=2))
         return 0
     if not records:
-        hint = ""
-        if history.looks_like_run_folder(args.output, extra):
-            hint = " (it is itself a run folder: pass the folder above it)"
-        print(f"bucketscore runs: no runs under {args.output}{hint}", file=sys.stderr)
+        print(f"bucketscore runs: no runs under {args.output}", file=sys.stderr)
         return 0
     print(history.format_runs(records))
     return 0

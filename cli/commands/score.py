@@ -50,6 +50,11 @@ EPILOG = textwrap.dedent("""\
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from bucketscore.pipelines.options import add_score_arguments
 
+    parser.usage = (
+        "bucketscore score --input URI [URI ...] --output URI --model URI [options]\n"
+        "       bucketscore score --model URI --template_location URI --runner DataflowRunner "
+        "[options]"
+    )
     add_score_arguments(parser)
     parser.add_argument(
         "--no_progress",
@@ -123,18 +128,35 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
 
 def headline(summary: dict, run_uri: str) -> str:
     """The few figures people want first, and where the rest is."""
+    from bucketscore.run_folder.summary import scored_text, selection_text
+
+    chosen = selection_text(summary.get("selection"))
+    listed = f"selected: {chosen}" if chosen else f"listed: {summary['counts']['listed']}"
     c = summary["counts"]
     acc = summary.get("accuracy")
-    acc_text = f"{acc:.4f}" if acc is not None else "n/a (no labelled images)"
+    if acc is not None:
+        acc_text = f"{acc:.4f}"
+    elif c.get("unknown_label"):
+        acc_text = "n/a (no image has a label this model knows: see the warning below)"
+    else:
+        acc_text = "n/a (no labelled images)"
     top = summary.get("top_k_accuracy")
     lines = [
-        f"images listed: {c['listed']}  scored: {c['scored']}  failed: {c['failed']}",
+        f"images {listed}  scored: {scored_text(c['scored'], c.get('carried_over'))}"
+        f"  failed: {c['failed']}",
         f"accuracy: {acc_text}  (over {c.get('labelled', 0)} labelled images; "
         f"top-{summary.get('top_k', '')} accuracy: "
         + (f"{top:.4f}" if top is not None else "n/a")
         + ")",
         f"results: {run_uri}",
     ]
+    below = c.get("below_threshold") or 0
+    if below:
+        lines.insert(
+            2,
+            f"below --min_confidence: {below} of {c['scored']} images "
+            f"({below / max(c['scored'], 1):.1%}) got no predicted label (they count as misses)",
+        )
     lines.append(f"report:  {run_uri.rstrip('/')}/report.html")
     if c["failed"]:
         lines.append(f"errors:  {run_uri.rstrip('/')}/errors.csv")

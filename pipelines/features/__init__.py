@@ -6,6 +6,7 @@ and its piece of the graph (as google/weather-tools' sinks each own theirs):
 * `embeddings`: `--embeddings`, the embeddings sink;
 * `incremental`: `--incremental`, the base run, carrying rows over, their sink, summary and
   report candidates;
+* `selection`: `--exclude`, `--sample`, `--limit`: score part of what is listed;
 * `template`: `--template_location` (a classic Dataflow template): launch parameters, the run
   folder prepared in the job, the metadata file.
 
@@ -15,6 +16,12 @@ Each module has `check(config)` (the options alone, when they are parsed: UsageE
 `pipelines/graph.py` wires their pieces.
 """
 
-from bucketscore.pipelines.features import embeddings, incremental, labels, template
+from bucketscore.pipelines.features import (
+    embeddings,
+    incremental,
+    labels,
+    selection,
+    template,
+)
 
-FEATURES = (labels, embeddings, incremental, template)
+FEATURES = (labels, selection, embeddings, incremental, template)

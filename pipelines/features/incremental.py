@@ -14,6 +14,12 @@ from typing import Optional
 
 from bucketscore.pipelines.flags import option
 
+# A base run of up to this many images is held in each worker's memory (~1 KB an image) and
+# looked up without a join: a small incremental run then costs what scoring its new images
+# costs. Larger ones are joined (CoGroupByKey; docs/decisions.md, "Incremental runs in one
+# process").
+IN_MEMORY_BASE_IMAGES = 50_000
+
 FLAG = option(
     "incremental",
     False,
@@ -54,13 +60,32 @@ def base_run(config, model_version: str) -> tuple[Optional[str], str]:
     )
 
 
+def carry_over_mode(base: Optional[str]) -> Optional[str]:
+    """How the base run is matched: "memory" (looked up in each worker's memory) when it
+    listed at most IN_MEMORY_BASE_IMAGES images, else "join"; None without a base run."""
+    if not base:
+        return None
+    import json
+
+    from bucketscore.run_folder import layout
+    from bucketscore.storage import uris
+
+    try:
+        summary = json.loads(uris.read_text(layout.file_uri(base, layout.SUMMARY)))
+        listed = int((summary.get("counts") or {}).get("listed"))
+    except (OSError, ValueError, TypeError):
+        return "join"  # its size unknown: the way that scales
+    return "memory" if listed <= IN_MEMORY_BASE_IMAGES else "join"
+
+
 def split(labelled, plan):
     """ListedImage -> (images to score, rows carried over or None without a base run)."""
     if not plan.base_run:
         return labelled, None
-    from bucketscore.transforms.carry_over import CarryOverUnchanged
+    from bucketscore.transforms.carry_over import CarryOverFromMemory, CarryOverUnchanged
 
-    return labelled | "CarryOverUnchanged" >> CarryOverUnchanged(plan.base_run)
+    carry = CarryOverFromMemory if plan.carry_over == "memory" else CarryOverUnchanged
+    return labelled | "CarryOverUnchanged" >> carry(plan.base_run)
 
 
 def sinks(carried, plan) -> list:
