@@ -1,18 +1,14 @@
-"""decode_image and DecodeImages: orientation, channels, the three resize modes, errors."""
+"""bundle.images.decode_image: orientation, channels, the three resize modes, interpolation,
+errors, and the image's own size."""
 
 import io
 
-import apache_beam as beam
 import numpy as np
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
 from bucketscore.bundle.images import DecodeError, decode_image
 from bucketscore.bundle.meta import InputSpec
-from bucketscore.transforms.decoding import DecodeImages
-from bucketscore.transforms.records import ERRORS_TAG, ImageBytes, ListedImage
 from tests.support.helpers import image_bytes
 
 
@@ -110,22 +106,26 @@ def test_large_jpeg_uses_draft_and_keeps_size():
     assert px.shape == (224, 224, 3) and (w, h) == (1600, 1200)
 
 
-def test_decode_images_dofn_splits_good_and_bad():
-    good = ImageBytes(ListedImage("mem://good.png", "mem://"), image_bytes(_wide_image()))
-    bad = ImageBytes(ListedImage("mem://bad.png", "mem://"), b"\x89PNG\r\n\x1a\nbroken")
-    with TestPipeline() as p:
-        out = (
-            p
-            | beam.Create([good, bad])
-            | beam.ParDo(DecodeImages(InputSpec(6, 6, 3))).with_outputs(ERRORS_TAG, main="ok")
-        )
-        assert_that(
-            out.ok | "Shapes" >> beam.Map(lambda e: (e.uri, e.pixels.shape, e.width)),
-            equal_to([("mem://good.png", (6, 6, 3), 40)]),
-            label="decoded",
-        )
-        assert_that(
-            out[ERRORS_TAG] | beam.Map(lambda e: (e.uri, e.stage)),
-            equal_to([("mem://bad.png", "decode")]),
-            label="errors",
-        )
+def test_a_truncated_file_is_an_error_not_half_an_image():
+    data = image_bytes(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    with pytest.raises(DecodeError, match="truncated|cannot decode"):
+        decode_image(data[: len(data) // 2], InputSpec(8, 8, 3))
+
+
+def test_interpolation_is_the_one_model_json_names():
+    """A 2x2 down-scale of a black/white checkerboard: nearest picks one pixel of each 2x2
+    block, bilinear averages the block to mid-grey."""
+    board = np.indices((8, 8)).sum(axis=0) % 2 * 255
+    data = image_bytes(board.astype(np.uint8))
+    nearest, _, _ = decode_image(data, InputSpec(4, 4, 1, "squash", "nearest"))
+    bilinear, _, _ = decode_image(data, InputSpec(4, 4, 1, "squash", "bilinear"))
+    assert set(np.unique(nearest)) <= {0, 255}
+    assert np.all(np.abs(bilinear.astype(int) - 128) <= 3)  # Pillow's filter: 125..130
+
+
+def test_an_image_already_at_the_input_size_is_unchanged():
+    a = np.random.default_rng(2).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    for resize in ("squash", "crop", "fill"):
+        px, w, h = decode_image(image_bytes(a), InputSpec(6, 5, 3, resize))
+        np.testing.assert_array_equal(px, a)
+        assert (w, h) == (5, 6)
