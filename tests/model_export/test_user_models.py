@@ -1,5 +1,6 @@
-"""`bucketscore export`: a user's Keras model or SavedModel round trip, scaling inside the
-bundle, embeddings, and clear errors when the model does not fit."""
+"""model_export.user_models, driven through `bucketscore export`: a user's Keras model or
+SavedModel round trip, scaling inside the bundle, embeddings, and clear errors when the
+model does not fit (the command's own flag checks: tests/cli/commands/test_export.py)."""
 
 from __future__ import annotations
 
@@ -236,18 +237,6 @@ def test_models_that_do_not_fit_give_clear_errors(case, tmp_path, capsys):
     assert expect in err
     assert "Traceback" not in err
     assert not out.exists()  # nothing written
-
-
-def test_usage_errors_exit_2(tmp_path, capsys):
-    base = ["export", "--labels", _labels_file(tmp_path), "--out", str(tmp_path / "b")]
-    assert main(base + ["--keras", "m.keras", "--scale", "abc"]) == 2
-    assert "not a number" in capsys.readouterr().err
-    assert main(base + ["--keras", "m.keras", "--preprocess", "tf", "--scale", "2"]) == 2
-    assert main(base + ["--keras", "m.keras", "--no_such_flag", "1"]) == 2
-    assert main(base + ["--keras", "m.keras", "--output_key", "x"]) == 2
-    with pytest.raises(SystemExit) as e:
-        main(base + ["--keras", "a.keras", "--saved_model", "b/"])
-    assert e.value.code == 2
 
 
 def test_saved_model_round_trip(tmp_path, capsys):
