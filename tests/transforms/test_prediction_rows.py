@@ -1,14 +1,21 @@
-"""Top-k rows, thresholds, and the SummaryFn CombineFn against scikit-learn."""
+"""transforms.prediction_rows: a model output's prediction row (top-k, threshold,
+correctness), ToPredictionRows in a pipeline with a run id known at launch, and embedding
+rows."""
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import assert_that, equal_to
 
-from bucketscore.transforms.prediction_rows import prediction_row, top_k
+from bucketscore.transforms.launch_values import Derived
+from bucketscore.transforms.prediction_rows import (
+    ToPredictionRows,
+    embedding_row,
+    prediction_row,
+    top_k,
+)
 from bucketscore.transforms.records import ImageExample, ListedImage, ModelOutput
-from bucketscore.transforms.summarising import SummaryFn
-from tests.support.helpers import check_summary_against_sklearn
 
 LABELS = ["cat", "dog", "owl", "fox"]
 
@@ -59,39 +66,56 @@ def test_prediction_row_threshold_and_correctness():
     assert row["correct"] is None
 
 
-def test_summary_fn_equals_sklearn_on_random_rows():
-    rng = np.random.default_rng(3)
-    rows = []
-    for i in range(400):
-        probs = rng.dirichlet(np.ones(4))
-        true = [None, "cat", "dog", "owl", "fox", "yak"][rng.integers(0, 6)]
-        row = prediction_row(
-            _output(probs, true), LABELS, k=2, min_confidence=0.35, model_version="v", run_id="r"
+def _row_key(row):
+    return (
+        row["uri"],
+        row["predicted_label"],
+        row["top_k_labels"],
+        round(row["confidence"], 6),
+        row["correct"],
+        row["run_id"],
+        row["model_version"],
+    )
+
+
+def test_to_prediction_rows_in_a_pipeline_reads_the_run_id_when_it_runs():
+    outputs = [
+        _output([0.7, 0.1, 0.1, 0.1], "cat"),
+        ModelOutput(
+            ImageExample(
+                ListedImage("mem://y.png", "mem://", true_label="owl"), np.zeros((1, 1, 1)), 3, 4
+            ),
+            np.asarray([0.2, 0.3, 0.4, 0.1], np.float32),
+        ),
+    ]
+    run_id = Derived(str.upper, StaticValueProvider(str, "nightly"))  # a launch value
+    with TestPipeline() as p:
+        rows = (
+            p
+            | beam.Create(outputs)
+            | beam.ParDo(
+                ToPredictionRows(LABELS, k=2, min_confidence=0.5, model_version="v7", run_id=run_id)
+            )
         )
-        row["uri"] = f"mem://{i}.png"
-        rows.append(row)
-
-    def check(summaries):
-        (summary,) = summaries
-        check_summary_against_sklearn(summary, rows, LABELS)
-        c = summary["counts"]
-        assert c["scored"] == 400
-        assert c["unlabelled"] == sum(r["true_label"] is None for r in rows)
-        assert c["unknown_label"] == sum(r["true_label"] == "yak" for r in rows)
-        assert c["below_threshold"] == sum(r["below_threshold"] for r in rows)
-
-    with TestPipeline() as p:
-        # Several bundles and a combiner merge: the accumulators must merge exactly.
-        summary = p | beam.Create(rows, reshuffle=True) | beam.CombineGlobally(SummaryFn(LABELS))
-        assert_that(summary, check)
+        assert_that(
+            rows | beam.Map(_row_key),
+            equal_to(
+                [
+                    ("mem://x.png", "cat", ["cat", "dog"], 0.7, True, "NIGHTLY", "v7"),
+                    ("mem://y.png", None, ["owl", "dog"], 0.4, False, "NIGHTLY", "v7"),
+                ]
+            ),
+        )
 
 
-def test_summary_of_nothing():
-    with TestPipeline() as p:
-        summary = p | beam.Create([]) | beam.CombineGlobally(SummaryFn(LABELS))
-        assert_that(summary, lambda s: _empty(s[0]))
-
-
-def _empty(summary):
-    assert summary["counts"]["scored"] == 0 and summary["accuracy"] is None
-    assert summary["confusion_matrix"]["matrix"] == [[0] * 4] * 4
+def test_embedding_row():
+    out = ModelOutput(
+        ImageExample(
+            ListedImage("mem://e.png", "mem://", true_label="fox"), np.zeros((1, 1, 1)), 1, 1
+        ),
+        np.asarray([1.0], np.float32),
+        embedding=np.array([0.5, -1.25, 3.0], np.float64),
+    )
+    row = embedding_row(out)
+    assert row == {"uri": "mem://e.png", "true_label": "fox", "embedding": [0.5, -1.25, 3.0]}
+    assert all(type(v) is float for v in row["embedding"])
