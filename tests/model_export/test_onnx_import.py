@@ -4,7 +4,7 @@ model.onnx alone, which `score` and `classify` use with ONNX Runtime.
 
 The expectation is the ORIGINAL model run directly with ONNX Runtime on pixels the test
 preprocesses itself (decode_image, then (x / 255 - mean) / std in numpy, NCHW), softmax
-in numpy (tests/model_export/onnx_models.py).
+in numpy (tests/support/onnx_models.py).
 """
 
 from __future__ import annotations
