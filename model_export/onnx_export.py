@@ -107,7 +107,13 @@ def check_parity(
     loaded = tf.saved_model.load(saved_model_dir)
     fn = loaded.signatures["serving_default"]
     expected = {k: v.numpy() for k, v in fn(images=tf.constant(calibration)).items()}
-    session = ort_session(onnx_path)
+    try:
+        session = ort_session(onnx_path)
+    except Exception as e:  # noqa: BLE001 - tf2onnx leaves ops it cannot convert in the graph
+        raise OnnxExportError(
+            f"the converted model.onnx does not load in ONNX Runtime: {described(e)} "
+            f"(pass --no-onnx to export without model.onnx)"
+        ) from None
     names = [o.name for o in session.get_outputs()]
     inputs = session.get_inputs()
     if [i.name for i in inputs] != ["images"] or inputs[0].type != "tensor(uint8)":

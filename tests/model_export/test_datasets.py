@@ -1,5 +1,5 @@
-"""Reading training data: folder and CSV layouts, split folders, stratified split, skipped
-files; and the input scaling layers."""
+"""model_export.datasets: reading training data: folder and CSV layouts, split folders,
+stratified split, skipped files."""
 
 from __future__ import annotations
 
@@ -65,32 +65,3 @@ def test_unusable_data_is_a_clear_error(tmp_path):
     (tmp_path / "loose.png").write_bytes(b"")
     with pytest.raises(DatasetError, match="no labelled images"):
         load_dataset(str(tmp_path), SPEC)
-
-
-def test_scaling_layers_equal_the_tensorflow_arithmetic():
-    import keras
-    import tensorflow as tf
-
-    from bucketscore.model_export.scaling import Scaling, scaling_from_flags
-
-    x = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
-    for scaling in (
-        Scaling(preprocess="mobilenet_v2"),
-        Scaling(preprocess="resnet50"),
-        Scaling(preprocess="densenet"),
-        Scaling(preprocess="efficientnet"),
-        scaling_from_flags("1/255", None, "0.5", "0.25", None),
-        scaling_from_flags("1/127.5", "-1", None, None, None),
-    ):
-        inputs = keras.Input((4, 4, 3))
-        model = keras.Model(inputs, scaling.apply(inputs, 3))
-        np.testing.assert_allclose(
-            model.predict(x, verbose=0),
-            scaling.tf_apply(tf.constant(x), 3).numpy(),
-            rtol=1e-5,
-            atol=1e-4,
-        )
-    caffe = keras.applications.resnet50.preprocess_input(x.copy())
-    inputs = keras.Input((4, 4, 3))
-    model = keras.Model(inputs, Scaling(preprocess="resnet50").apply(inputs, 3))
-    np.testing.assert_allclose(model.predict(x, verbose=0), caffe, atol=1e-4)

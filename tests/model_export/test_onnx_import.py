@@ -4,7 +4,7 @@ model.onnx alone, which `score` and `classify` use with ONNX Runtime.
 
 The expectation is the ORIGINAL model run directly with ONNX Runtime on pixels the test
 preprocesses itself (decode_image, then (x / 255 - mean) / std in numpy, NCHW), softmax
-in numpy (tests/model_export/onnx_models.py).
+in numpy (tests/support/onnx_models.py).
 """
 
 from __future__ import annotations
@@ -282,94 +282,3 @@ def test_models_that_do_not_fit_give_one_clear_line(case, flags, message, tmp_pa
     assert status == 1
     assert len(err) == 1 and message in err[0], err
     assert not os.path.exists(tmp_path / "b" / "model.json")
-
-
-@pytest.mark.parametrize(
-    "flags, message",
-    [
-        (["--no-onnx"], "not for --onnx"),
-        (["--signature", "x"], "not for --onnx"),
-        (["--calibration", "somewhere/"], "not for --onnx"),
-    ],
-)
-def test_onnx_usage_errors_exit_2(flags, message, tmp_path, capsys):
-    path = classifier(str(tmp_path / "m.onnx"))
-    assert (
-        main(
-            [
-                "export",
-                "--onnx",
-                path,
-                "--labels",
-                _labels(tmp_path),
-                "--out",
-                str(tmp_path / "b"),
-                *flags,
-            ]
-        )
-        == 2
-    )
-    assert message in capsys.readouterr().err
-
-
-def test_layout_applies_to_onnx_only(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "export",
-                "--keras",
-                "m.keras",
-                "--labels",
-                _labels(tmp_path),
-                "--out",
-                str(tmp_path / "b"),
-                "--layout",
-                "nchw",
-            ]
-        )
-        == 2
-    )
-    assert "--layout applies to --onnx" in capsys.readouterr().err
-
-
-def test_backends_in_model_json(tmp_path):
-    """model.json says which backends a bundle has; bundles written before the key existed
-    say it through their files; a listed backend without its files is refused."""
-    from bucketscore.bundle.meta import BundleError, BundleMeta, InputSpec
-    from bucketscore.bundle.predictor import choose_backend
-    from bucketscore.model_export.sealing import write_bundle
-
-    src = tmp_path / "src"
-    (src / "saved_model").mkdir(parents=True)
-    (src / "saved_model" / "saved_model.pb").write_bytes(b"graph")
-    (src / "model.onnx").write_bytes(b"onnx")
-    meta = write_bundle(
-        str(src), str(tmp_path / "both"), name="m", labels=["a"], input_spec=InputSpec(8, 8, 1)
-    )
-    assert meta.backends == ("tf", "onnx") and _meta(tmp_path / "both")["backends"] == [
-        "tf",
-        "onnx",
-    ]
-    doc = json.loads(meta.to_json())
-    del doc["backends"]
-    old = BundleMeta.from_json(json.dumps(doc))
-    assert old.backends == ("tf", "onnx") and old.has_saved_model
-    doc["files"] = {"model.onnx": "0" * 64}
-    onnx_only = BundleMeta.from_json(json.dumps(dict(doc, backends=["onnx"])))
-    assert choose_backend(onnx_only) == "onnx" and not onnx_only.has_saved_model
-    with pytest.raises(BundleError, match="backend tf: .* no saved_model/"):
-        choose_backend(onnx_only, "tf")
-    with pytest.raises(BundleError, match="lists backend tf but has no saved_model/"):
-        BundleMeta.from_json(json.dumps(dict(doc, backends=["tf", "onnx"])))
-    with pytest.raises(BundleError, match="backends must be"):
-        BundleMeta.from_json(json.dumps(dict(doc, backends=["torch"])))
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "notes.txt").write_text("no model")
-    with pytest.raises(BundleError, match="neither saved_model/ nor model.onnx"):
-        write_bundle(
-            str(tmp_path / "empty"),
-            str(tmp_path / "o"),
-            name="m",
-            labels=["a"],
-            input_spec=InputSpec(8, 8, 1),
-        )

@@ -1,5 +1,6 @@
-"""`bucketscore export`: a user's Keras model or SavedModel round trip, scaling inside the
-bundle, embeddings, and clear errors when the model does not fit."""
+"""model_export.user_models, driven through `bucketscore export`: a user's Keras model or
+SavedModel round trip, scaling inside the bundle, embeddings, and clear errors when the
+model does not fit (the command's own flag checks: tests/cli/commands/test_export.py)."""
 
 from __future__ import annotations
 
@@ -238,18 +239,6 @@ def test_models_that_do_not_fit_give_clear_errors(case, tmp_path, capsys):
     assert not out.exists()  # nothing written
 
 
-def test_usage_errors_exit_2(tmp_path, capsys):
-    base = ["export", "--labels", _labels_file(tmp_path), "--out", str(tmp_path / "b")]
-    assert main(base + ["--keras", "m.keras", "--scale", "abc"]) == 2
-    assert "not a number" in capsys.readouterr().err
-    assert main(base + ["--keras", "m.keras", "--preprocess", "tf", "--scale", "2"]) == 2
-    assert main(base + ["--keras", "m.keras", "--no_such_flag", "1"]) == 2
-    assert main(base + ["--keras", "m.keras", "--output_key", "x"]) == 2
-    with pytest.raises(SystemExit) as e:
-        main(base + ["--keras", "a.keras", "--saved_model", "b/"])
-    assert e.value.code == 2
-
-
 def test_saved_model_round_trip(tmp_path, capsys):
     """A SavedModel (Keras' model.export) with float input; embeddings from a named output."""
     import keras
@@ -365,3 +354,32 @@ def test_export_from_and_to_a_bucket(scheme, request, tmp_path, capsys):
     x = _images(2, 16, 16, 3)
     got = load_predictor(out, "onnx").predict(x).probabilities
     np.testing.assert_allclose(got, user.predict(x.astype("float32") / 255, verbose=0), atol=1e-5)
+
+
+def test_a_saved_model_with_an_op_onnx_lacks_fails_in_one_line(tmp_path, capsys):
+    """tf2onnx keeps an op it cannot convert; the model.onnx does not load: exit 1 with the
+    way out (--no-onnx), no traceback; with --no-onnx the bundle is written."""
+    import tensorflow as tf
+
+    class Odd(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4, 4, 1], tf.float32, name="x")])
+        def serve(self, x):
+            probs = tf.nn.softmax(tf.reshape(x, [-1, 16]))
+            digest = tf.strings.to_hash_bucket_fast(tf.strings.as_string(x[:, 0, 0, 0]), 7)
+            return {
+                "probabilities": probs,
+                "hash": tf.reshape(tf.cast(digest, tf.float32), [-1, 1]),
+            }
+
+    module = Odd()
+    src = str(tmp_path / "odd")
+    tf.saved_model.save(module, src, signatures={"serving_default": module.serve})
+    labels = _labels_file(tmp_path, [f"c{i}" for i in range(16)])
+    args = ["export", "--saved_model", src, "--labels", labels, "--output_key", "probabilities"]
+    args += ["--embedding_output", "hash", "--out", str(tmp_path / "b")]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not load in ONNX Runtime" in err[0] and "--no-onnx" in err[0]
+    assert not (tmp_path / "b").exists()
+    assert main(args + ["--no-onnx"]) == 0, capsys.readouterr().err
+    assert _meta(str(tmp_path / "b"))["backends"] == ["tf"]

@@ -1,5 +1,6 @@
-"""`bucketscore train`: from scratch (lenet, small CNN), transfer learning with a weights
-file, continuing a bundle with a new class, and the errors people meet."""
+"""model_export.training, driven through `bucketscore train` and build_base: from scratch
+(small CNN), transfer learning with a weights file, continuing a bundle with a new class,
+and the errors people meet (the command's flag checks: tests/cli/commands/test_train.py)."""
 
 from __future__ import annotations
 
@@ -24,19 +25,6 @@ def _read_json(path):
 def _csv_rows(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
-
-
-def test_lenet_on_the_digits_reaches_97_percent(demo_bundle):
-    """The demo bundle (LeNet on scikit-learn's digits, trained once per session)."""
-    meta = demo_bundle.meta
-    assert meta.metrics["test_accuracy"] >= 0.97
-    assert meta.metrics["test_images"] == 450
-    assert meta.extra["architecture"] == "lenet"
-    assert meta.extra["embedding_dim"] == 500
-    assert meta.outputs == ("probabilities", "embeddings")
-    assert {"model.onnx", "model.keras"} <= set(meta.files)
-    assert meta.extra["onnx"]["exported"] is True
-    assert meta.extra["onnx"]["max_abs_diff"]["probabilities"] <= 1e-4
 
 
 def test_small_cnn_on_coloured_shapes(shapes_bundle):
@@ -164,24 +152,6 @@ def test_continue_refuses_a_different_input_size(shapes_bundle, tmp_path, capsys
     )
     assert status == 1
     assert "--height 64" in capsys.readouterr().err
-
-
-def test_from_and_architecture_cannot_be_combined(shapes_bundle, tmp_path, capsys):
-    status = main(
-        [
-            "train",
-            "--from",
-            shapes_bundle.path,
-            "--data",
-            shapes_bundle.data,
-            "--architecture",
-            "lenet",
-            "--out",
-            str(tmp_path / "x"),
-        ]
-    )
-    assert status == 2
-    assert "--architecture cannot be combined with --from" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------
@@ -421,34 +391,6 @@ def test_train_from_and_to_an_s3_bucket(s3_server, tmp_path, capsys):
     uris.set_options(flags)
     pred = load_predictor(out, "auto").predict(np.zeros((1, 16, 16, 1), np.uint8))
     assert pred.probabilities.shape == (1, 3)
-
-
-@pytest.mark.parametrize(
-    "backbone,size,channels",
-    [("efficientnet_b0", 32, 3), ("resnet50", 32, 1), ("inception_v3", 75, 3)],
-)
-def test_every_backbone_builds_a_servable_transfer_model(backbone, size, channels):
-    """Build only (converting resnet50/inception_v3 takes tens of seconds): frozen base,
-    scaling inside, one probabilities output and the pooled features as embeddings."""
-    from bucketscore.model_export.architectures import BACKBONES, transfer
-    from bucketscore.model_export.serving import serving_model
-
-    base = BACKBONES[backbone].build(size, size)
-    model = transfer(backbone, size, size, channels, 4, base)
-    assert not model.get_layer("base").trainable
-    pair, dim = serving_model(model)
-    x = np.random.default_rng(0).uniform(0, 255, (2, size, size, channels)).astype("float32")
-    probs, emb = pair.predict(x, verbose=0)
-    np.testing.assert_allclose(probs, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    assert emb.shape == (2, dim) and dim == base.output.shape[-1]
-
-
-def test_inception_needs_75_pixels():
-    from bucketscore.model_export.architectures import BACKBONES, BackboneError
-
-    with pytest.raises(BackboneError, match="at least 75x75"):
-        BACKBONES["inception_v3"].build(64, 64)
 
 
 def test_base_weights_from_a_bucket(s3_server, tiny_mobilenet_weights):

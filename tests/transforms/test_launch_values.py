@@ -1,18 +1,12 @@
-"""transforms.launch_values (what a template reads at launch) and transforms.run_folder
-(clearing a re-used run folder), as plain functions and in a pipeline."""
+"""transforms.launch_values: what a classic template reads at launch (inputs, output, run
+id), read when the job runs, never when the graph is built; Derived values."""
 
-import os
 import pickle
 
-import apache_beam as beam
 import pytest
-from apache_beam.options.value_provider import RuntimeValueProvider
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.options.value_provider import RuntimeValueProvider, StaticValueProvider
 
-from bucketscore.run_folder.layout import NotARunFolder, clear_run_folder
 from bucketscore.transforms import launch_values as lv
-from bucketscore.transforms.prepare_run_folder import PrepareRunFolder
 
 
 @pytest.fixture
@@ -68,43 +62,43 @@ def test_missing_or_bad_launch_parameters_say_which(runtime_options, params, mes
         lv.value_of(t.inputs), lv.value_of(t.run_uri)
 
 
-def _touch(path, data=b"x"):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
+def _count_calls(prefix, name):
+    _count_calls.n += 1
+    return f"{prefix}/{name}"
 
 
-def test_clear_run_folder_removes_an_earlier_run_and_keeps_temp_when_asked(tmp_path):
-    run = str(tmp_path / "run") + "/"
-    for name in (
-        "_SUCCESS",
-        "summary.json",
-        "predictions-00000-of-00003.csv",
-        "beam-temp-predictions-1/part",
-        "report.html",
-    ):
-        _touch(run + name)
-    assert clear_run_folder(run, keep_temp=True) == 4
-    assert os.listdir(run) == ["beam-temp-predictions-1"]
-    assert clear_run_folder(run) == 1
-    assert os.listdir(run) == []
-    assert clear_run_folder(str(tmp_path / "never-made") + "/") == 0
+_count_calls.n = 0
 
 
-def test_clear_run_folder_refuses_a_folder_that_is_not_a_run(tmp_path):
-    run = str(tmp_path / "photos") + "/"
-    _touch(run + "holiday.jpg")
-    with pytest.raises(NotARunFolder, match="not a bucketscore run folder"):
-        clear_run_folder(run)
-    assert os.listdir(run) == ["holiday.jpg"]
+def test_derived_is_computed_once_per_process_and_never_shipped():
+    d = lv.Derived(_count_calls, StaticValueProvider(str, "gs://b/out"), "x")
+    _count_calls.n = 0
+    assert d.is_accessible()
+    assert d.get() == "gs://b/out/x" and d.get() == "gs://b/out/x"
+    assert _count_calls.n == 1  # cached after the first get()
+    shipped = pickle.loads(pickle.dumps(d))
+    assert not hasattr(shipped, "_cached")  # the value is computed again where it runs
+    assert shipped.get() == "gs://b/out/x" and _count_calls.n == 2
+    assert str(d) == "Derived(_count_calls, gs://b/out, x)"
+    assert not lv.Derived(
+        _count_calls, RuntimeValueProvider("never_set_b", str, "")
+    ).is_accessible()
 
 
-def test_prepare_run_folder_in_a_pipeline_with_a_launch_value(tmp_path):
-    run = str(tmp_path / "out" / "nightly") + "/"
-    _touch(run + "_SUCCESS")
-    _touch(run + "predictions-00001-of-00002.csv")
-    target = lv.RunTarget(("unused",), str(tmp_path / "out"), lv.Derived(str.strip, " nightly "))
-    with TestPipeline() as p:
-        started = p | PrepareRunFolder(target.run_uri)
-        assert_that(started | beam.Map(lambda t: t[:2]), equal_to(["20"]))
-    assert os.listdir(run) == []
+def test_value_of_and_input_list(tmp_path, monkeypatch):
+    assert lv.value_of(StaticValueProvider(int, 3)) == 3 and lv.value_of("plain") == "plain"
+    assert lv.input_list(("/data/a/", "gs://b/x")) == ["/data/a/", "gs://b/x"]
+    assert lv.input_list("gs://b/one/ 'gs://b/two words/'") == ["gs://b/one/", "gs://b/two words/"]
+    monkeypatch.chdir(tmp_path)
+    assert lv.input_list(["rel/"]) == [str(tmp_path / "rel") + "/"]  # local paths made absolute
+    with pytest.raises(lv.LaunchValueError, match="no input"):
+        lv.input_list("  ")
+    with pytest.raises(lv.LaunchValueError, match="no output"):
+        lv.run_uri("", "r1")
+    assert lv.output_uri(None) == "" and lv.join("gs://b/run/", "x.csv") == "gs://b/run/x.csv"
+
+
+@pytest.mark.parametrize("run_id", [".", "..", "a/b"])
+def test_a_run_id_must_be_a_plain_folder_name(run_id):
+    with pytest.raises(lv.LaunchValueError, match="must be a plain folder name"):
+        lv.launch_run_id(run_id)

@@ -1,4 +1,5 @@
-"""`bucketscore tune`: a KerasTuner search over a 3-trial budget; the best trial exported."""
+"""model_export.tuning, driven through `bucketscore tune`: a KerasTuner search over a 3-trial
+budget; the best trial exported (the command's flag checks: tests/cli/commands/test_tune.py)."""
 
 from __future__ import annotations
 
@@ -90,10 +91,45 @@ def test_tune_three_trials_exports_the_best(algorithm, gcs_server, tmp_path, cap
     )
 
 
-def test_tune_flags_are_checked(tmp_path, capsys):
-    base = ["tune", "--data", str(tmp_path), "--out", str(tmp_path / "o")]
-    assert main(base + ["--learning_rate", "1e-2:1e-3"]) == 2
-    assert "low < high" in capsys.readouterr().err
-    assert main(base + ["--batch_size", "0,16"]) == 2
-    assert main(base + ["--fine_tune_layers", "0,10"]) == 1  # small_cnn has no backbone
-    assert "transfer-learning" in capsys.readouterr().err
+def test_a_search_flag_is_a_value_a_list_or_a_range():
+    from bucketscore.model_export.tuning import Param
+
+    assert Param.parse("epochs", "10", integer=True) == Param("epochs", "fixed", (10,), True)
+    assert Param.parse("epochs", "10,10", integer=True).kind == "fixed"
+    choice = Param.parse("batch_size", "32, 16,32,64", integer=True)
+    assert (choice.kind, choice.values) == ("choice", (32, 16, 64))  # repeats dropped, in order
+    lr = Param.parse("learning_rate", "1e-4:1e-2", log=True)
+    assert (lr.kind, lr.values, lr.log) == ("range", (1e-4, 1e-2), True)
+    assert lr.describe() == "0.0001..0.01 (log)" and choice.describe() == "32,16,64"
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ({"learning_rate": "1e-2:1e-3"}, "low < high"),
+        ({"learning_rate": "0:1e-2"}, "a log range must be positive"),
+        ({"batch_size": "0,16"}, "--batch_size values must be at least 1"),
+        ({"epochs": "ten"}, "expected a number, a list"),
+        ({"epochs": ","}, "--epochs: no value given"),
+        ({"dropout": "0.2:1"}, r"--dropout values must be in \[0, 1\)"),
+        ({"fine_tune_layers": "-1,10"}, "--fine_tune_layers values must be >= 0"),
+    ],
+)
+def test_search_space_refusals(flags, message):
+    from bucketscore.model_export.training import TrainError
+    from bucketscore.model_export.tuning import SearchSpace
+
+    with pytest.raises(TrainError, match=message):
+        SearchSpace.parse(**flags)
+
+
+def test_the_default_search_space():
+    from bucketscore.model_export.tuning import SearchSpace
+
+    space = SearchSpace.parse()
+    assert [p.name for p in space.params()] == ["learning_rate", "batch_size", "epochs", "dropout"]
+    assert space.describe() == (
+        "learning_rate 0.0001..0.01 (log); batch_size 16,32,64; epochs 10; dropout 0..0.5"
+    )
+    with_fine_tune = SearchSpace.parse(fine_tune_layers="0,20")
+    assert with_fine_tune.params()[-1].values == (0, 20)

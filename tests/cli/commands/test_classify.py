@@ -1,5 +1,6 @@
-"""`bucketscore classify`: a few images answered without a pipeline, checked against a direct
-call of the bundle's SavedModel (tests.support.helpers.direct_probabilities) on the same bytes.
+"""`bucketscore classify`, the command: a few images answered without a pipeline, checked
+against a direct call of the bundle's SavedModel (tests.support.helpers.direct_probabilities)
+on the same bytes (the API behind it, bundle.classify: tests/bundle/test_classify.py).
 
 Local files, S3 objects (SeaweedFS), standard input, a corrupt and a missing file, --json,
 and the exit statuses. classify answers with ONNX Runtime by default (parity with the

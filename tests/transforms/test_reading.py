@@ -1,13 +1,10 @@
-"""ReadImageBytes errors rows, and CSV formatting of awkward values."""
-
-import csv
-import io
+"""transforms.reading: ReadImageBytes reads each listed object (bytes and counts on), an
+object that cannot be read becomes an errors row of the read stage."""
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from bucketscore.run_folder.schemas import csv_line
 from bucketscore.transforms.reading import ReadImageBytes
 from bucketscore.transforms.records import ERRORS_TAG, ListedImage
 
@@ -33,13 +30,20 @@ def test_unreadable_objects_become_errors_rows(tmp_path):
         )
 
 
-def test_csv_line_quotes_and_joins():
-    line = csv_line(['s3://b/a, "b".png', None, True, 0.5, ["x", "y"], [0.25, 0.125]])
-    assert next(csv.reader(io.StringIO(line))) == [
-        's3://b/a, "b".png',
-        "",
-        "true",
-        "0.5",
-        "x;y",
-        "0.25;0.125",
-    ]
+def test_read_bytes_and_counts(tmp_path):
+    from bucketscore.transforms import counters
+
+    (tmp_path / "a.png").write_bytes(b"12345")
+    (tmp_path / "b.png").write_bytes(b"xy")
+    images = [ListedImage(str(tmp_path / n), str(tmp_path), size=1) for n in ("a.png", "b.png")]
+    images.append(ListedImage(str(tmp_path / "gone.png"), str(tmp_path)))
+    p = TestPipeline()
+    out = p | beam.Create(images) | beam.ParDo(ReadImageBytes()).with_outputs(ERRORS_TAG, main="ok")
+    assert_that(
+        out.ok | beam.Map(lambda b: (b.image, b.data)),
+        equal_to([(images[0], b"12345"), (images[1], b"xy")]),  # the listed record goes on
+    )
+    result = p.run()
+    result.wait_until_finish()
+    got = counters.beam_counters(result)
+    assert (got["read"], got["bytes_read"], got["failed"]) == (2, 7, 1)
