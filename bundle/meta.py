@@ -144,6 +144,8 @@ class BundleMeta:
             spec = InputSpec(**doc["input"])
         except TypeError as e:
             raise BundleError(f"{where}: bad input section: {e}") from None
+        except BundleError as e:  # a value out of range: say which file
+            raise BundleError(f"{where}: {e}") from None
         known = {
             "format_version",
             "name",

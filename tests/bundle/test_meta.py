@@ -88,7 +88,7 @@ def test_malformed_model_json_names_the_file_and_the_problem(text, message):
     ],
 )
 def test_the_input_section_is_checked(spec, message):
-    with pytest.raises(BundleError, match=message):
+    with pytest.raises(BundleError, match="^model.json: " + message):
         BundleMeta.from_json(json.dumps(_doc(input=spec)))
     with pytest.raises(BundleError, match=message):
         InputSpec(**spec)
