@@ -7,7 +7,6 @@ local folders, boto3's paginator for SeaweedFS, google-cloud-storage for the GCS
 The Beam stage that runs this plan (ListImages) is tested in tests/transforms/test_listing.py.
 """
 
-
 import pytest
 
 from bucketscore.storage import uris
