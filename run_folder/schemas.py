@@ -78,10 +78,11 @@ def cell(value: Any) -> str:
 
 
 def csv_line(values: Iterable[Any]) -> str:
-    """One CSV line (no newline), quoting as needed: URIs may hold commas and quotes."""
+    """One CSV line (no newline), quoting as needed: URIs may hold commas, quotes and line
+    breaks (the writer quotes the characters of its line terminator: CR LF, then cut off)."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow([cell(v) for v in values])
-    return buf.getvalue()
+    csv.writer(buf, lineterminator="\r\n").writerow([cell(v) for v in values])
+    return buf.getvalue()[:-2]
 
 
 def csv_text(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> str:

@@ -8,7 +8,8 @@ same way:
   SignatureDoesNotMatch, a missing local file) are never retried: they are the object's
   (or the settings') fault, and become errors rows or a clear command error;
 * transient ones (connection refused or reset, timeouts, 408/429/500/502/503/504,
-  SlowDown/Throttling) are retried with exponential backoff and full jitter until the
+  SlowDown/Throttling, and a service code that names one even with a 4xx status: S3's
+  RequestTimeout comes as a 400) are retried with exponential backoff and full jitter until the
   retry budget (`--storage_retry_seconds`, default RETRY_SECONDS) is spent; then
   StorageUnavailable is raised, which fails the run saying that storage failed (never an
   errors row: an outage is not a bad image);
@@ -170,6 +171,17 @@ def _codes(e: BaseException) -> set[str]:
     return out
 
 
+def _transient_service_code(e: BaseException) -> bool:
+    """Whether a service error code (botocore's Error.Code) of the error or its causes names
+    a transient condition: S3 answers some with a 4xx status (RequestTimeout: 400)."""
+    for err in _chain(e):
+        response = getattr(err, "response", None)
+        if isinstance(response, dict):
+            if str(response.get("Error", {}).get("Code", "")) in TRANSIENT_NAMES:
+                return True
+    return False
+
+
 def _messages(e: BaseException) -> str:
     return " ".join(first_line(err) for err in _chain(e)).lower()
 
@@ -179,7 +191,7 @@ def is_permanent(e: BaseException) -> bool:
     if isinstance(e, StorageUnavailable):  # its budget is spent: not to be retried again
         return True
     if status_code(e) in PERMANENT_CODES:
-        return True
+        return not _transient_service_code(e)
     if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return True
     return bool(_codes(e) & set(PERMANENT_NAMES)) and not is_transient_code(e)
@@ -191,7 +203,7 @@ def is_transient_code(e: BaseException) -> bool:
 
 def is_transient(e: BaseException) -> bool:
     """Errors a store that is restarting, overloaded or briefly unreachable gives."""
-    if is_transient_code(e):
+    if is_transient_code(e) or _transient_service_code(e):
         return True
     if status_code(e) in PERMANENT_CODES:
         return False

@@ -1,8 +1,9 @@
-"""report.html from a real run, opened in a real headless browser (Debian's chromium).
+"""report.html of real runs, opened in a real headless browser (Debian's chromium).
 
 The page must load with every image decoded (figures and thumbnails, all data: URIs), log
 nothing to the console, and a screenshot must show the figures: the header's colour, the
-heatmap's dark blue and the recall bars' orange, not a blank page.
+heatmap's dark blue and the recall bars' orange, not a blank page. An unlabelled run's page
+shows its predictions instead of mistakes.
 
 Chromium: `apt-get install -y chromium` (CI installs it). Without it the test is skipped,
 except when CI is set: then a missing browser is a failure.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import numpy as np
 import pytest
@@ -19,22 +21,16 @@ from PIL import Image
 
 from bucketscore.cli.main import main
 from bucketscore.run_folder.layout import REPORT
-from bucketscore.run_folder.report_page import render_report
-from bucketscore.run_folder.report_selection import is_mistake, mistake_key
-from bucketscore.run_folder.thumbnails import thumbnail_of
 from tests.support.browser import PROBE, _run_chromium, chromium
-from tests.support.helpers import copy_demo_subset, parse_csv, parse_predictions_csv, write_file
+from tests.support.helpers import copy_demo_subset, write_file
+from tests.support.report_a import unlabelled_runs
 
 ODD_NAME = 'odd <i>name & "quoted".png'
 
 
 @pytest.fixture(scope="module")
 def report_page(demo_bundle, tmp_path_factory):
-    """report.html of a real run: 2 digits per class, one mislabelled image, one broken file.
-
-    Uses the report.html the run wrote when the pipeline writes one; otherwise renders it
-    here from the run's own results (summary.json, predictions, errors.csv).
-    """
+    """report.html of a real run: 2 digits per class, one mislabelled image, one broken file."""
     root = tmp_path_factory.mktemp("report-run")
     images, out = str(root / "images"), str(root / "results")
     copy_demo_subset(demo_bundle.data, images, per_class=2)
@@ -58,41 +54,9 @@ def report_page(demo_bundle, tmp_path_factory):
         )
         == 0
     )
-    run = os.path.join(out, "r1")
-    path = os.path.join(run, REPORT)
-    if not os.path.exists(path):
-        path = str(root / REPORT)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(_render_from_results(run))
+    path = os.path.join(out, "r1", REPORT)  # the run wrote it (or the test fails here)
     with open(path, encoding="utf-8") as f:
         return path, f.read()
-
-
-def _render_from_results(run: str) -> str:
-    import glob
-    import json
-
-    rows = []
-    for name in sorted(glob.glob(os.path.join(run, "predictions*.csv"))):
-        with open(name, encoding="utf-8") as f:
-            rows.extend(parse_predictions_csv([f.read()]))
-    with open(os.path.join(run, "errors.csv"), encoding="utf-8") as f:
-        errors = parse_csv(f.read())
-    with open(os.path.join(run, "summary.json"), encoding="utf-8") as f:
-        summary = json.load(f)
-    with open(os.path.join(run, "manifest.json"), encoding="utf-8") as f:
-        arguments = json.load(f)["arguments"]
-    labels = summary["model"]["labels"]
-    mistakes = sorted((r for r in rows if is_mistake(r, labels)), key=mistake_key, reverse=True)[
-        :24
-    ]
-    failures = sorted(errors, key=lambda e: e["uri"])[:24]
-    return render_report(
-        summary,
-        [dict(m, thumbnail=thumbnail_of(m["uri"])) for m in mistakes],
-        [dict(e, thumbnail=thumbnail_of(e["uri"])) for e in failures],
-        arguments,
-    )
 
 
 def test_report_of_a_real_run_shows_the_mistake_and_the_failure(report_page):
@@ -115,7 +79,6 @@ def test_report_loads_in_chromium_with_every_image_decoded(report_page, tmp_path
     proc = _run_chromium(
         browser, tmp_path, str(probe), "--enable-logging=stderr", "--v=0", "--dump-dom"
     )
-    import re
 
     body = re.search(r"<body([^>]*)>", proc.stdout)
     assert body, proc.stdout[:2000]
@@ -148,3 +111,37 @@ def test_report_screenshot_shows_the_figures(report_page, tmp_path):
     assert share_near((8, 48, 107)) > 0.002, "no dark-blue heatmap cells: no confusion matrix"
     assert share_near((255, 127, 14)) > 0.002, "no orange recall bars: no per-class figure"
     assert share_near((31, 119, 180)) > 0.002, "no blue precision bars: no per-class figure"
+
+
+@pytest.fixture(scope="module")
+def two_runs(demo_bundle, tmp_path_factory):
+    """Two unlabelled runs under one output: all classes, then mostly 1s and 7s."""
+    return unlabelled_runs(demo_bundle, tmp_path_factory)
+
+
+def test_unlabelled_report_shows_predictions_in_chromium(two_runs, tmp_path):
+    browser = chromium()
+    page = open(two_runs / "u2" / "report.html", encoding="utf-8").read()
+    for section in (
+        "class-distribution",
+        "confidence-histogram",
+        'id="drift"',
+        'id="least-confident"',
+        'id="most-confident"',
+    ):
+        assert section in page, section
+    assert 'id="mistakes"' not in page  # no labels: no mistakes section
+    least = page.split('id="least-confident"', 1)[1].split("</section>", 1)[0]
+    assert least.count('class="item least"') == 24
+    best = page.split('id="most-confident"', 1)[1].split("</section>", 1)[0]
+    assert best.count('<h3 class="class">') == 10
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    proc = _run_chromium(
+        browser, tmp_path, str(probe), "--enable-logging=stderr", "--v=0", "--dump-dom"
+    )
+    body = re.search(r"<body([^>]*)>", proc.stdout)
+    attrs = dict(re.findall(r'data-(\w+)="(\d+)"', body.group(1)))
+    # 2 figures + 24 least confident + up to 3 per class for 10 classes, all decoded
+    assert int(attrs["images"]) >= 2 + 24 + 10 and attrs["decoded"] == attrs["images"], attrs
+    assert attrs["errors"] == "0", attrs
