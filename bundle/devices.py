@@ -2,7 +2,8 @@
 
 A GPU is never required: `auto` (the default) uses one when the chosen backend can
 (ONNX Runtime built with its CUDA provider, `onnxruntime-gpu`; TensorFlow built with CUDA,
-`tensorflow[and-cuda]`) and the CPU otherwise; `gpu` is an error, before anything runs,
+`tensorflow[and-cuda]`; a CUDA build of PyTorch) and the
+CPU otherwise; `gpu` is an error, before anything runs,
 where there is none; `cpu` keeps a GPU host's GPU out of it.
 """
 
@@ -43,13 +44,67 @@ def tf_gpus() -> list:
         return []
 
 
+def torch_is_cuda_build() -> bool:
+    """PyTorch is installed and built with CUDA: read from its version.py, because importing
+    torch to ask costs a second or more."""
+    import importlib.util
+
+    from bucketscore.bundle.torch_runtime import torch_available
+
+    if not torch_available():
+        return False
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    path = os.path.join(list(spec.submodule_search_locations)[0], "version.py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return False
+    return any(
+        line.replace(" ", "").startswith("cuda=") and "None" not in line
+        for line in text.splitlines()
+    )
+
+
+def torch_gpus() -> int:
+    """How many GPUs PyTorch sees (imports torch; 0 without it)."""
+    from bucketscore.bundle.torch_runtime import TorchMissing, torch_module
+
+    try:
+        torch = torch_module()
+    except TorchMissing:
+        return 0
+    try:
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001 - a broken CUDA install is no GPU
+        return 0
+
+
+def torch_device(device: str) -> str:
+    """The torch device string for --device auto|cpu|gpu: "cuda" when asked for or available
+    (auto), else "cpu"; DeviceError for gpu without one."""
+    if device == "cpu":
+        return "cpu"
+    have = torch_gpus() > 0
+    if device == "gpu" and not have:
+        raise DeviceError(
+            "--device gpu: PyTorch sees no GPU here (install a CUDA build of torch on a "
+            "host with an NVIDIA driver), or use --device cpu"
+        )
+    return "cuda" if have else "cpu"
+
+
 def has_gpu(backend: str) -> bool:
     """Whether `backend` ('onnx' or 'tf') can run on a GPU in this process."""
     if backend == "onnx":
         return onnx_has_gpu()
     if backend == "tf":
         return bool(tf_gpus())
-    raise ValueError(f"backend must be 'onnx' or 'tf', not {backend!r}")
+    if backend == "torch":
+        return torch_gpus() > 0
+    raise ValueError(f"backend must be 'onnx', 'tf' or 'torch', not {backend!r}")
 
 
 def resolve(device: str, backend: str, gpu_available: Optional[bool] = None) -> str:
@@ -71,11 +126,11 @@ def resolve(device: str, backend: str, gpu_available: Optional[bool] = None) -> 
         return "auto"
     have = has_gpu(backend) if gpu_available is None else gpu_available
     if device == "gpu" and not have:
-        hint = (
-            "install onnxruntime-gpu (ONNX Runtime's CUDA provider)"
-            if backend == "onnx"
-            else "install tensorflow[and-cuda] on a host with an NVIDIA driver"
-        )
+        hint = {
+            "onnx": "install onnxruntime-gpu (ONNX Runtime's CUDA provider)",
+            "tf": "install tensorflow[and-cuda] on a host with an NVIDIA driver",
+            "torch": "install a CUDA build of torch on a host with an NVIDIA driver",
+        }[backend]
         raise DeviceError(
             f"--device gpu: the {backend} backend sees no GPU here; {hint}, or use --device cpu"
         )
@@ -133,6 +188,7 @@ class Hardware:
     gpu: bool  # an NVIDIA GPU is visible (driver loaded, not hidden by CUDA_VISIBLE_DEVICES)
     ort_cuda: bool  # onnxruntime has its CUDA execution provider (onnxruntime-gpu)
     tf_cuda: bool  # the TensorFlow installed is a CUDA build (tensorflow, not -cpu)
+    torch_cuda: bool = False  # PyTorch is installed, a CUDA build
 
 
 @dataclass(frozen=True)
@@ -190,12 +246,18 @@ def tf_is_cuda_build() -> bool:
 
 def probe() -> Hardware:
     gpu = gpu_visible()
-    return Hardware(gpu=gpu, ort_cuda=gpu and onnx_has_gpu(), tf_cuda=gpu and tf_is_cuda_build())
+    return Hardware(
+        gpu=gpu,
+        ort_cuda=gpu and onnx_has_gpu(),
+        tf_cuda=gpu and tf_is_cuda_build(),
+        torch_cuda=gpu and torch_is_cuda_build(),
+    )
 
 
 INSTALL_HINT = {
     "onnx": "onnxruntime-gpu (the ONNX Runtime build with the CUDA provider)",
     "tf": "tensorflow[and-cuda]",
+    "torch": "a CUDA build of torch (pip install 'bucketscore[torch]' on a GPU host)",
 }
 
 
@@ -212,13 +274,13 @@ def choose(bundle_backends: Sequence[str], backend: str, device: str, hw: Hardwa
     """
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
-    offered = [b for b in ("onnx", "tf") if b in bundle_backends]
+    offered = [b for b in ("onnx", "tf", "torch") if b in bundle_backends]
     wanted = offered if backend == "auto" else [b for b in offered if b == backend]
     if not wanted:
         raise DeviceError(f"--backend {backend}: the bundle offers {', '.join(offered)}")
     if device == "cpu":
         return Choice(wanted[0], "cpu")
-    capable = {"onnx": hw.ort_cuda, "tf": hw.tf_cuda}
+    capable = {"onnx": hw.ort_cuda, "tf": hw.tf_cuda, "torch": hw.torch_cuda}
     on_gpu = [b for b in wanted if hw.gpu and capable[b]]
     if on_gpu:
         return Choice(on_gpu[0], "gpu")

@@ -28,7 +28,9 @@ FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
 SAVED_MODEL_DIR = "saved_model"
 ONNX_FILE = "model.onnx"
-BACKEND_FILES = {"tf": f"{SAVED_MODEL_DIR}/", "onnx": ONNX_FILE}  # backend -> what it loads
+TORCH_FILE = "model.pt2"  # a torch.export program (bucketscore export --torch)
+# backend -> what it loads
+BACKEND_FILES = {"tf": f"{SAVED_MODEL_DIR}/", "onnx": ONNX_FILE, "torch": TORCH_FILE}
 RESIZE_MODES = ("squash", "crop", "fill")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 # Larger images are errors rows, not decoded (bundle.images; --max_pixels).

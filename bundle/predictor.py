@@ -1,10 +1,10 @@
 """Load a bundle into something that maps uint8 image batches to probabilities.
 
-TensorFlow (the bundle's SavedModel) is the reference backend; ONNX Runtime runs the
-bundle's `model.onnx` (parity-checked against the SavedModel at export) with a smaller
-footprint. `auto` picks ONNX Runtime when the bundle has `model.onnx` and onnxruntime
-imports, else TensorFlow; a bundle imported from an ONNX file (model.json `backends`:
-onnx alone) has no SavedModel, so `auto` means ONNX Runtime for it and `tf` is refused.
+TensorFlow runs the bundle's SavedModel, ONNX Runtime its `model.onnx` (parity-checked
+against the model it was converted from at export) with a smaller footprint, PyTorch its
+`model.pt2` (a torch.export program: bundles exported with `--torch`). `auto` picks ONNX
+Runtime when the bundle has `model.onnx` and onnxruntime imports, else TensorFlow, else
+PyTorch: torch is loaded only by runs that choose it or bundles that have nothing else.
 The predictor is what the pipeline's ModelHandler holds per worker process, what
 `bucketscore classify` calls, and what tests call directly to get independent expectations.
 """
@@ -17,10 +17,16 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from bucketscore.bundle.meta import ONNX_FILE, SAVED_MODEL_DIR, BundleError, BundleMeta
+from bucketscore.bundle.meta import (
+    ONNX_FILE,
+    SAVED_MODEL_DIR,
+    TORCH_FILE,
+    BundleError,
+    BundleMeta,
+)
 from bucketscore.bundle.verified import fetch_verified
 
-BACKENDS = ("auto", "tf", "onnx")
+BACKENDS = ("auto", "tf", "onnx", "torch")
 
 
 @dataclass
@@ -137,6 +143,81 @@ class ONNXPredictor:
         return Prediction(probs, emb)
 
 
+class TorchPredictor:
+    """The bundle's `model.pt2` (a torch.export program: uint8 NHWC `images` in, a tuple
+    (probabilities[, embeddings]) out) on the CPU or CUDA, under inference_mode; on a GPU
+    optionally in reduced precision (autocast to fp16 or bf16)."""
+
+    backend = "torch"
+
+    def __init__(
+        self,
+        meta: Optional[BundleMeta],
+        local_dir: str,
+        device: str = "auto",
+        precision: str = "fp32",
+        name: Optional[str] = None,
+    ):
+        from bucketscore.bundle.devices import torch_device
+        from bucketscore.bundle.torch_runtime import (
+            PRECISIONS,
+            TorchMissing,
+            dtype_of,
+            torch_module,
+            torch_threads,
+        )
+
+        try:
+            torch = torch_module()
+        except TorchMissing as e:
+            raise BundleError(str(e)) from None
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        self.meta = meta
+        name = meta.name if meta is not None else name
+        path = os.path.join(local_dir, TORCH_FILE)
+        if not os.path.isfile(path):
+            raise BundleError(f"the bundle {name} has no {TORCH_FILE}")
+        threads = torch_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        self._device = torch_device(device)
+        try:
+            self._module = torch.export.load(path).module().to(self._device)
+        except Exception as e:  # noqa: BLE001 - any load error: one line, which file
+            raise BundleError(f"cannot load the {TORCH_FILE} of {name}: {e}") from None
+        self._torch = torch
+        self._dtype = None if precision == "fp32" else dtype_of(precision)
+        batch = ((meta.extra if meta is not None else {}).get("torch") or {}).get("batch") or {}
+        self._max_batch = batch.get("max")
+        self._fixed_batch = batch.get("max") if batch.get("min") == batch.get("max") else None
+
+    def predict(self, images: np.ndarray, with_embeddings: bool = False) -> Prediction:
+        """uint8 [N, H, W, C] -> Prediction; N may be 1."""
+        torch = self._torch
+        images = np.ascontiguousarray(images, np.uint8)
+        size = self._fixed_batch or self._max_batch or len(images)
+        parts = []
+        for start in range(0, len(images), size):
+            chunk = images[start : start + size]
+            n = len(chunk)
+            if self._fixed_batch and n < size:  # pad the last chunk, then drop its rows
+                chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), np.uint8)])
+            x = torch.from_numpy(chunk).to(self._device)
+            with torch.inference_mode():
+                if self._dtype is None:
+                    out = self._module(x)
+                else:
+                    with torch.autocast(x.device.type, dtype=self._dtype):
+                        out = self._module(x)
+            out = out if isinstance(out, (tuple, list)) else (out,)
+            parts.append([o[:n].float().cpu().numpy() for o in out])
+        outs = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+        probs = np.asarray(outs[0], np.float32)
+        emb = np.asarray(outs[1], np.float32) if with_embeddings and len(outs) > 1 else None
+        return Prediction(probs, emb)
+
+
 def onnx_available() -> bool:
     from bucketscore.bundle.onnx_runtime import onnxruntime
 
@@ -149,17 +230,35 @@ def onnx_available() -> bool:
 
 def choose_backend(meta: BundleMeta, backend: str = "auto") -> str:
     """`auto` -> `onnx` when the bundle has model.onnx and onnxruntime imports (or the bundle
-    has no SavedModel), else `tf`. A backend the bundle lacks is a BundleError."""
+    has nothing else), else `tf`, else `torch`. A backend the bundle lacks, or torch when
+    PyTorch is not installed, is a BundleError."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     have = meta.backends
     if not have:
         raise BundleError(
-            f"the bundle {meta.name} has neither {SAVED_MODEL_DIR}/ nor "
-            f"{ONNX_FILE}: nothing to load"
+            f"the bundle {meta.name} has none of {SAVED_MODEL_DIR}/, {ONNX_FILE}, "
+            f"{TORCH_FILE}: nothing to load"
         )
     if backend == "auto":
-        return "onnx" if "onnx" in have and ("tf" not in have or onnx_available()) else "tf"
+        others = [b for b in ("tf", "torch") if b in have]
+        if "onnx" in have and (not others or onnx_available()):
+            return "onnx"
+        backend = others[0]
+        if backend == "tf":
+            return backend
+    if backend == "torch":
+        from bucketscore.bundle.torch_runtime import MISSING, torch_available
+
+        if "torch" not in have:
+            raise BundleError(
+                f"backend torch: the bundle {meta.name} has no {TORCH_FILE} (only bundles "
+                f"exported with --torch have one; model.json backends {list(have)}); use "
+                f"backend onnx or auto"
+            )
+        if not torch_available():
+            raise BundleError(MISSING)
+        return backend
     if backend == "onnx" and "onnx" not in have:
         raise BundleError(
             f"backend onnx: the bundle {meta.name} has no {ONNX_FILE} "
@@ -185,16 +284,19 @@ def top_k(
 
 
 def load_predictor(
-    bundle_uri: str, backend: str = "auto", device: str = "auto"
-) -> TFPredictor | ONNXPredictor:
+    bundle_uri: str, backend: str = "auto", device: str = "auto", precision: str = "fp32"
+) -> TFPredictor | ONNXPredictor | TorchPredictor:
     """Fetch and verify a bundle, then load it with the chosen backend on `device`
-    (auto|cpu|gpu, see bundle.devices)."""
+    (auto|cpu|gpu, see bundle.devices); `precision` (torch only): fp32, fp16 or bf16."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     meta, local = fetch_verified(bundle_uri)
     chosen = choose_backend(meta, backend)
-    cls = ONNXPredictor if chosen == "onnx" else TFPredictor
-    predictor = cls(meta, local, device)
+    if chosen == "torch":
+        predictor = TorchPredictor(meta, local, device, precision)
+    else:
+        cls = ONNXPredictor if chosen == "onnx" else TFPredictor
+        predictor = cls(meta, local, device)
     k = len(meta.labels)
     probe = np.zeros((1, meta.input.height, meta.input.width, meta.input.channels), np.uint8)
     got = predictor.predict(probe).probabilities.shape

@@ -84,6 +84,7 @@ class BundleBuilder:
         self._fn = None
         self._loaded = None
         self._onnx = None  # the ONNX Runtime predictor of an imported model.onnx
+        self._torch = None  # the PyTorch predictor of an imported program (model.pt2)
 
     # -- context manager: the temporary folder goes away whatever happens ---------------
     def __enter__(self) -> "BundleBuilder":
@@ -93,7 +94,7 @@ class BundleBuilder:
         self.close()
 
     def close(self) -> None:
-        self._fn = self._loaded = self._onnx = None
+        self._fn = self._loaded = self._onnx = self._torch = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
@@ -160,6 +161,72 @@ class BundleBuilder:
         self.embedding_dim = int(out["embeddings"].shape[1]) if "embeddings" in out else None
         return self.embedding_dim
 
+    def add_torch(
+        self, module, facts: dict, *, onnx: bool = True, calibration: Optional[np.ndarray] = None
+    ) -> Optional[int]:
+        """A user's PyTorch model, already wrapped (uint8 images in; torch_import.wrapper),
+        as the bundle's model.pt2 (torch.export) and, with `onnx`, its model.onnx twin,
+        parity-checked on `calibration` images (generated when None). Returns the embedding
+        size (None without embeddings)."""
+        from bucketscore.bundle.meta import TORCH_FILE
+        from bucketscore.model_export.torch_import import (
+            TorchImportError,
+            export_onnx,
+            export_program,
+        )
+
+        h, w, c = self.spec.height, self.spec.width, self.spec.channels
+        try:
+            exported = export_program(module, h, w, c, os.path.join(self.dir, TORCH_FILE))
+        except TorchImportError as e:
+            raise ExportError(str(e)) from None
+        self.extra["torch"] = {**facts, **exported}
+        self.smoke_test()
+        reference = self.predict(calibration_batch(self.spec, calibration))
+        self.embedding_dim = (
+            int(reference["embeddings"].shape[1]) if "embeddings" in reference else None
+        )
+        if onnx:
+            try:
+                export_onnx(
+                    module,
+                    h,
+                    w,
+                    c,
+                    os.path.join(self.dir, ONNX_FILE),
+                    embeddings=self.embedding_dim is not None,
+                )
+            except TorchImportError as e:
+                raise ExportError(str(e)) from None
+            self.onnx_report = self._torch_onnx_parity(
+                calibration_batch(self.spec, calibration), reference
+            )
+        return self.embedding_dim
+
+    def _torch_onnx_parity(self, images: np.ndarray, reference: dict) -> dict:
+        """model.onnx against model.pt2 on the same images; ExportError past the tolerance."""
+        got = self._predict_onnx(images, 256)
+        diffs = {
+            k: float(np.max(np.abs(got[k].astype(np.float64) - reference[k].astype(np.float64))))
+            for k in reference
+        }
+        agreement = float(
+            np.mean(got["probabilities"].argmax(1) == reference["probabilities"].argmax(1))
+        )
+        if not diffs["probabilities"] <= PARITY_TOLERANCE:
+            raise ExportError(
+                f"ONNX parity check failed: probabilities differ from the PyTorch program's by "
+                f"up to {diffs['probabilities']:.3g} on {len(images)} calibration images "
+                f"(tolerance {PARITY_TOLERANCE:g}); pass --no-onnx to bundle the program alone"
+            )
+        return {
+            "converted_from": "torch",
+            "max_abs_diff": diffs,
+            "tolerance": PARITY_TOLERANCE,
+            "calibration_images": int(len(images)),
+            "top1_agreement": agreement,
+        }
+
     def _check_keras_io(self, model) -> None:
         from bucketscore.model_export.serving import ServingError, check_image_shape
 
@@ -197,7 +264,12 @@ class BundleBuilder:
 
     def predict(self, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
         """Run the exported SavedModel signature (what is shipped) on uint8 images; for an
-        imported ONNX model (no SavedModel), its model.onnx on ONNX Runtime."""
+        imported PyTorch program its model.pt2; for an imported ONNX model (no SavedModel),
+        its model.onnx on ONNX Runtime."""
+        from bucketscore.bundle.meta import TORCH_FILE
+
+        if os.path.isfile(os.path.join(self.dir, TORCH_FILE)):
+            return self._predict_torch(images, batch_size)
         if not os.path.isdir(self.saved_model_dir):
             return self._predict_onnx(images, batch_size)
         import tensorflow as tf
@@ -210,6 +282,19 @@ class BundleBuilder:
             batch = tf.constant(np.asarray(images[start : start + batch_size], np.uint8))
             for k, v in self._fn(images=batch).items():
                 outs.setdefault(k, []).append(v.numpy())
+        return {k: np.concatenate(v) for k, v in outs.items()}
+
+    def _predict_torch(self, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+        from bucketscore.bundle.predictor import TorchPredictor
+
+        if self._torch is None:
+            self._torch = TorchPredictor(None, self.dir, "cpu", name=self.name)
+        outs: dict[str, list] = {}
+        for start in range(0, len(images), batch_size):
+            pred = self._torch.predict(images[start : start + batch_size], with_embeddings=True)
+            outs.setdefault("probabilities", []).append(pred.probabilities)
+            if pred.embeddings is not None:
+                outs.setdefault("embeddings", []).append(pred.embeddings)
         return {k: np.concatenate(v) for k, v in outs.items()}
 
     def _predict_onnx(self, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
@@ -307,7 +392,7 @@ class BundleBuilder:
         verify: bool = True,
     ) -> BundleMeta:
         """Write model.json + files to `out_uri`, then load it back and smoke-test it."""
-        self._fn = self._loaded = self._onnx = None
+        self._fn = self._loaded = self._onnx = self._torch = None
         outputs = ("probabilities", "embeddings") if self.embedding_dim else ("probabilities",)
         doc = dict(self.extra)
         doc.update(extra or {})

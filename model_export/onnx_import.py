@@ -11,6 +11,9 @@ that does it all:
         -> [Cast to the model's float type] -> the user's graph
         -> Flatten -> [Softmax] -> Cast float32 -> probabilities (and embeddings)
 
+A model whose input is uint8 (its preprocessing inside it) gets the images as they are:
+only the layout is changed (NCHW), no cast and no scaling (refused if given).
+
 The scaling is the one `--scale/--offset/--mean/--std/--preprocess` describe
 (model_export.scaling), folded into one multiply-add per channel. The layout is read from
 the input's shape (channels 1 or 3 in position 1: NCHW; in position 3: NHWC) or given with
@@ -111,11 +114,11 @@ def image_input(model, layout: str = "auto") -> ImageInput:
     (inp,) = inputs
     elem = inp.type.tensor_type.elem_type
     floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
-    if elem not in floats:
+    if elem not in floats + (onnx.TensorProto.UINT8,):
         raise OnnxImportError(
             f"the model's input {inp.name!r} is "
             f"{onnx.TensorProto.DataType.Name(elem).lower()}; bucketscore "
-            f"wraps models that take float images (float, float16, double)"
+            f"wraps models that take float images (float, float16, double) or uint8 images"
         )
     dims = _dims(inp)
     if dims is None or len(dims) != 4:
@@ -274,17 +277,28 @@ def wrap(
     x_name = mapping.get(inp.name, inp.name)
     out_name, emb_name = mapping.get(out_name, out_name), mapping.get(emb_name, emb_name)
 
-    reverse, mul, add = affine(scaling, channels)
+    uint8_input = inp.elem_type == TensorProto.UINT8
+    if uint8_input and not scaling.is_identity:
+        raise OnnxImportError(
+            f"the model's input {inp.name!r} is uint8: its preprocessing is inside it; "
+            f"--scale, --offset, --mean, --std and --preprocess do not apply"
+        )
+    reverse, mul, add = affine(scaling, channels) if not uint8_input else (False, [1.0], [0.0])
     nodes, inits = [], []
 
     def const(name: str, values, dtype=np.float32) -> str:
         inits.append(numpy_helper.from_array(np.asarray(values, dtype), PREFIX + name))
         return PREFIX + name
 
-    cur = PREFIX + "float"
-    nodes.append(
-        helper.make_node("Cast", ["images"], [cur], to=TensorProto.FLOAT, name=PREFIX + "cast_in")
-    )
+    if uint8_input:  # the model takes the images as they are: no cast, no scaling
+        cur = "images"
+    else:
+        cur = PREFIX + "float"
+        nodes.append(
+            helper.make_node(
+                "Cast", ["images"], [cur], to=TensorProto.FLOAT, name=PREFIX + "cast_in"
+            )
+        )
     if reverse:
         nodes.append(
             helper.make_node(
@@ -318,7 +332,7 @@ def wrap(
         )
         cur = PREFIX + "nchw"
     # The user's graph reads its input tensor: the last preprocessing node now makes it.
-    if inp.elem_type == TensorProto.FLOAT:
+    if inp.elem_type in (TensorProto.FLOAT, TensorProto.UINT8):
         nodes.append(helper.make_node("Identity", [cur], [x_name], name=PREFIX + "model_input"))
     else:
         nodes.append(

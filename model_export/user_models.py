@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from bucketscore.bundle.meta import BundleError, InputSpec, sha256_file
-from bucketscore.errors import described, first_line
+from bucketscore.errors import UsageError, described, first_line
 from bucketscore.model_export.exporting import BundleBuilder, ExportError, calibration_batch
 from bucketscore.model_export.scaling import Scaling
 from bucketscore.storage import uris
@@ -44,6 +44,7 @@ class ExportRequest:
     keras: Optional[str] = None
     saved_model: Optional[str] = None
     onnx_file: Optional[str] = None  # --onnx: a user's ONNX model
+    torch_file: Optional[str] = None  # --torch: a torch.export program (.pt2)
     layout: str = "auto"  # --onnx: nchw | nhwc | auto (from the input's shape)
     name: Optional[str] = None
     resize: Optional[str] = None  # default squash
@@ -187,11 +188,15 @@ def _calibration_images(uri: str, spec: InputSpec, n: int = 32):
 
 def export_model(req: ExportRequest, log: Callable[[str], None] = _log.info):
     """Export a user's model as a bundle at `req.out`; returns the BundleMeta."""
-    if sum(bool(x) for x in (req.keras, req.saved_model, req.onnx_file)) != 1:
-        raise ExportError("give exactly one of --keras PATH, --saved_model PATH or --onnx PATH")
+    if sum(bool(x) for x in (req.keras, req.saved_model, req.onnx_file, req.torch_file)) != 1:
+        raise ExportError(
+            "give exactly one of --keras PATH, --saved_model PATH, --onnx PATH or --torch PATH"
+        )
     labels = read_labels_file(req.labels)
     if req.onnx_file:
         return _export_onnx(req, labels, log)
+    if req.torch_file:
+        return _export_torch(req, labels, log)
     with tempfile.TemporaryDirectory(prefix="bucketscore-export-") as tmp:
         if req.keras:
             src = _local_file(req.keras, tmp)
@@ -331,10 +336,69 @@ def _export_onnx(req: ExportRequest, labels: list[str], log: Callable[[str], Non
                     f"batches of exactly {inp.batch} (export it with a dynamic batch "
                     f"dimension to score larger batches at once)"
                 )
+            uint8_input = facts["input"]["type"] == "uint8"
+            if uint8_input:
+                log("NOTE: the model takes uint8 images: the bundle applies no scaling")
             extra = {
                 "architecture": "imported",
                 "source": source,
-                "scaling": req.scaling.to_json(),
+                "scaling": {"none": "the model takes uint8 images"}
+                if uint8_input
+                else req.scaling.to_json(),
+                "softmax_added": req.softmax,
+            }
+            return bundle.seal(req.out, metrics={}, extra=extra)
+
+
+def _export_torch(req: ExportRequest, labels: list[str], log: Callable[[str], None]):
+    """`export --torch`: the user's torch.export program wrapped (torch_import.wrapper),
+    exported again as the bundle's model.pt2, converted to ONNX and parity-checked (unless
+    --no-onnx), smoke-tested, sealed and loaded back; returns the BundleMeta."""
+    from bucketscore.model_export import torch_import
+    from bucketscore.model_export.scaling import ScalingError
+
+    with tempfile.TemporaryDirectory(prefix="bucketscore-export-") as tmp:
+        src = _local_file(req.torch_file, tmp)
+        try:
+            # A file that is no image classifier's program: the command was wrong (exit 2),
+            # as a --model that is no bundle is.
+            program = torch_import.load(src)
+            inp = torch_import.program_input(program, req.layout)
+        except torch_import.TorchImportError as e:
+            raise UsageError(f"--torch {req.torch_file}: {e}") from None
+        try:
+            h, w, c = resolve_size(inp.nhwc, req, "the program's input")
+            spec = _spec(h, w, c, req)
+            module, facts = torch_import.wrapper(
+                program,
+                inp,
+                c,
+                req.scaling,
+                softmax=req.softmax,
+                output_key=req.output_key,
+                embedding_output=req.embedding_output,
+            )
+        except (torch_import.TorchImportError, ScalingError) as e:
+            raise ExportError(str(e)) from None
+        calibration = _calibration_images(req.calibration, spec) if req.calibration else None
+        name = req.name or _default_name(req)
+        with BundleBuilder(name=name, labels=labels, input_spec=spec) as bundle:
+            dim = bundle.add_torch(module, facts, onnx=req.onnx, calibration=calibration)
+            _log_summary(log, name, spec, labels, req, dim, inp.layout)
+            if inp.uint8:
+                log("NOTE: the program takes uint8 images: the bundle applies no scaling")
+            if not dim:
+                log(
+                    "NOTE: no --embedding_output given: this bundle exports probabilities "
+                    "only (score --embeddings will refuse it)"
+                )
+            source = {"format": "torch.export", "uri": req.torch_file, "sha256": sha256_file(src)}
+            extra = {
+                "architecture": "imported",
+                "source": source,
+                "scaling": {"none": "the program takes uint8 images"}
+                if inp.uint8
+                else req.scaling.to_json(),
                 "softmax_added": req.softmax,
             }
             return bundle.seal(req.out, metrics={}, extra=extra)
@@ -364,9 +428,9 @@ def _saved_model_size(path: str, req: ExportRequest) -> tuple[int, int, int]:
 
 
 def _default_name(req: ExportRequest) -> str:
-    src = (req.keras or req.saved_model or req.onnx_file or "model").rstrip("/")
+    src = (req.keras or req.saved_model or req.onnx_file or req.torch_file or "model").rstrip("/")
     base = src.rsplit("/", 1)[-1]
-    for ext in KERAS_EXTENSIONS + (".onnx",):
+    for ext in KERAS_EXTENSIONS + (".onnx", ".pt2"):
         if base.endswith(ext):
             base = base[: -len(ext)]
     return base or "model"

@@ -55,6 +55,7 @@ def build_pipeline(p: beam.Pipeline, plan) -> None:
         device=inference.device,
         embeddings=config.embeddings,
         model_copies=inference.model_copies,
+        precision=inference.precision,
         min_batch_size=inference.batch_size,
         max_batch_size=inference.batch_size,
     )

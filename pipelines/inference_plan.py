@@ -24,7 +24,11 @@ DEFAULT_BATCH_SIZE = 4
 GPU_BATCH_SIZE = 64
 # Larger batches never run faster and hold memory for every image in them at once.
 MAX_BATCH_SIZE = 4096
-ENGINES = {"onnx": "ONNX Runtime (model.onnx)", "tf": "TensorFlow (saved_model/)"}
+ENGINES = {
+    "onnx": "ONNX Runtime (model.onnx)",
+    "tf": "TensorFlow (saved_model/)",
+    "torch": "PyTorch (model.pt2)",
+}
 WHERE = {"cpu": "CPU", "gpu": "GPU", "auto": "GPU if the worker has one, else CPU"}
 
 
@@ -37,12 +41,22 @@ class InferencePlan:
     batch_size: int
     model_copies: Optional[int]  # per machine, shared by its worker processes; None: per process
     warning: Optional[str] = None  # a GPU is present but inference runs on the CPU
+    precision: str = "fp32"  # fp16/bf16: torch on a GPU only, its agreement measured
+    agreement: Optional[dict] = None  # reduced precision against fp32 on the run's images
 
     def describe(self) -> str:
-        return (
+        text = (
             f"bucketscore: inference: {ENGINES[self.backend]} on {WHERE[self.device]}, "
             f"batches of {self.batch_size}"
         )
+        if self.agreement:
+            a = self.agreement
+            text += (
+                f", {self.precision}: top-1 agreement with fp32 {a['top1_agreement']:.1%} on "
+                f"{a['images']} of the run's images (largest probability difference "
+                f"{a['max_probability_difference']:.2g})"
+            )
+        return text
 
     def record(self) -> dict:
         """manifest.json's `inference` (the worker plan adds its part for runs)."""
@@ -54,6 +68,9 @@ class InferencePlan:
         }
         if self.warning:
             out["warning"] = self.warning
+        if self.precision != "fp32":
+            out["precision"] = self.precision
+            out["precision_agreement"] = self.agreement
         return out
 
 
@@ -93,12 +110,61 @@ def choose_inference(meta: BundleMeta, backend: str, device: str, local: bool) -
 
 
 def plan_inference(config, meta: BundleMeta, runner: Runner) -> InferencePlan:
-    """The InferencePlan of a run with ScoreConfig `config` and bundle `meta`."""
+    """The InferencePlan of a run with ScoreConfig `config` and bundle `meta`; reduced
+    precision is measured against fp32 on a sample of the run's images first."""
     choice = choose_inference(meta, config.backend, config.device, runner.local)
+    agreement = None
+    if config.precision != "fp32":
+        if choice.backend != "torch" or choice.device != "gpu" or not runner.local:
+            raise UsageError(
+                f"--precision {config.precision}: reduced precision runs with --backend torch "
+                f"on this machine's GPU (here: {choice.backend} on {choice.device}"
+                f"{'' if runner.local else ', remote workers'}), where its agreement with "
+                f"fp32 is measured before the run"
+            )
+        agreement = precision_agreement(config, meta, choice.device, config.precision)
     return InferencePlan(
         backend=choice.backend,
         device=choice.device,
         batch_size=batch_size_for(choice.device, config.batch_size),
         model_copies=model_copies_for(config.model_copies, choice.device),
         warning=choice.warning,
+        precision=config.precision,
+        agreement=agreement,
     )
+
+
+AGREEMENT_SAMPLE = 64  # images of the run a reduced precision is compared on
+
+
+def precision_agreement(
+    config, meta: BundleMeta, device: str, precision: str, sample: int = AGREEMENT_SAMPLE
+) -> dict:
+    """The torch program in `precision` against fp32 on up to `sample` of the run's images
+    (the first in listing order that decode): top-1 agreement and the largest probability
+    difference (bundle.torch_runtime.agreement)."""
+    import numpy as np
+
+    from bucketscore.bundle.images import decode_image
+    from bucketscore.bundle.predictor import load_predictor
+    from bucketscore.bundle.torch_runtime import agreement
+    from bucketscore.storage import uris
+    from bucketscore.storage.listing import list_input
+
+    pixels = []
+    for uri in config.inputs:
+        for obj in list_input(uri):
+            try:
+                pixels.append(decode_image(uris.read_bytes(obj.uri), meta.input)[0])
+            except Exception:  # noqa: BLE001 - an image that fails is the run's errors row
+                continue
+            if len(pixels) >= sample:
+                break
+        if len(pixels) >= sample:
+            break
+    if not pixels:
+        raise UsageError(f"--precision {precision}: no image of the inputs decodes to compare")
+    images = np.stack(pixels)
+    reference = load_predictor(config.model, "torch", device, "fp32").predict(images)
+    reduced = load_predictor(config.model, "torch", device, precision).predict(images)
+    return agreement(reference.probabilities, reduced.probabilities)

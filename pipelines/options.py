@@ -21,6 +21,7 @@ from typing import Optional
 from bucketscore.bundle.devices import DEVICES
 from bucketscore.bundle.label_sources import LabelSource
 from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS
+from bucketscore.bundle.torch_runtime import PRECISIONS
 from bucketscore.errors import UsageError
 from bucketscore.pipelines.beam_options import unknown_beam_flags
 from bucketscore.pipelines.features import FEATURES, embeddings, incremental, labels, selection
@@ -46,7 +47,7 @@ from bucketscore.storage.listing import EXTENSIONS_TEXT, PLANNING_ROUNDS, split_
 from bucketscore.storage.preflight import form_error
 
 DEFAULT_MAX_ERROR_RATIO = 0.1
-BACKENDS = ("auto", "tf", "onnx")
+BACKENDS = ("auto", "tf", "onnx", "torch")
 
 
 def _checked(flag: str, uri: str) -> str:
@@ -161,15 +162,23 @@ class ScoreConfig:
         "auto",
         choices=BACKENDS,
         help="inference backend: auto (default) = ONNX Runtime when the bundle has "
-        "model.onnx, else TensorFlow; tf or onnx to choose",
+        "model.onnx, else TensorFlow, else PyTorch; tf, onnx or torch to choose (torch: "
+        "bundles exported with --torch, and the torch extra)",
     )
     device: str = option(
         "device",
         "auto",
         choices=DEVICES,
         help="where inference runs: auto (default) = a GPU when the backend has one "
-        "(onnxruntime-gpu, TensorFlow with CUDA), else the CPU; gpu = fail at once "
-        "without one; cpu = never a GPU",
+        "(onnxruntime-gpu, TensorFlow with CUDA, a CUDA build of torch), else the CPU; gpu "
+        "= fail at once without one; cpu = never a GPU",
+    )
+    precision: str = option(
+        "precision",
+        "fp32",
+        choices=PRECISIONS,
+        help="fp32 (default), or fp16/bf16 with --backend torch on a GPU: the top-1 "
+        "agreement with fp32 on a sample of the run's images is measured and printed first",
     )
     # None: the plan decides by device (pipelines/inference_plan.py).
     batch_size: Optional[int] = option(

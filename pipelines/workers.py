@@ -23,6 +23,7 @@ from bucketscore.pipelines.runners import Runner
 # Environment variables that size the inference engines' thread pools.
 THREAD_ENV = (
     "BUCKETSCORE_ONNX_THREADS",  # bucketscore.bundle.onnx_runtime.ort_threads
+    "BUCKETSCORE_TORCH_THREADS",  # bucketscore.bundle.torch_runtime.torch_threads
     "TF_NUM_INTRAOP_THREADS",
     "TF_NUM_INTEROP_THREADS",  # TensorFlow
     "OMP_NUM_THREADS",
@@ -30,8 +31,13 @@ THREAD_ENV = (
 MAX_DEFAULT_WORKERS = 16
 # Worker processes for ONNX Runtime (~0.3 GB each), worker threads in one process for
 # TensorFlow (its runtime alone takes ~0.85 GB per process).
-DEFAULT_RUNNING_MODE = {"onnx": "multi_processing", "tf": "multi_threading"}
-MEMORY_PER_WORKER = {"onnx": 0.6 * 2**30, "tf": 0.5 * 2**30}  # rounded up from measured peaks
+DEFAULT_RUNNING_MODE = {
+    "onnx": "multi_processing",
+    "tf": "multi_threading",
+    "torch": "multi_processing",
+}
+# rounded up from measured peaks (torch: its runtime ~0.5 GB per process, with the model)
+MEMORY_PER_WORKER = {"onnx": 0.6 * 2**30, "tf": 0.5 * 2**30, "torch": 1.0 * 2**30}
 # Up to this many images a local run is done in one process, its tables one file each.
 SMALL_RUN_IMAGES = 2500
 # An --incremental run with a base run is done in one process (Beam's local runner loses

@@ -39,6 +39,7 @@ class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
         min_batch_size: int = 1,
         max_batch_size: int = 64,
         model_copies: Optional[int] = None,
+        precision: str = "fp32",
     ):
         super().__init__(
             min_batch_size=min_batch_size,
@@ -49,13 +50,14 @@ class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
         self._backend = backend
         self._device = device
         self._embeddings = embeddings
+        self._precision = precision
 
     def load_model(self):
         counters.counter("model_loads").inc()
         if self._device == "auto":
             # Decided here, on the worker (a Dataflow GPU worker): never silently the CPU.
             warn_if_gpu_unused(self._bundle_uri, self._backend)
-        return load_predictor(self._bundle_uri, self._backend, self._device)
+        return load_predictor(self._bundle_uri, self._backend, self._device, self._precision)
 
     def run_inference(
         self, batch: Sequence[ImageExample], model, inference_args: Optional[dict[str, Any]] = None

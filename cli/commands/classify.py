@@ -66,9 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=("auto", "tf", "onnx"),
+        choices=("auto", "tf", "onnx", "torch"),
         default="auto",
-        help="auto (default): ONNX Runtime when the bundle has model.onnx, else TensorFlow",
+        help="auto (default): ONNX Runtime when the bundle has model.onnx, else TensorFlow, "
+        "else PyTorch (torch: bundles exported with --torch, and the torch extra)",
     )
     parser.add_argument(
         "--device",

@@ -7,10 +7,11 @@ import argparse
 import textwrap
 
 NAME = "export"
-HELP = "wrap your own Keras, SavedModel or ONNX model and labels file into a bundle"
+HELP = "wrap your own Keras, SavedModel, PyTorch or ONNX model and labels file into a bundle"
 DESCRIPTION = (
-    "Wrap a model trained elsewhere (Keras .keras/.h5, a TensorFlow SavedModel, "
-    "or an ONNX file from PyTorch or any framework) and its labels file (one label "
+    "Wrap a model trained elsewhere (Keras .keras/.h5, a TensorFlow SavedModel, a PyTorch "
+    "program saved with torch.export, or an ONNX file from any framework) and its labels "
+    "file (one label "
     "per line, in output order) into a bundle that `bucketscore score` and "
     "`classify` use as it is. The bundle's model takes uint8 images and applies "
     "the scaling you name; input size and channels come from the model. The "
@@ -29,6 +30,16 @@ EPILOG = (
           --embedding_output features --out gs://models/resnet-tuned
       bucketscore export --onnx resnet18.onnx --labels imagenet.txt --preprocess torch \\
           --softmax --resize crop --out models/resnet18      # torch.onnx.export'ed, NCHW
+      bucketscore export --torch mnv2.pt2 --labels labels.txt --preprocess torch \\
+          --softmax --resize crop --out models/mnv2          # torch.export.save'd, NCHW
+
+    PyTorch programs (torch.export.save of torch.export.export(model.eval(), (example,),
+    dynamic_shapes=...)): the same input rules as ONNX; several outputs: --output_key and
+    --embedding_output name them by position (0, 1, ...) or name. The bundle holds the
+    program (model.pt2: --backend torch) and its ONNX twin, parity-checked (model.onnx:
+    what --backend auto runs on CPUs); --no-onnx keeps the program alone. Needs the torch
+    extra: pip install 'bucketscore[torch]'. A model whose input is uint8 (its
+    preprocessing inside) is wrapped as it is, ONNX or PyTorch: no scaling flags.
 
     ONNX models: one float input, NCHW or NHWC (told apart by the channel dimension, 1 or
     3; --layout when both could be), wrapped so the bundle takes uint8 NHWC images; dynamic
@@ -67,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="onnx_file",
         metavar="PATH",
         help="an ONNX model file (from PyTorch, ...), local or in a bucket",
+    )
+    src.add_argument(
+        "--torch",
+        dest="torch_file",
+        metavar="PATH",
+        help="a PyTorch program saved with torch.export.save (.pt2), local or in a bucket",
     )
     parser.add_argument(
         "--labels",
@@ -178,14 +195,31 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
                 f"{', '.join(given)}: not for --onnx (the model is wrapped as "
                 f"it is: no conversion, no parity check)"
             )
+    elif args.torch_file:
+        given = [
+            flag
+            for flag, on in (
+                ("--embedding_layer", args.embedding_layer),
+                ("--signature", args.signature != "serving_default"),
+                ("--input_key", args.input_key),
+            )
+            if on
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)}: not for --torch")
+        from bucketscore.bundle.torch_runtime import MISSING, torch_available
+
+        if not torch_available():
+            raise UsageError(f"--torch: {MISSING.replace('the torch backend needs', 'needs')}")
     elif args.layout != "auto":
-        raise UsageError("--layout applies to --onnx")
+        raise UsageError("--layout applies to --onnx and --torch")
     req = ExportRequest(
         out=args.out,
         labels=args.labels,
         keras=args.keras,
         saved_model=args.saved_model,
         onnx_file=args.onnx_file,
+        torch_file=args.torch_file,
         layout=args.layout,
         name=args.name,
         resize=args.resize,
@@ -203,7 +237,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         calibration=args.calibration,
         onnx=args.onnx,
     )
-    needed = ("onnx",) if args.onnx_file else flags.ONNX_EXPORT if args.onnx else ()
+    if args.torch_file:
+        needed = ("onnx",) if args.onnx else ()
+    else:
+        needed = ("onnx",) if args.onnx_file else flags.ONNX_EXPORT if args.onnx else ()
     if not flags.check_training_packages(NAME, needed):
         return 1
     # The install first (missing packages are not a wrong command), then the paths.
@@ -237,6 +274,7 @@ def export_targets(args: argparse.Namespace) -> list:
         Target("--keras", args.keras or "", must_exist=True, exact=True),
         Target("--saved_model", args.saved_model or "", must_exist=True),
         Target("--onnx", getattr(args, "onnx_file", None) or "", must_exist=True, exact=True),
+        Target("--torch", getattr(args, "torch_file", None) or "", must_exist=True, exact=True),
         Target("--labels", args.labels, must_exist=True, exact=True),
         Target("--calibration", args.calibration or "", must_exist=True),
         Target("--out", args.out),

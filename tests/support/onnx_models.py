@@ -35,7 +35,8 @@ def classifier(
     classifier to `path`. `height`/`width`/`batch`: an int (fixed) or a name (dynamic).
     NHWC models transpose to NCHW first (as tf2onnx output does). `extra_output`: also
     output `features` (two graph outputs). `input_type` "double": the input is float64,
-    cast to float32 first."""
+    cast to float32 first; "uint8": the input is uint8 images, cast and divided by 255
+    inside (a model with its preprocessing built in)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -57,6 +58,11 @@ def classifier(
     x = input_name
     if input_type == "double":
         nodes.append(helper.make_node("Cast", [x], ["x_float"], to=TensorProto.FLOAT))
+        x = "x_float"
+    if input_type == "uint8":
+        inits.append(numpy_helper.from_array(np.array(1 / 255, np.float32), "inv255"))
+        nodes.append(helper.make_node("Cast", [x], ["x_cast"], to=TensorProto.FLOAT))
+        nodes.append(helper.make_node("Mul", ["x_cast", "inv255"], ["x_float"]))
         x = "x_float"
     if layout == "nhwc":
         nodes.append(helper.make_node("Transpose", [x], ["x_nchw"], perm=[0, 3, 1, 2]))
@@ -88,7 +94,9 @@ def classifier(
         [
             helper.make_tensor_value_info(
                 input_name,
-                TensorProto.DOUBLE if input_type == "double" else TensorProto.FLOAT,
+                {"double": TensorProto.DOUBLE, "uint8": TensorProto.UINT8}.get(
+                    input_type, TensorProto.FLOAT
+                ),
                 shape,
             )
         ],
