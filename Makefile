@@ -43,7 +43,7 @@ $(STAMP): setup.py $(CONSTRAINTS)
 	$(BIN)/pip install --quiet --upgrade pip
 	@# setuptools warns on every editable install that folders named like the package may
 	@# shadow it: not news here (setup.py maps the folders), and noise on a first `make score`.
-	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[train,test]'
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[train,test,torch]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install bucketscore with its test tools (versions: constraints.txt)

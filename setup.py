@@ -54,6 +54,10 @@ setup(
         "onnxruntime>=1.20",  # the default inference backend (bundles' model.onnx)
     ],
     extras_require={
+        # --backend torch and export --torch: PyTorch, never in the core install (workers
+        # scoring with ONNX Runtime or TensorFlow never load it). PyPI's Linux wheel is a
+        # CUDA build (several GB of CUDA libraries come with it).
+        "torch": ["torch>=2.6"],
         # bucketscore train / tune / export / demo: ONNX conversion, tuning, the demo data.
         "train": [
             "tf2onnx>=1.17",
@@ -69,6 +73,7 @@ setup(
             "scikit-learn",  # independent expectations (metrics) in the tests
             "pyyaml",  # tests/infra: parse the schedule files
             "ruff",  # make lint (and so make test): lint and format check
+            "torchvision",  # tests/model_export/test_torch_import.py: torchvision models
         ],
     },
     entry_points={"console_scripts": ["bucketscore=bucketscore.cli.main:main"]},

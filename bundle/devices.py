@@ -62,10 +62,10 @@ def torch_is_cuda_build() -> bool:
             text = f.read()
     except OSError:
         return False
-    return any(
-        line.replace(" ", "").startswith("cuda=") and "None" not in line
-        for line in text.splitlines()
-    )
+    import re
+
+    found = re.search(r"^cuda\b[^=\n]*=\s*(\S+)", text, re.M)  # cuda: Optional[str] = '13.0'
+    return bool(found) and found.group(1) != "None"
 
 
 def torch_gpus() -> int:

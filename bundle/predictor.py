@@ -165,6 +165,7 @@ class TorchPredictor:
             dtype_of,
             torch_module,
             torch_threads,
+            without_dtype_asserts,
         )
 
         try:
@@ -188,6 +189,8 @@ class TorchPredictor:
             raise BundleError(f"cannot load the {TORCH_FILE} of {name}: {e}") from None
         self._torch = torch
         self._dtype = None if precision == "fp32" else dtype_of(precision)
+        if self._dtype is not None:
+            self._module = without_dtype_asserts(self._module)
         batch = ((meta.extra if meta is not None else {}).get("torch") or {}).get("batch") or {}
         self._max_batch = batch.get("max")
         self._fixed_batch = batch.get("max") if batch.get("min") == batch.get("max") else None
@@ -250,14 +253,14 @@ def choose_backend(meta: BundleMeta, backend: str = "auto") -> str:
     if backend == "torch":
         from bucketscore.bundle.torch_runtime import MISSING, torch_available
 
+        if not torch_available():
+            raise BundleError(MISSING)
         if "torch" not in have:
             raise BundleError(
                 f"backend torch: the bundle {meta.name} has no {TORCH_FILE} (only bundles "
                 f"exported with --torch have one; model.json backends {list(have)}); use "
                 f"backend onnx or auto"
             )
-        if not torch_available():
-            raise BundleError(MISSING)
         return backend
     if backend == "onnx" and "onnx" not in have:
         raise BundleError(

@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from tests.support.helpers import REPO
 
 LOCK = os.path.join(REPO, "constraints.txt")
-EXTRAS = ("train", "test")
+EXTRAS = ("train", "test", "torch")
 
 
 def _canonical(name: str) -> str:

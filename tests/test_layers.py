@@ -261,7 +261,7 @@ def test_run_folder_and_bundle_never_import_beam_and_the_top_is_imported_from_ab
     assert not wrong, "\n".join(wrong)
 
 
-HEAVY = ("apache_beam", "tensorflow", "PIL", "keras", "onnxruntime")
+HEAVY = ("apache_beam", "tensorflow", "PIL", "keras", "onnxruntime", "torch")
 
 
 @pytest.mark.parametrize(
