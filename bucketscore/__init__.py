@@ -24,11 +24,10 @@ extra. The folders on disk are named as the packages (`storage/`, `bundle/`, `cl
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    """`bucketscore.score` (bucketscore/api.py), imported on first use: `import bucketscore`
-    itself loads nothing heavy."""
-    if name == "score":
-        from bucketscore.api import score
+def score(inputs, model, output, *, progress=False, **options):
+    """Score `inputs` with the bundle `model` into `output/<run_id>/`, as `bucketscore score`
+    does; `options`: any score or Beam option by name. Returns bucketscore.results.Run.
+    (bucketscore/api.py; imported on first call: `import bucketscore` loads nothing heavy.)"""
+    from bucketscore.api import score as run_score
 
-        return score
-    raise AttributeError(f"module 'bucketscore' has no attribute {name!r}")
+    return run_score(inputs, model, output, progress=progress, **options)

@@ -75,7 +75,7 @@ def keras_producer(tensor) -> tuple[Any, list]:
     Why: the embeddings are the input of a classifier's final Dense layer; Keras 3 has no
     public way to walk a functional graph backwards from an output. Private:
     `KerasTensor._keras_history` and `Layer._inbound_nodes`. Tests:
-    tests/model_export/test_export.py (embeddings of nested and wrapped models).
+    tests/model_export/test_user_models.py (embeddings of nested and wrapped models).
     """
     layer, node_index, _tensor_index = tensor._keras_history
     node = layer._inbound_nodes[node_index]
@@ -86,7 +86,7 @@ def keras_inbound_nodes(layer) -> list:
     """The calls of `layer` in the graphs it is used in (Keras 3 `Layer._inbound_nodes`).
 
     Why: to find where an outer model calls a nested one (embeddings named by layer inside
-    a nested model). Tests: tests/model_export/test_export.py.
+    a nested model). Tests: tests/model_export/test_user_models.py.
     """
     return list(layer._inbound_nodes)
 
