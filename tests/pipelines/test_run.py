@@ -12,7 +12,6 @@ import shutil
 
 import pytest
 
-from bucketscore.bundle.label_sources import LabelSource
 from bucketscore.bundle.meta import BundleError
 from bucketscore.errors import UsageError
 from bucketscore.pipelines.options import ScoreConfig
@@ -133,13 +132,18 @@ def test_a_tampered_bundle_fails_before_anything_is_written(demo_bundle, images,
 
 
 def test_a_failed_pipeline_leaves_no_beam_temp_folders(demo_bundle, images, tmp_path):
-    labels = tmp_path / "labels.csv"
-    labels.write_text("path,label\n0/x.png,0\n")
+    # A bundle whose model.json misstates the embeddings' size (its version still checks
+    # out: model.json is not one of its digested files): the embeddings sink fails while
+    # writing, when every sink has made its beam-temp folder.
+    bundle = tmp_path / "bundle"
+    shutil.copytree(demo_bundle.model, bundle)
+    meta = json.loads((bundle / "model.json").read_text())
+    assert meta["embedding_dim"] != 3
+    meta["embedding_dim"] = 3
+    (bundle / "model.json").write_text(json.dumps(meta))
     out = tmp_path / "out"
-    run_plan = plan_of(images, demo_bundle.model, out, labels=LabelSource("csv", str(labels)))
-    labels.unlink()  # gone between planning and running: the pipeline fails mid-way
-    with pytest.raises(Exception, match="cannot read the labels CSV"):
-        run(run_plan)
+    with pytest.raises(Exception, match="WriteEmbeddings"):
+        run(plan_of(images, str(bundle), out, embeddings=True))
     left = os.listdir(out / "r")
     assert not [n for n in left if n.startswith("beam-temp")], left
     assert "_SUCCESS" not in left
