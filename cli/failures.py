@@ -40,7 +40,10 @@ _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Failed|Unavail
 
 
 def _after(text: str, mark: str) -> str:
-    return text[text.index(mark) + len(mark) :].strip().splitlines()[0].strip()
+    # The last mark: Beam re-raises an exception as its own type with the step added to the
+    # message, and RunFailed adds its mark again ("bucketscore run failed: bucketscore run
+    # failed: ...").
+    return text[text.rindex(mark) + len(mark) :].strip().splitlines()[0].strip()
 
 
 def cause_line(e: BaseException) -> str:

@@ -143,12 +143,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    log_filter = _LogFilter(secrets)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(log_filter)
     if args.command is None:
         parser.print_help()
         return 2
+    log_filter = _LogFilter(secrets)  # removed in `finally` below
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(log_filter)
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _ScrubbingStream(out, secrets), _ScrubbingStream(err, secrets)
     own = own_options(parser, args.command)

@@ -1,18 +1,15 @@
-"""--incremental scheduled runs, and live progress from the Beam counters."""
+"""--incremental scheduled runs end to end: only new and changed images are scored, the rest
+carried over; never built on an incomplete run."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import time
 
-import apache_beam as beam
 import numpy as np
 
-from bucketscore.pipelines.progress import ProgressPrinter, format_progress
-from bucketscore.transforms import counters
 from tests.support.helpers import (
     check_summary_against_sklearn,
     copy_demo_subset,
@@ -91,60 +88,3 @@ def test_incremental_never_builds_on_an_incomplete_run(demo_bundle, tmp_path):
     os.remove(out / "a" / "_SUCCESS")  # as if it had died before finishing
     assert _score(images, demo_bundle.model, out, "b") == 0
     assert read_local_run(str(out / "b"))["summary"]["counts"]["carried_over"] == 0
-
-
-class _Slow(beam.DoFn):
-    def __init__(self):
-        self._scored = counters.counter("scored")
-
-    def process(self, x):
-        time.sleep(0.02)
-        self._scored.inc()
-        yield x
-
-
-def test_progress_lines_follow_the_counters():
-    stream = io.StringIO()
-    with ProgressPrinter(stream=stream, log_every=0.2):
-        counters.counter("listed").inc(60)
-        with beam.Pipeline() as p:
-            _ = p | beam.Create(list(range(60))) | beam.ParDo(_Slow())
-    lines = [line for line in stream.getvalue().splitlines() if line.startswith("progress:")]
-    assert len(lines) >= 2
-    assert "listed 60" in lines[-1] and "img/s" in stream.getvalue()
-    assert "ETA" in stream.getvalue()
-    assert counters.snapshot()["scored"] == 60
-
-
-def test_progress_adds_up_worker_processes():
-    """Local runs score in worker processes (pipelines/workers.py): their counts must show."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from bucketscore.pipelines.runners import make_runner, runner_of
-
-    class SlowInWorker(beam.DoFn):  # defined here: pickled by value into the workers
-        def process(self, x):
-            import time as t
-
-            from bucketscore.transforms import counters as board
-
-            t.sleep(0.03)
-            board.counter("scored").inc()
-            yield x
-
-    stream = io.StringIO()
-    options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
-    with ProgressPrinter(stream=stream, log_every=0.2):
-        counters.counter("listed").inc(120)
-        with beam.Pipeline(runner=make_runner(runner_of([]), options), options=options) as p:
-            _ = p | beam.Create(list(range(120))) | beam.Reshuffle() | beam.ParDo(SlowInWorker())
-    lines = [line for line in stream.getvalue().splitlines() if line.startswith("progress:")]
-    scored = [int(line.split("scored ")[1].split()[0]) for line in lines]
-    assert "scored" not in counters.snapshot()  # the counting happened in the workers...
-    assert max(scored) >= 60, lines  # ...and reached the printer while the run went on
-    assert counters.DIR_ENV not in os.environ  # the shared folder is cleaned up
-
-
-def test_format_progress():
-    line = format_progress({"listed": 100, "scored": 40, "failed": 10}, 12.3, 25.0)
-    assert line == "listed 100  scored 40  failed 10  25.0 img/s  ETA 2s  [12s]"

@@ -120,7 +120,7 @@ def test_make_score_bucket(demo_bundle, tmp_path):
     reason="make targets need the repo's .venv (make setup)",
 )
 def test_make_template_says_what_it_needs_and_builds_with_score(tmp_path):
-    """`make template` runs the command tests/pipelines/test_template.py builds offline."""
+    """`make template` runs the command tests/end_to_end/test_template.py builds offline."""
     done = _run(["make", "--no-print-directory", "template"])
     assert done.returncode != 0 and "usage: make template TEMPLATE=gs://" in done.stderr
     dry = _run(

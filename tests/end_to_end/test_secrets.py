@@ -13,7 +13,6 @@ import subprocess
 
 import pytest
 
-from bucketscore.pipelines.redaction import redacted_command_line
 from tests.support.helpers import REPO, copy_demo_subset
 from tests.support.storage_servers import unique_bucket_name
 
@@ -99,31 +98,3 @@ def test_make_score_refused_for_a_wrong_secret_prints_no_secret(s3_server, tmp_p
     assert "--s3_secret_access_key '***'" in said
     assert wrong not in said and s3_server.access_key not in said
     assert not (tmp_path / "out").exists()
-
-
-def test_redacted_command_line():
-    line = redacted_command_line(
-        [
-            "bucketscore",
-            "score",
-            "--input",
-            "s3://b/x y/",
-            "--s3_secret_access_key",
-            "abcdefgh",
-            "--s3_session_token=tok123456",
-            "--top_k",
-            "3",
-        ],
-        environ={},
-    )
-    assert line == (
-        "bucketscore score --input 's3://b/x y/' --s3_secret_access_key '***' "
-        "'--s3_session_token=***' --top_k 3"
-    )
-    # A secret held by the environment is scrubbed wherever it shows up.
-    assert (
-        redacted_command_line(
-            ["--note", "keyABCDEF"], environ={"AWS_SECRET_ACCESS_KEY": "keyABCDEF"}
-        )
-        == "--note ***"
-    )

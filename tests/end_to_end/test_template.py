@@ -241,28 +241,3 @@ def test_a_launch_without_run_id_or_job_name_of_its_own_fails_and_writes_nothing
     with pytest.raises(Exception, match="input=URI"):
         launch(pb, {"run_id": "no-input"})
     assert not _names(client, bucket, "results/no-input/_SUCCESS")
-
-
-def test_what_a_classic_template_cannot_take_is_refused(built, capsys):
-    bucket = built["bucket"]
-    base = [
-        "score",
-        "--model",
-        f"gs://{bucket}/models/digits",
-        "--runner",
-        "DataflowRunner",
-        "--project",
-        "p",
-        "--region",
-        "r",
-        "--temp_location",
-        f"gs://{bucket}/tmp",
-        "--template_location",
-        f"gs://{bucket}/templates/other.json",
-    ]
-    assert main(base + ["--run_id", "fixed"]) == 2
-    assert "launch parameter" in capsys.readouterr().err
-    assert main(base + ["--incremental", "--output", f"gs://{bucket}/r/"]) == 2
-    assert "Flex Template" in capsys.readouterr().err
-    assert main(base[:5] + base[9:] + ["--runner", "DirectRunner"]) == 2
-    assert "--runner DataflowRunner" in capsys.readouterr().err
