@@ -21,7 +21,8 @@ def beam_option_parser() -> argparse.ArgumentParser:
     Why: to refuse a flag that neither bucketscore nor Beam knows (Beam itself drops unknown
     flags with a warning, so a typo like `--s3_endpoint` would be silently ignored). Private:
     `_BeamArgumentParser` (Beam's parser class, which accepts its custom actions) and each
-    class's `_add_argparse_args`. Tests: tests/pipelines/test_cli_and_make.py (unknown flags).
+    class's `_add_argparse_args`. Tests: tests/pipelines/test_options.py (unknown flags),
+    tests/bucketscore/test_private_apis.py.
     """
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 

@@ -371,3 +371,47 @@ def test_test_modules_share_code_only_through_tests_support():
                 continue
             wrong.append(f"{rel}:{line} imports {name}")
     assert not wrong, "import shared test code from tests.support:\n" + "\n".join(wrong)
+
+
+# Test folder of each package folder (tests mirror the code).
+TEST_FOLDERS = {
+    "bucketscore": "tests/bucketscore",
+    "storage": "tests/storage",
+    "run_folder": "tests/run_folder",
+    "bundle": "tests/bundle",
+    "model_export": "tests/model_export",
+    "transforms": "tests/transforms",
+    "pipelines": "tests/pipelines",
+    "cli": "tests/cli",
+}
+
+
+def _has_logic(path: str) -> bool:
+    """A module that defines a function or a class (constants alone need no test file)."""
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    return any(
+        isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body
+    )
+
+
+def test_every_module_with_logic_has_its_test_module():
+    """`<package>/<sub>/<module>.py` -> `tests/<package>/<sub>/test_<module>.py` (or
+    `test_<module>_<aspect>.py`)."""
+    missing = []
+    for top, tests in TEST_FOLDERS.items():
+        for path in _python_files(top):
+            rel = os.path.relpath(path, os.path.join(REPO, top))
+            folder, name = os.path.split(rel)
+            if name == "__init__.py" or not _has_logic(path):
+                continue
+            test_dir = os.path.join(REPO, tests, folder)
+            stem = name[:-3]
+            found = os.path.isdir(test_dir) and any(
+                f in (f"test_{stem}.py",) or f.startswith(f"test_{stem}_")
+                for f in os.listdir(test_dir)
+            )
+            if not found:
+                missing.append(
+                    f"{top}/{rel} -> {tests}/{folder + '/' if folder else ''}test_{stem}.py"
+                )
+    assert not missing, "modules without their test module:\n" + "\n".join(missing)

@@ -75,7 +75,10 @@ def test_a_small_local_run(demo_bundle, images, tmp_path):
         "running_mode": "in_memory",
         "threads_per_worker": p.workers.cores,
     }
-    assert p.base_run is None and p.notes == ()
+    assert p.base_run is None
+    assert p.notes == (
+        "bucketscore: WARNING: --top_k 50: the model has 10 labels; 10 are kept per image",
+    )
     lines = p.start_lines()
     assert lines[:2] == [
         f"bucketscore: scoring {images} with {demo_bundle.model}",

@@ -147,3 +147,18 @@ def test_a_failed_pipeline_leaves_no_beam_temp_folders(demo_bundle, images, tmp_
     left = os.listdir(out / "r")
     assert not [n for n in left if n.startswith("beam-temp")], left
     assert "_SUCCESS" not in left
+
+
+def test_the_root_logger_drops_runinferences_memory_warning_only():
+    import logging
+
+    from bucketscore.pipelines.run import _NotNews
+
+    assert any(isinstance(f, _NotNews) for f in logging.getLogger().filters)
+
+    def record(msg):
+        return logging.LogRecord("root", logging.WARNING, __file__, 1, msg, (), None)
+
+    not_news = _NotNews()
+    assert not not_news.filter(record("Resource module is not available for this platform"))
+    assert not_news.filter(record("Resource module loaded"))

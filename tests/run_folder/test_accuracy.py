@@ -26,7 +26,7 @@ from bucketscore.run_folder.accuracy import (
     summarise_rows,
 )
 from tests.support.helpers import check_summary_against_sklearn
-from tests.support.report_a import prediction_row
+from tests.support.report_rows import prediction_row
 
 LABELS = ["cat", "dog", "fox", "owl"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bucketscore.run_folder.carry_over import carried_row, listing_key, unchanged
-from tests.support.report_a import prediction_row
+from tests.support.report_rows import prediction_row
 
 BASE_ROW = dict(prediction_row("s3://b/cat/1.png", "cat", "dog", 0.8), run_id="base-run")
 

@@ -16,7 +16,7 @@ from bucketscore.run_folder.comparison import compare_runs, format_comparison, r
 from bucketscore.run_folder.history import RunHistoryError
 from bucketscore.run_folder.schemas import PREDICTION_COLUMNS, csv_text
 from tests.support.helpers import write_file
-from tests.support.report_a import prediction_row
+from tests.support.report_rows import prediction_row
 from tests.support.storage_servers import unique_bucket_name
 
 LABELS = ["cat", "dog", "fox"]

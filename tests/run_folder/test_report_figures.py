@@ -25,7 +25,7 @@ from bucketscore.run_folder.report_figures import (
 )
 from bucketscore.run_folder.report_page import render_report
 from bucketscore.run_folder.summary import drift
-from tests.support.report_a import LABELS, png_size, summary_of_matrix
+from tests.support.report_rows import LABELS, png_size, summary_of_matrix
 
 
 def _img_srcs(page: str) -> list[str]:

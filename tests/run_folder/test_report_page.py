@@ -21,7 +21,7 @@ from bucketscore.run_folder.report_page import render_report
 from bucketscore.run_folder.summary import drift
 from bucketscore.run_folder.thumbnails import thumbnail
 from tests.support.helpers import copy_demo_subset, image_bytes, write_file
-from tests.support.report_a import LABELS, prediction_row, rgb, summary_of_matrix
+from tests.support.report_rows import LABELS, prediction_row, rgb, summary_of_matrix
 
 
 def _img_srcs(page: str) -> list[str]:

@@ -23,7 +23,7 @@ from bucketscore.cli.main import main
 from bucketscore.run_folder.layout import REPORT
 from tests.support.browser import PROBE, _run_chromium, chromium
 from tests.support.helpers import copy_demo_subset, write_file
-from tests.support.report_a import unlabelled_runs
+from tests.support.report_rows import unlabelled_runs
 
 ODD_NAME = 'odd <i>name & "quoted".png'
 

@@ -20,7 +20,7 @@ from bucketscore.run_folder.report_selection import (
     mistake_key,
     per_class_items,
 )
-from tests.support.report_a import LABELS, prediction_row
+from tests.support.report_rows import LABELS, prediction_row
 
 
 def test_is_mistake():

@@ -28,7 +28,7 @@ from bucketscore.run_folder.summary import (
     per_class_csv,
 )
 from tests.support.helpers import parse_predictions_csv
-from tests.support.report_a import LABELS, prediction_row, summary_of_matrix, unlabelled_runs
+from tests.support.report_rows import LABELS, prediction_row, summary_of_matrix, unlabelled_runs
 
 MODEL = {"uri": "s3://m/", "name": "toy", "version": "v1", "labels": LABELS}
 

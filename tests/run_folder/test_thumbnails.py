@@ -15,7 +15,7 @@ from bucketscore.run_folder import thumbnails
 from bucketscore.run_folder.thumbnails import add_thumbnails, read_capped, thumbnail, thumbnail_of
 from bucketscore.storage import uris
 from tests.support.helpers import image_bytes, write_file
-from tests.support.report_a import png_size, prediction_row, rgb
+from tests.support.report_rows import png_size, prediction_row, rgb
 from tests.support.storage_servers import unique_bucket_name
 
 

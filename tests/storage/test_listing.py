@@ -26,7 +26,7 @@ from bucketscore.storage.listing import (
     split_input,
 )
 from tests.support.helpers import write_file
-from tests.support.listing_a import (
+from tests.support.listing_trees import (
     TREE_IMAGES,
     gcs_listing_bucket,
     s3_listing,

@@ -8,7 +8,12 @@
   SDK workers);
 * `models`: the demo bundle fixture (trained once per session); `shapes`: a small labelled
   image set for training tests; `onnx_models`: small ONNX graphs built in the tests;
-* `incremental`: a first --incremental run to build on; `browser`: headless Chromium.
+* `torch_models`: torchvision architectures with random weights, a small CNN trained on
+  scikit-learn's digits, programs saved with torch.export;
+* `incremental`: a first --incremental run to build on; `run_history`: three real runs for
+  `runs` and `compare`; `listing_trees`: trees and buckets to list, with each store's own
+  listing; `report_rows`: prediction rows, summaries and real runs for the report tests;
+* `browser`: headless Chromium.
 
 A test module never imports another test module (tests/test_layers.py checks it).
 """

@@ -20,7 +20,7 @@ from bucketscore.storage import uris
 from bucketscore.transforms import counters
 from bucketscore.transforms.listing import ListImages
 from tests.support.helpers import write_file
-from tests.support.listing_a import (
+from tests.support.listing_trees import (
     gcs_listing_bucket,
     s3_listing,
     s3_listing_bucket,
@@ -126,7 +126,7 @@ def test_many_local_folders_are_listed_as_os_walk_lists_them(tmp_path):
 
 @pytest.fixture(scope="module")
 def s3_flat(s3_server):
-    """The listing bucket of tests/support/listing_a.py (2,600 flat images, many hashed
+    """The listing bucket of tests/support/listing_trees.py (2,600 flat images, many hashed
     sub-prefixes, names that sort apart in folder order)."""
     bucket = s3_listing_bucket(s3_server)
     uris.set_options(s3_server.beam_options())

@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from bucketscore.transforms.records import ErrorRow
 from bucketscore.transforms.report_items import CollectReportItems
 from tests.support.helpers import image_bytes, write_file
-from tests.support.report_a import LABELS, png_size, prediction_row, rgb
+from tests.support.report_rows import LABELS, png_size, prediction_row, rgb
 
 
 def _summarise_items(items):

@@ -1,5 +1,5 @@
 """`bucketscore compare` on real runs: its JSON and text against figures computed
-independently (scikit-learn over the written CSV rows, tests/support/run_history_a.py), the
+independently (scikit-learn over the written CSV rows, tests/support/run_history.py), the
 release gate, runs that differ, and wrong places. The comparison itself
 (run_folder.comparison) is tested directly in tests/run_folder/test_comparison.py; compare on
 S3 is in tests/cli/commands/test_runs.py (test_runs_and_compare_on_s3).
@@ -12,7 +12,7 @@ import os
 import pytest
 
 from bucketscore.cli.main import main
-from tests.support.run_history_a import (
+from tests.support.run_history import (
     FIRST,
     SECOND,
     THIRD,

@@ -55,11 +55,11 @@ def test_a_local_run_is_copied_to_dest_run_id(tmp_path, capsys):
     assert sorted(printed) == sorted(str(dest / "nov" / n) for n in WANTED)
 
 
-def test_dest_defaults_to_results_in_the_current_folder(tmp_path, monkeypatch, capsys):
+def test_dest_defaults_to_downloads_in_the_current_folder(tmp_path, monkeypatch, capsys):
     _make_run(str(tmp_path / "runs" / "nov"))
     monkeypatch.chdir(tmp_path / "runs")
     assert main(["download", "nov"]) == 0  # a relative run folder, no DEST
-    assert sorted(_files_below(tmp_path / "runs" / "results" / "nov")) == sorted(WANTED)
+    assert sorted(_files_below(tmp_path / "runs" / "downloads" / "nov")) == sorted(WANTED)
 
 
 def test_nothing_to_copy_is_exit_1(tmp_path, capsys):

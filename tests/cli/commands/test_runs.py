@@ -1,6 +1,6 @@
 """`bucketscore runs` on real runs (local folders and S3).
 
-Three runs of the demo model through the CLI (tests/support/run_history_a.py): a plain one,
+Three runs of the demo model through the CLI (tests/support/run_history.py): a plain one,
 one with a --min_confidence that leaves about half the images without a prediction, and one
 on a subset of the classes whose `_SUCCESS` is then deleted (an incomplete run). Every figure
 `runs` prints is checked against values computed here from the written CSV files. The run
@@ -14,7 +14,7 @@ import os
 import pytest
 
 from bucketscore.cli.main import main
-from tests.support.run_history_a import (
+from tests.support.run_history import (
     FIRST,
     SECOND,
     THIRD,
@@ -87,8 +87,10 @@ def test_runs_wrong_places(history, tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert main(["runs", "--output", str(tmp_path)]) == 0
     assert "no runs under" in capsys.readouterr().err
-    assert main(["runs", "--output", os.path.join(history["out"], FIRST)]) == 0
-    assert "is itself a run folder" in capsys.readouterr().err
+    assert main(["runs", "--output", os.path.join(history["out"], FIRST)]) == 1
+    err = capsys.readouterr().err
+    assert "is itself a run folder" in err
+    assert f"(bucketscore runs --output {history['out']}/)" in err
     assert main(["runs", "--output", history["out"], "--no_such_flag"]) == 2
     assert "unknown option" in capsys.readouterr().err
 
