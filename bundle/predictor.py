@@ -259,7 +259,7 @@ def choose_backend(meta: BundleMeta, backend: str = "auto") -> str:
             raise BundleError(
                 f"backend torch: the bundle {meta.name} has no {TORCH_FILE} (only bundles "
                 f"exported with --torch have one; model.json backends {list(have)}); use "
-                f"backend onnx or auto"
+                f"backend {' or '.join(list(have) + ['auto'])}"
             )
         return backend
     if backend == "onnx" and "onnx" not in have:

@@ -6,9 +6,8 @@ import os
 from typing import Any
 
 from bucketscore.bundle.meta import (
+    BACKEND_FILES,
     MODEL_JSON,
-    ONNX_FILE,
-    SAVED_MODEL_DIR,
     BundleError,
     BundleMeta,
     InputSpec,
@@ -45,7 +44,9 @@ def write_bundle(
     }
     backends = files_backends(files)
     if not backends:
-        raise BundleError(f"{local_dir} has neither {SAVED_MODEL_DIR}/ nor {ONNX_FILE}")
+        raise BundleError(
+            f"{local_dir} has none of {', '.join(BACKEND_FILES.values())}: no model to seal"
+        )
     meta = BundleMeta(
         name=name,
         version=content_version(files),

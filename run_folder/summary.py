@@ -108,9 +108,11 @@ def _unknown_labels_warning(summary: dict, unknown: dict, kind: str) -> str:
     known = counts.get("labelled") or 0
     text = (
         f"{counts.get('unknown_label')} of {known + (counts.get('unknown_label') or 0)} "
-        f"labelled images have labels this model does not know (e.g. {', '.join(common)}); "
-        f"its labels are {', '.join(model[:8])}{' ...' if len(model) > 8 else ''}: "
+        f"labelled images have labels this model does not know (e.g. {', '.join(common)})"
     )
+    if model:
+        text += f"; its labels are {', '.join(model[:8])}{' ...' if len(model) > 8 else ''}"
+    text += ": "
     if known:
         text += f"accuracy is over the {known} images whose labels it knows. "
     else:

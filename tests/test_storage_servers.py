@@ -122,6 +122,24 @@ def test_s3_signed_requests_only(s3_server):
     assert exc.value.response["Error"]["Code"] in {"SignatureDoesNotMatch", "AccessDenied"}
 
 
+def test_s3_has_room_for_a_volume_per_bucket_of_the_suite(s3_server):
+    """Each bucket takes a volume of its own; SeaweedFS's default cap (from the free disk)
+    stopped writes with InternalError after ~70 buckets, failing late tests of a full run.
+    The master says how many volumes it still has room for."""
+    import json
+    import urllib.request
+
+    client = s3_server.boto3_client()
+    for i in range(10):
+        bucket = s3_server.create_bucket(unique_bucket_name(f"room-{i}"))
+        client.put_object(Bucket=bucket, Key="k", Body=b"v")
+        assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    url = f"http://127.0.0.1:{s3_server.ports['master']}/dir/status"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        topology = json.load(r)["Topology"]
+    assert topology["Max"] >= 1000 and topology["Free"] >= 900, topology
+
+
 def test_s3_beam_filesystems(s3_server, s3_bucket):
     FileSystems.set_options(PipelineOptions(s3_server.beam_options()))
     client = s3_server.boto3_client()

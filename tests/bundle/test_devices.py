@@ -158,8 +158,8 @@ def test_gpu_count_follows_the_driver_and_cuda_visible_devices(two_gpus):
 def test_unknown_devices_and_backends_are_refused():
     with pytest.raises(ValueError, match="device must be one of"):
         choose(BOTH, "auto", "tpu", Hardware(False, False, False))
-    with pytest.raises(ValueError, match="backend must be 'onnx' or 'tf'"):
-        devices.has_gpu("torch")
+    with pytest.raises(ValueError, match="backend must be 'onnx', 'tf' or 'torch'"):
+        devices.has_gpu("tflite")
     with pytest.raises(DeviceError, match="--backend tf: the bundle offers onnx"):
         choose(("onnx",), "tf", "cpu", Hardware(False, False, False))
 

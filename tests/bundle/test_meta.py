@@ -186,10 +186,12 @@ def test_backends_in_model_json(tmp_path):
     with pytest.raises(BundleError, match="lists backend tf but has no saved_model/"):
         BundleMeta.from_json(json.dumps(dict(doc, backends=["tf", "onnx"])))
     with pytest.raises(BundleError, match="backends must be"):
+        BundleMeta.from_json(json.dumps(dict(doc, backends=["tflite"])))
+    with pytest.raises(BundleError, match="lists backend torch but has no model.pt2"):
         BundleMeta.from_json(json.dumps(dict(doc, backends=["torch"])))
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no model")
-    with pytest.raises(BundleError, match="neither saved_model/ nor model.onnx"):
+    with pytest.raises(BundleError, match="none of saved_model/, model.onnx, model.pt2"):
         write_bundle(
             str(tmp_path / "empty"),
             str(tmp_path / "o"),

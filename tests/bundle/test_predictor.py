@@ -23,7 +23,7 @@ from bucketscore.model_export.exporting import BundleBuilder
 
 
 def test_auto_backend_prefers_onnx_and_falls_back_to_tf(demo_bundle, tmp_path):
-    assert BACKENDS == ("auto", "tf", "onnx")
+    assert BACKENDS == ("auto", "tf", "onnx", "torch")
     assert isinstance(load_predictor(demo_bundle.model), ONNXPredictor)
     assert isinstance(load_predictor(demo_bundle.model, "tf"), TFPredictor)
     # The same model exported without ONNX: auto means tf, onnx is refused clearly.
@@ -40,7 +40,7 @@ def test_auto_backend_prefers_onnx_and_falls_back_to_tf(demo_bundle, tmp_path):
     assert isinstance(load_predictor(str(tmp_path / "b")), TFPredictor)
     with pytest.raises(BundleError, match="has no model.onnx"):
         load_predictor(str(tmp_path / "b"), "onnx")
-    with pytest.raises(ValueError):
+    with pytest.raises(BundleError, match=r"has no model.pt2 .*; use backend tf or auto$"):
         load_predictor(str(tmp_path / "b"), "torch")
     del keras
 
@@ -131,10 +131,12 @@ def test_choose_backend():
         choose_backend(tf_only, "onnx")
     with pytest.raises(BundleError, match="backend tf: the bundle m has no saved_model/"):
         choose_backend(onnx_only, "tf")
-    with pytest.raises(BundleError, match="neither saved_model/ nor model.onnx"):
+    with pytest.raises(BundleError, match="none of saved_model/, model.onnx, model.pt2"):
         choose_backend(_meta({"notes.txt": "x"}))
-    with pytest.raises(ValueError, match="backend must be one of"):
+    with pytest.raises(BundleError, match="backend torch: the bundle m has no model.pt2"):
         choose_backend(both, "torch")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        choose_backend(both, "tflite")
 
 
 def test_top_k_orders_by_probability_and_breaks_ties_by_label_order():

@@ -15,7 +15,12 @@ from tests.support.storage_servers import unique_bucket_name
 
 def test_refuse_unknown_names_every_unknown_flag():
     refuse_unknown([])
-    refuse_unknown(["--s3_endpoint_url", "http://127.0.0.1:1", "--project=p", "--region", "r"])
+    refuse_unknown(
+        ["--s3_endpoint_url", "http://127.0.0.1:1", "--project=p", "--s3_region_name", "r"]
+    )
+    # Beam knows --region (Dataflow's), but it is no storage option: these commands refuse it.
+    with pytest.raises(UsageError, match="unknown option.*--region"):
+        refuse_unknown(["--project", "p", "--region", "r"])
     with pytest.raises(UsageError) as e:
         refuse_unknown(["--project", "p", "--bogus", "1", "--also_bogus=2"])
     assert str(e.value) == "unknown option(s): --bogus --also_bogus=2"

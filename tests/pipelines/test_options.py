@@ -27,6 +27,9 @@ OPTIONS = [
     "output",
     "model",
     "labels",
+    "exclude",
+    "sample",
+    "limit",
     "top_k",
     "min_confidence",
     "run_id",
@@ -37,6 +40,7 @@ OPTIONS = [
     "incremental",
     "backend",
     "device",
+    "precision",
     "batch_size",
     "model_copies",
     "storage_retry_seconds",
@@ -238,7 +242,13 @@ def test_unknown_flags_are_refused_with_the_message():
 
 
 def test_bad_values_are_argparse_errors(capsys):
-    for argv in (["--top_k", "0"], ["--min_confidence", "2"], ["--backend", "torch"]):
+    for argv in (
+        ["--top_k", "0"],
+        ["--min_confidence", "2"],
+        ["--backend", "tflite"],
+        ["--precision", "int8"],
+        ["--sample", "0"],
+    ):
         with pytest.raises(SystemExit) as e:
             config_of(run_args(*argv))
         assert e.value.code == 2
@@ -280,10 +290,11 @@ def test_help_lists_every_option_with_its_help():
     assert len(fields) == len(OPTIONS)  # every field but beam_args is an option
     text = _parser().format_help()
     text = text[text.index("options:") :]  # the options, not the usage line
-    positions = []
-    for name in OPTIONS:
-        assert f"--{name}" in text, name
-        positions.append(text.index(f"--{name} "))
+    # The required three in their own group (after the options), the rest in field order.
+    required = text[text.index("required arguments") :]
+    optional = text[: text.index("required arguments")]
+    assert [n for n in OPTIONS if f"--{n} " in required] == ["input", "output", "model"]
+    positions = [optional.index(f"--{n} ") for n in OPTIONS[3:]]
     assert positions == sorted(positions)  # in field order
     squashed = " ".join(text.split())
     for f in score_fields():

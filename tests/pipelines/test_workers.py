@@ -33,9 +33,15 @@ def test_two_cores_no_flags_tf_worker_threads_in_one_process():
     assert p.env["TF_NUM_INTRAOP_THREADS"] == "1" and p.env["TF_NUM_INTEROP_THREADS"] == "2"
 
 
+def test_two_cores_no_flags_torch_one_worker_process_per_core_one_thread_each():
+    p = plan(backend="torch", cores=2)
+    assert p.workers == 2 and p.running_mode == "multi_processing"
+    assert p.env["BUCKETSCORE_TORCH_THREADS"] == "1" and p.env["OMP_NUM_THREADS"] == "1"
+
+
 def test_unknown_backend_is_refused():
-    with pytest.raises(ValueError):
-        plan(backend="torch", cores=2)
+    with pytest.raises(ValueError, match="backend must be one of .*'tflite'"):
+        plan(backend="tflite", cores=2)
 
 
 def test_one_core_stays_in_process():

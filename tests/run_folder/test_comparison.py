@@ -141,7 +141,10 @@ def test_warnings_for_incomplete_runs_other_labels_and_disagreeing_truths(tmp_pa
     b = _write_run(tmp_path / "B", rows_b, labels=["cat", "dog", "fox", "owl"])
     got = compare_runs(a, b)
     assert got["warnings"][0] == f"run A ({a}/) has no _SUCCESS: it is not complete"
-    assert "the two models have different labels" in got["warnings"]
+    assert (
+        "the two models have different labels (only B's: owl): images labelled with a label "
+        "one model lacks count as misses for it"
+    ) in got["warnings"]
     assert "1 images have a different true label in each run (B's is used)" in got["warnings"]
     assert got["changed"]["images"][0] == {
         "uri": "s3://i/1.png",

@@ -293,7 +293,9 @@ def test_least_and_most_confident_sections_show_their_rows():
     ]
     page = render_report(summary_of_matrix(), [], [], {}, least, best)
     low = _section(page, "least-confident")
-    assert "Least confident predictions (2)" in low and low.count('class="item least"') == 2
+    assert "Least confident predictions (2)" in low and low.count('class="item least') == 2
+    # b.png: no label above the threshold, and a true label: a miss, tagged as such
+    assert '<div class="item least wrong" title="s3://b/u/b.png">' in low
     assert 'predicted <span class="lab p">none</span> true <span class="lab t">cat</span>' in low
     assert "confidence 0.3100" in low and "confidence 0.1200" in low
     high = _section(page, "most-confident")

@@ -122,7 +122,10 @@ def test_date_or_partition_folders_taken_as_labels_are_warned_about(folders):
     }
     (warning,) = label_warnings(summary, "folder")
     assert folders[0] in warning and "--labels none" in warning
-    assert label_warnings(summary, "csv:labels.csv") == []  # only --labels folder reads folders
+    # Only --labels folder reads folders: from a CSV, such labels say "wrong model?".
+    (warning,) = label_warnings(summary, "csv:labels.csv")
+    assert warning.startswith("9 of 10 labelled images have labels this model does not know")
+    assert "--labels none" not in warning and "parent folder" not in warning
     summary["counts"].update(labelled=6, unknown_label=4)  # most images have a model label
     assert label_warnings(summary, "folder") == []
 
@@ -140,7 +143,7 @@ def test_a_regex_that_matched_no_file_name_is_warned_about():
     assert label_warnings(dict(summary, counts={"scored": 0}), "regex:x") == []
 
 
-def test_no_warning_for_ordinary_labels():
+def test_ordinary_labels_get_no_partition_hint():
     summary = {
         "counts": {"scored": 10, "labelled": 9, "unknown_label": 1},
         "unknown_labels": {"2026-11-30": 1},
@@ -151,8 +154,18 @@ def test_no_warning_for_ordinary_labels():
         "counts": {"scored": 10, "labelled": 0, "unknown_label": 10},
         "unknown_labels": {"cat": 6, "dog": 4},
         "examples": {},
+        "model": {"labels": [str(d) for d in range(10)]},
     }
-    assert label_warnings(summary, "folder") == []  # unknown classes, not dates: no hint
+    # Unknown classes, not dates: no partition hint, but the model may be the wrong one.
+    (warning,) = label_warnings(summary, "folder")
+    assert warning == (
+        "10 of 10 labelled images have labels this model does not know (e.g. cat, dog); its "
+        "labels are 0, 1, 2, 3, 4, 5, 6, 7 ...: no accuracy could be computed. Is this the "
+        "right model for these images? (--labels takes the parent folder name)"
+    )
+    del summary["model"]  # an older summary without the model's labels
+    (warning,) = label_warnings(summary, "folder")
+    assert "(e.g. cat, dog): no accuracy" in warning
 
 
 def test_class_shares_and_drift_by_hand():

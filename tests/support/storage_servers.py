@@ -372,6 +372,10 @@ class S3Server(_ManagedServer):
             f"-volume.port={p['volume']}",
             f"-volume.port.grpc={p['volume_grpc']}",
             "-volume.preStopSeconds=0",
+            # Every bucket is a collection with volumes of its own, and the default cap
+            # (free disk / volume size) stopped writes after ~70 buckets ("InternalError");
+            # volumes are not preallocated, so a high cap costs no disk.
+            "-volume.max=2000",
             f"-filer.port={p['filer']}",
             f"-filer.port.grpc={p['filer_grpc']}",
             f"-s3.port={p['s3']}",
