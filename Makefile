@@ -31,7 +31,7 @@ BENCH_ARGS ?=
 TEMPLATE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock lint demo score test download train tune template bench bench-gpu bench-listing bench-cost clean
+.PHONY: help setup lock lint demo score test download train tune template bench bench-gpu bench-listing bench-cost bench-serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,7 +43,7 @@ $(STAMP): setup.py $(CONSTRAINTS)
 	$(BIN)/pip install --quiet --upgrade pip
 	@# setuptools warns on every editable install that folders named like the package may
 	@# shadow it: not news here (setup.py maps the folders), and noise on a first `make score`.
-	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[train,test,torch]'
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[train,test,torch,serve]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install bucketscore with its test tools (versions: constraints.txt)
@@ -101,6 +101,9 @@ bench-gpu: $(STAMP) ## GPU decode+inference benchmark (skips the GPU parts witho
 
 bench-listing: $(STAMP) ## listing benchmark, 10k/100k/1M objects, local + S3: [BENCH_ARGS='--sizes 10000 --incremental 100000']
 	$(BIN)/python -m benchmarks.listing_bench $(BENCH_ARGS)
+
+bench-serve: $(STAMP) ## bucketscore serve: requests/s, p50/p99 latency, 1 and 16 images per request: [BENCH_ARGS=...]
+	$(BIN)/python -m benchmarks.serve_bench $(BENCH_ARGS)
 
 bench-cost: $(STAMP) ## what 1M and 100M images cost on Dataflow, from the latest bench results: [BENCH_ARGS=...]
 	$(BIN)/python -m benchmarks.dataflow_cost $(BENCH_ARGS)

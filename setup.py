@@ -58,6 +58,9 @@ setup(
         # scoring with ONNX Runtime or TensorFlow never load it). PyPI's Linux wheel is a
         # CUDA build (several GB of CUDA libraries come with it).
         "torch": ["torch>=2.6"],
+        # bucketscore serve: the HTTP server (Starlette on uvicorn, pure Python and small),
+        # never on the workers that score buckets.
+        "serve": ["starlette>=0.40", "uvicorn>=0.30"],
         # bucketscore train / tune / export / demo: ONNX conversion, tuning, the demo data.
         "train": [
             "tf2onnx>=1.17",

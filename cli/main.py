@@ -68,6 +68,7 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
               bucketscore demo                      # build the demo model and images
               bucketscore score --input demo_data/digits/ --model models/digits --output results/
               bucketscore classify photo.jpg --model models/digits   # one image, no pipeline
+              bucketscore serve --model models/digits --port 8080     # a scoring URL (HTTP)
               bucketscore download results/<run_id>/ results/
             Run `bucketscore COMMAND --help` for each command's options and examples."""),
     )

@@ -8,6 +8,7 @@ others refuse them. Adding a command = adding a module and its name to COMMANDS.
 
 COMMANDS = ["score", "demo", "download", "runs", "compare"]
 COMMANDS += ["classify"]  # bundle.classify
+COMMANDS += ["serve"]  # cli.serving, bundle.batching, bundle.serving_format
 COMMANDS += ["export"]  # model_export.user_models
 COMMANDS += ["train"]  # model_export.training
 COMMANDS += ["tune"]  # model_export.tuning

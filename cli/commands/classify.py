@@ -40,9 +40,6 @@ EPILOG = textwrap.dedent("""\
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # Not bundle.classify: it loads Pillow and numpy, which --help must not.
-    from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS
-
     parser.add_argument(
         "images",
         nargs="+",
@@ -64,6 +61,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print one JSON list (an object per image) instead of lines",
     )
+    add_model_runtime_flags(parser)
+
+
+def add_model_runtime_flags(parser: argparse.ArgumentParser) -> None:
+    """--backend, --device and --max_pixels: how an image goes through the bundle (`serve`
+    takes them as `classify` does)."""
+    # Not bundle.classify: it loads Pillow and numpy, which --help must not.
+    from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS
+
     parser.add_argument(
         "--backend",
         choices=("auto", "tf", "onnx", "torch"),

@@ -13,7 +13,18 @@ from bucketscore.cli.main import _commands, _LogFilter, _ScrubbingStream, build_
 from tests.support.helpers import copy_demo_subset
 
 # Every subcommand, as the README documents them.
-COMMANDS = ["score", "demo", "download", "runs", "compare", "classify", "export", "train", "tune"]
+COMMANDS = [
+    "score",
+    "demo",
+    "download",
+    "runs",
+    "compare",
+    "classify",
+    "serve",
+    "export",
+    "train",
+    "tune",
+]
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY"
 
 

@@ -105,7 +105,9 @@ def test_sealing_a_folder_in_place(tmp_path):
 def test_a_folder_without_a_model_is_refused(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "notes.txt").write_text("no model")
-    with pytest.raises(BundleError, match="neither saved_model/ nor model.onnx"):
+    with pytest.raises(
+        BundleError, match="none of saved_model/, model.onnx, model.pt2: no model to seal"
+    ):
         write_bundle(
             str(tmp_path / "src"),
             str(tmp_path / "out"),
