@@ -3,7 +3,9 @@
 `finish_run` is what the pipeline's last step does (transforms/finishing.py calls it once,
 after every sink has written its files). It raises RunFailed, so that the run fails and no
 `_SUCCESS` is written, when nothing was listed (unless allow_empty), when listed != scored
-+ failed, or when the share of failed images is over max_error_ratio.
++ failed, when the final files do not hold those counts (run_folder/file_counts.py: rows
+counted in the files the sinks wrote; summary.json's `verified_files` records them), or
+when the share of failed images is over max_error_ratio.
 
 `_SUCCESS` is written last. A local run that the command waits for is completed by the
 command, with `complete_run`, once the pipeline ended: the run's final Beam counters (known
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from bucketscore.run_folder import layout, state
+from bucketscore.run_folder.file_counts import Expected, verify_files
 from bucketscore.run_folder.report_page import write_report
 from bucketscore.run_folder.summary import (
     build_manifest,
@@ -160,6 +163,23 @@ def finish_run(
             f"(extensions: {EXTENSIONS_TEXT}); pass --allow_empty to accept an "
             f"empty input"
         )
+    # The counts above come from combiners; the files are what users download. Their rows
+    # are counted too (footers for Parquet), so a sink that lost rows fails the run.
+    verified = verify_files(
+        written,
+        Expected(
+            listed=counts["listed"],
+            scored=counts["scored"],
+            failed=counts["failed"],
+            missing=missing,
+            carried=carried,
+        ),
+    )
+    if verified.problems:
+        raise RunFailed(
+            "the files do not hold what the run counted: " + "; ".join(verified.problems)
+        )
+    summary["verified_files"] = verified.summary()
     run = info.run_uri
     finished_at = layout.now_iso()
     summary["started_at"], summary["finished_at"] = info.started_at, finished_at

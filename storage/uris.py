@@ -119,6 +119,53 @@ def read_text(uri: str) -> str:
     return read_bytes(uri).decode("utf-8")
 
 
+def read_tail(uri: str, n: int) -> bytes:
+    """The object's last `n` bytes (all of it when smaller): one ranged read, retried for
+    remote objects as read_bytes is. What a Parquet footer is read with."""
+    if not is_remote(uri):
+        return _read_tail_once(uri, n)
+    return with_retries(lambda: _read_tail_once(uri, n), uri)
+
+
+def _read_tail_once(uri: str, n: int) -> bytes:
+    if uri.startswith("s3://"):
+        from bucketscore.storage import s3
+
+        bucket, key = s3.split(uri)
+        try:
+            body = s3.client().get_object(Bucket=bucket, Key=key, Range=f"bytes=-{n}")["Body"]
+        except Exception as e:
+            from apache_beam.io.aws.clients.s3.boto3_client import get_http_error_code
+            from apache_beam.io.aws.clients.s3.messages import S3ClientError
+
+            if get_http_error_code(e) == 416:  # a suffix range of an empty object
+                return b""
+            raise S3ClientError(str(e), get_http_error_code(e)) from e
+        return body.read()
+    with open_stream(uri) as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - n))
+        return f.read()
+
+
+def open_stream(uri: str):
+    """A binary file object reading the object from its start (`read(n)` in chunks; use it
+    in a `with`): for reading a large object without holding it whole. Not retried: a
+    caller that wants retries repeats its whole read (storage.errors.with_retries)."""
+    if not is_remote(uri):
+        return open(uri, "rb")
+    if uri.startswith("s3://"):
+        from contextlib import closing
+
+        from bucketscore.storage import s3
+
+        bucket, key = s3.split(uri)
+        return closing(s3.client().get_object(Bucket=bucket, Key=key)["Body"])
+    return _filesystems().open(
+        uri, mime_type="application/octet-stream", compression_type="uncompressed"
+    )
+
+
 def write_bytes(uri: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
     """Write one object whole; remote writes are retried (the object is rewritten whole)."""
     if not is_remote(uri):

@@ -4,6 +4,7 @@ and they are useful features (a scikit-learn classifier trained on them works)."
 from __future__ import annotations
 
 import glob
+import json
 import os
 
 import numpy as np
@@ -59,6 +60,9 @@ def test_embeddings_are_the_penultimate_layer_and_train_a_classifier(demo_bundle
     assert schema.field("embedding").type == pa.list_(pa.float32(), dim)
     rows = {r["uri"]: r for r in read_parquet_rows(files)}
     assert len(rows) == len(rel) == 80
+    # The finishing step counted them before _SUCCESS (run_folder/file_counts.py).
+    verified = json.loads((run / "summary.json").read_text())["verified_files"]
+    assert verified["embeddings"]["rows"] == 80
 
     uris = sorted(rows)
     got = np.array([rows[u]["embedding"] for u in uris], dtype=np.float32)

@@ -40,6 +40,11 @@ def test_incremental_scores_only_new_and_changed(demo_bundle, tmp_path):
     assert c["listed"] == 50 and c["scored"] == 50 and c["carried_over"] == 39
     assert second["summary"]["beam_counters"]["scored"] == 11
     assert second["summary"]["incremental"]["scored_now"] == 11
+    # The files were counted before _SUCCESS (run_folder/file_counts.py): 11 rows scored
+    # now, 39 in predictions-carried-*, 50 in the object index.
+    verified = second["summary"]["verified_files"]
+    assert (verified["predictions"]["rows"], verified["carried"]["rows"]) == (11, 39)
+    assert verified["carried"]["csv_rows"] == 39 and verified["objects"]["rows"] == 50
     # the listing is fanned out as in any run (the join is done in one process here:
     # workers.INCREMENTAL_WORKERS)
     assert second["manifest"]["arguments"]["listing_rounds"] == 3

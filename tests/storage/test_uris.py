@@ -71,6 +71,26 @@ def test_local_write_read_exists(tmp_path):
         uris.read_bytes(str(tmp_path / "gone"))
 
 
+def _tail_and_stream(uri: str) -> None:
+    """read_tail and open_stream on `uri`, which holds bytes(range(256)) * 4."""
+    data = bytes(range(256)) * 4
+    assert uris.read_tail(uri, 3) == data[-3:]
+    assert uris.read_tail(uri, 5000) == data  # more than there is: all of it
+    with uris.open_stream(uri) as f:
+        assert f.read(10) == data[:10]
+        assert f.read() == data[10:]
+
+
+def test_local_tail_and_stream(tmp_path):
+    target = str(tmp_path / "a.bin")
+    uris.write_bytes(target, bytes(range(256)) * 4)
+    _tail_and_stream(target)
+    uris.write_bytes(str(tmp_path / "empty"), b"")
+    assert uris.read_tail(str(tmp_path / "empty"), 8) == b""
+    with pytest.raises(FileNotFoundError):
+        uris.read_tail(str(tmp_path / "gone"), 8)
+
+
 def test_local_listing_matching_and_deleting(tmp_path):
     for name in ("top.png", "a/1.png", "a/b/2.png", "a/b/c/3.txt"):
         write_file(str(tmp_path / "d" / name), name.encode())
@@ -154,6 +174,14 @@ def test_s3_write_read_exists(s3_bucket):
     assert not uris.exists(f"s3://{bucket}/a b")  # a "folder" is no object
 
 
+def test_s3_tail_and_stream(s3_bucket):
+    bucket, client, _keys = s3_bucket
+    client.put_object(Bucket=bucket, Key="t/a.bin", Body=bytes(range(256)) * 4)
+    client.put_object(Bucket=bucket, Key="t/empty", Body=b"")
+    _tail_and_stream(f"s3://{bucket}/t/a.bin")
+    assert uris.read_tail(f"s3://{bucket}/t/empty", 8) == b""
+
+
 def test_s3_listing_matching_and_deleting(s3_bucket):
     bucket, client, keys = s3_bucket
     for key in ("d/top.png", "d/a/1.png", "d/a/b/2.png", "d2/x.png"):
@@ -223,3 +251,9 @@ def test_gcs_write_read_list_delete(gcs_server):
     ]
     assert uris.delete_prefix(f"gs://{bucket}/p/q") == 1
     assert sorted(b.name for b in gcs_server.client().list_blobs(bucket)) == ["p/a.txt"]
+
+
+def test_gcs_tail_and_stream(gcs_server):
+    bucket = gcs_server.create_bucket(unique_bucket_name("tail"))
+    gcs_server.client().bucket(bucket).blob("a.bin").upload_from_string(bytes(range(256)) * 4)
+    _tail_and_stream(f"gs://{bucket}/a.bin")
