@@ -94,10 +94,10 @@ def clear_run_folder(run: str, keep_temp: bool = False) -> int:
 
     `keep_temp`: leave `beam-temp*` entries (Beam's sinks may already be making theirs
     while a template's pipeline prepares the folder). Raises NotARunFolder for a folder
-    holding anything else. The lease (`_LEASE`) is the clearing run's own: kept, and not
-    what makes a folder a run folder (it is written before this check)."""
-    names = _top_level_names(run)
-    names.pop(LEASE, None)
+    holding anything else. The lease (`_LEASE`, and the `_LEASE.*` files a local renewal
+    makes for an instant) is the clearing run's own: kept, and not what makes a folder a
+    run folder (it is written before this check)."""
+    names = {n: found for n, found in _top_level_names(run).items() if not n.startswith(LEASE)}
     if not names:
         return 0
     if not looks_like_run(set(names)):

@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 RENEW_SECONDS = 30.0  # how often a running run rewrites its lease
 STALE_SECONDS = 3 * RENEW_SECONDS  # a lease not renewed for this long is a killed run's
 ATTEMPTS = 5  # compare-and-swap rounds before giving up (each lost round: someone else won)
+# Between writing a lease and reading it back: on a store that ignores the write's condition
+# (gcp-storage-emulator; S3-compatible stores without If-None-Match), a launch racing with
+# this one usually writes within milliseconds of it, and the read-back after this pause then
+# sees the last writer, so only one keeps the lease. It narrows the race there, no more: a
+# write answered later than the pause still gives two holders.
+SETTLE_SECONDS = 0.2
 
 
 class LeaseHeld(Exception):
@@ -121,6 +127,7 @@ def take(run_uri: str, owner: str = "bucketscore score") -> Lease:
         except conditional.Conflict:
             continue  # another launch wrote first: look again
         # Read back: on a store that ignores the conditions, the last writer wins here.
+        time.sleep(SETTLE_SECONDS)
         now = conditional.read(uri)
         if now is None or _decode(now[0]).get("token") != record["token"]:
             continue

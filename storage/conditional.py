@@ -5,7 +5,9 @@ What a lease on a run folder (run_folder/lease.py) needs from a store, for one o
 * `read(uri)` -> (bytes, version) or None: the version is what `replace` compares with
   (S3: the ETag; GCS: the generation; local: the bytes themselves);
 * `create(uri, data)` -> version, or `Conflict` when the object exists (S3
-  `If-None-Match: *`, GCS `ifGenerationMatch=0`, local `O_CREAT | O_EXCL`);
+  `If-None-Match: *`, GCS `ifGenerationMatch=0`, local: the bytes written to a file of
+  their own with `O_CREAT | O_EXCL`, then hard-linked to the name, which fails if it
+  exists: never seen empty);
 * `replace(uri, data, version)` -> new version, or `Conflict` when the object is no longer
   at `version` (S3 `If-Match`, GCS `ifGenerationMatch`, local: an atomic rename of the old
   file aside, then a hard link of the new one, which fails if a file is there);
@@ -13,8 +15,8 @@ What a lease on a run folder (run_folder/lease.py) needs from a store, for one o
 
 Stores that ignore the conditions (gcp-storage-emulator ignores `ifGenerationMatch`; the
 SeaweedFS of the tests honours `If-None-Match` and `If-Match`) make these plain writes:
-callers read before they write and read back after, which catches every race but one
-between two writers within the same few milliseconds. Reads are retried within the storage
+callers read before they write and read back a moment after (run_folder/lease.py), which
+narrows the race between two writers there but cannot close it. Reads are retried within the storage
 budget; writes are not (a create retried after its first attempt went through would answer
 Conflict): a caller that wants retries repeats the whole read-then-write.
 """
@@ -93,13 +95,24 @@ def create(uri: str, data: bytes) -> object:
             raise
         return blob.generation
     os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
-    try:
-        fd = os.open(uri, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise Conflict(uri) from None
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    _link_new(uri, data)
     return data
+
+
+def _link_new(path: str, data: bytes) -> None:
+    """Make `path` hold `data`, only if there is no `path`: the bytes go to a file of their
+    own (O_CREAT|O_EXCL), then a hard link names it `path` (which fails if it exists). So no
+    reader ever sees `path` empty or half written."""
+    fresh = f"{path}.{secrets.token_hex(4)}.new"
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.link(fresh, path)
+    except FileExistsError:
+        raise Conflict(path) from None
+    finally:
+        os.unlink(fresh)
 
 
 def replace(uri: str, data: bytes, version: object) -> object:
@@ -151,15 +164,7 @@ def _replace_local(path: str, data: bytes, version: object) -> object:
             except FileExistsError:
                 pass
             raise Conflict(path)
-        fresh = f"{path}.{secrets.token_hex(4)}.new"
-        with open(fresh, "wb") as f:
-            f.write(data)
-        try:
-            os.link(fresh, path)
-        except FileExistsError:
-            raise Conflict(path) from None
-        finally:
-            os.unlink(fresh)
+        _link_new(path, data)
         return data
     finally:
         os.unlink(aside)

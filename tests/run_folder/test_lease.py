@@ -146,9 +146,24 @@ def test_release_stops_the_renewals(local_run):
     assert _held(local_run) is None
 
 
-def test_concurrent_takes_get_one_lease(run):
-    # The conditional create: launches racing for a free folder, one wins. (The GCS
-    # emulator ignores ifGenerationMatch; the read-back decides there.)
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_concurrent_takes_get_one_lease(store, request):
+    # The conditional create: launches racing for a free folder, one wins. Not on the GCS
+    # emulator: it ignores ifGenerationMatch, and its answers, slow under load, can outlast
+    # the read-back's pause (real GCS honours the condition).
+    _race(request.getfixturevalue(f"{store}_run"))
+
+
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_concurrent_takeovers_of_a_stale_lease_get_one_lease(store, request):
+    # The conditional replace (S3 If-Match; local rename aside, then link).
+    run = request.getfixturevalue(f"{store}_run")
+    _put(run, _record(renewed_at=time.time() - lease.STALE_SECONDS - 5))
+    _race(run)
+
+
+def _race(run: str) -> None:
+    """Six takes at once: exactly one holds the lease, five are refused."""
     barrier = threading.Barrier(6)
     won, refused = [], []
 
@@ -166,6 +181,8 @@ def test_concurrent_takes_get_one_lease(run):
         t.join()
     assert len(won) == 1 and len(refused) == 5
     assert _held(run)["token"] == won[0].record["token"]
+    names = [uris.relative_to(m.path, run) for m in uris.list_prefix(run)]
+    assert names == [LEASE]  # no side file of a local replace left behind
     won[0].release()
 
 
