@@ -1,19 +1,28 @@
 """Running a plan: verify the bundle, prepare the run folder, build the graph, run it.
 
 `run(plan)` is everything after the decisions (pipelines/plan.py): every file of the bundle
-is verified (a tampered or half-copied bundle fails here, in seconds), a re-used run folder
-is cleared, the graph is built (pipelines/graph.py) and run with the plan's worker
-environment and, for a local run, live progress. The final Beam counters of a run the command
-waited for go into summary.json (run_folder/finish.py: a local run is completed here, counters
-then `_SUCCESS`; a remote job completed itself and gets them added). A template plan
-is built and staged instead (pipelines/features/template.py). `say` receives the lines a
-person reads.
+is verified (a tampered or half-copied bundle fails here, in seconds), the run folder's
+lease is taken (run_folder/lease.py: one writer per run folder; another live run's lease is
+a UsageError naming it), a re-used run folder is cleared, the graph is built
+(pipelines/graph.py) and run with the plan's worker environment and, for a local run, live
+progress. The final Beam counters of a run the command waited for go into summary.json
+(run_folder/finish.py: a local run is completed here, counters then `_SUCCESS`; a remote job
+completed itself and gets them added). A template plan is built and staged instead
+(pipelines/features/template.py). `say` receives the lines a person reads.
+
+The lease is held, and renewed, for as long as this process is responsible for the folder:
+to the end of a run the command waits for, success or failure. A job the command does not
+wait for (--no_wait_until_finish) holds it only while the folder is cleared and the job
+submitted: the launcher cannot renew it once it has returned, and a lease left behind would
+only make the next launch wait for it to go stale. A template writes no lease: its job
+prepares its own folder, long after the build.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -28,7 +37,7 @@ from bucketscore.pipelines.features import template
 from bucketscore.pipelines.graph import build_pipeline
 from bucketscore.pipelines.runners import make_runner
 from bucketscore.pipelines.workers import worker_environment
-from bucketscore.run_folder import layout
+from bucketscore.run_folder import layout, lease
 from bucketscore.run_folder.finish import add_counters, complete_run
 from bucketscore.run_folder.layout import NotARunFolder, clear_run_folder
 from bucketscore.storage import uris
@@ -85,6 +94,21 @@ def run(plan, show_progress: bool = False, say: Say = _quiet) -> ScoreRun:
     if plan.runner.template:
         return build_template(plan, say)
     try:
+        held = lease.take(plan.run_uri)
+    except lease.LeaseHeld as e:
+        raise UsageError(str(e)) from None
+    if held.takeover:
+        print(f"bucketscore: {plan.run_uri}: {held.takeover}", file=sys.stderr)
+    held.start_renewing()
+    try:
+        return _run_holding(plan, held, show_progress)
+    finally:
+        held.release()  # success or failure: the folder is free for the next run
+
+
+def _run_holding(plan, held: "lease.Lease", show_progress: bool) -> ScoreRun:
+    """run() once the lease `held` is taken: clear, build, run, complete."""
+    try:
         clear_run_folder(plan.run_uri)  # a re-run replaces a run completely
     except NotARunFolder as e:
         raise UsageError(str(e)) from None
@@ -111,6 +135,8 @@ def run(plan, show_progress: bool = False, say: Say = _quiet) -> ScoreRun:
             # the next run with this id clears them).
             layout.remove_temp(plan.run_uri)
             raise
+    if held.lost:  # another launch cleared and wrote this folder too: nothing to vouch for
+        raise RuntimeError(f"{held.lost}; no _SUCCESS written")
     if plan.completes_after_run:
         complete_run(plan.info, counters)
     else:

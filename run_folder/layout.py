@@ -3,6 +3,7 @@
 Every module that writes or reads a run takes its file names from here. `clear_run_folder`
 deletes what an earlier run with the same id left (`_SUCCESS` first, so a half-replaced
 run never looks complete) and refuses a folder that does not look like a bucketscore run.
+It leaves `_LEASE` alone: that is the lease of the run doing the clearing (run_folder/lease.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ CONFUSION = "confusion_matrix.csv"
 REPORT = "report.html"
 MANIFEST = "manifest.json"
 SUCCESS = "_SUCCESS"  # written last: a folder without it is not a finished run
+# The running run's lease (run_folder/lease.py): never cleared, never a result, gone at the end
+LEASE = "_LEASE"
 ERRORS_CSV = f"{ERRORS}.csv"
 TEMP_PREFIX = "beam-temp"  # Beam's file sinks write their temporary files here
 STATE_DIR = "_state"  # beside the runs: <output>/_state/<model_version>.json
@@ -91,8 +94,10 @@ def clear_run_folder(run: str, keep_temp: bool = False) -> int:
 
     `keep_temp`: leave `beam-temp*` entries (Beam's sinks may already be making theirs
     while a template's pipeline prepares the folder). Raises NotARunFolder for a folder
-    holding anything else."""
-    names = _top_level_names(run)
+    holding anything else. The lease (`_LEASE`, and the `_LEASE.*` files a local renewal
+    makes for an instant) is the clearing run's own: kept, and not what makes a folder a
+    run folder (it is written before this check)."""
+    names = {n: found for n, found in _top_level_names(run).items() if not n.startswith(LEASE)}
     if not names:
         return 0
     if not looks_like_run(set(names)):

@@ -44,7 +44,8 @@ EPILOG = textwrap.dedent("""\
     summary.json, per_class.csv, confusion_matrix.csv, report.html, manifest.json, and
     _SUCCESS last. With --no_wait_until_finish (Dataflow) the command returns once the job
     is submitted.
-    Exit status: 0 completed, 1 the run failed, 2 the command was wrong.""")
+    Exit status: 0 completed, 1 the run failed, 2 the command was wrong (or another
+    run with the same --run_id is still writing its folder: the line names it).""")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
