@@ -120,26 +120,35 @@ def image_input(model, layout: str = "auto") -> ImageInput:
             f"{onnx.TensorProto.DataType.Name(elem).lower()}; bucketscore "
             f"wraps models that take float images (float, float16, double) or uint8 images"
         )
-    dims = _dims(inp)
+    try:
+        layout, nhwc = image_layout(_dims(inp), layout, f"the model's input {inp.name!r}")
+    except ValueError as e:
+        raise OnnxImportError(str(e)) from None
+    return ImageInput(name=inp.name, elem_type=elem, layout=layout, nhwc=nhwc)
+
+
+def image_layout(dims: Optional[list], layout: str, what: str) -> tuple[str, tuple]:
+    """(layout, NHWC dims) of an image input of shape `dims` (None for unknown sizes):
+    `layout` as given, or for "auto" the one whose channel dimension (1 or 3) is the only
+    one that could be channels. ValueError, naming `what`, for no 4-d batch or a layout that
+    cannot be told. ONNX and torch.export inputs alike (model_export/torch_import.py)."""
     if dims is None or len(dims) != 4:
-        raise OnnxImportError(
-            f"the model's input {inp.name!r} has shape "
-            f"{_shape_text(dims)}: not an image batch (NCHW or NHWC); "
+        raise ValueError(
+            f"{what} has shape {_shape_text(dims)}: not an image batch (NCHW or NHWC); "
             f"bucketscore exports image classifiers"
         )
     if layout == "auto":
         first, last = dims[1] in IMAGE_CHANNELS, dims[3] in IMAGE_CHANNELS
         if first == last:
             why = "both could be channels" if first else "neither is 1 or 3 channels"
-            raise OnnxImportError(
-                f"cannot tell the layout of the model's input {inp.name!r} "
-                f"{_shape_text(dims)} ({why}); give --layout nchw or "
-                f"--layout nhwc"
+            raise ValueError(
+                f"cannot tell the layout of {what} {_shape_text(dims)} ({why}); give "
+                f"--layout nchw or --layout nhwc"
                 + ("" if first else " (and --channels for a dynamic channel dimension)")
             )
         layout = "nchw" if first else "nhwc"
     nhwc = (dims[0], dims[2], dims[3], dims[1]) if layout == "nchw" else tuple(dims)
-    return ImageInput(name=inp.name, elem_type=elem, layout=layout, nhwc=nhwc)
+    return layout, nhwc
 
 
 def _shape_text(dims) -> str:

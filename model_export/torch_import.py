@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from bucketscore.bundle.torch_runtime import torch_module
-from bucketscore.model_export.onnx_import import IMAGE_CHANNELS, LAYOUTS, affine
+from bucketscore.model_export.onnx_import import LAYOUTS, affine, image_layout
 from bucketscore.model_export.scaling import Scaling
 
 FLOAT_TYPES = ("float32", "float16", "bfloat16", "float64")
@@ -98,26 +98,11 @@ def program_input(program, layout: str = "auto") -> ProgramInput:
             f"the program's input is {dtype or 'unknown'}; bucketscore wraps models that take "
             f"float images ({', '.join(FLOAT_TYPES)}) or uint8 images"
         )
-    if len(dims) != 4:
-        raise TorchImportError(
-            f"the program's input has shape {_shape_text(dims)}: not an image batch (NCHW or "
-            f"NHWC); bucketscore exports image classifiers"
-        )
-    if layout == "auto":
-        first, last = dims[1] in IMAGE_CHANNELS, dims[3] in IMAGE_CHANNELS
-        if first == last:
-            why = "both could be channels" if first else "neither is 1 or 3 channels"
-            raise TorchImportError(
-                f"cannot tell the layout of the program's input {_shape_text(dims)} ({why}); "
-                f"give --layout nchw or --layout nhwc"
-            )
-        layout = "nchw" if first else "nhwc"
-    nhwc = (dims[0], dims[2], dims[3], dims[1]) if layout == "nchw" else tuple(dims)
+    try:
+        layout, nhwc = image_layout(dims, layout, "the program's input")
+    except ValueError as e:
+        raise TorchImportError(str(e)) from None
     return ProgramInput(dtype=dtype, layout=layout, nhwc=nhwc, outputs=tuple(sig.user_outputs))
-
-
-def _shape_text(dims) -> str:
-    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
 
 
 def _output_index(inp: ProgramInput, key: Optional[Union[str, int]], flag: str, what: str) -> int:

@@ -282,3 +282,20 @@ def test_models_that_do_not_fit_give_one_clear_line(case, flags, message, tmp_pa
     assert status == 1
     assert len(err) == 1 and message in err[0], err
     assert not os.path.exists(tmp_path / "b" / "model.json")
+
+
+def test_image_layout_told_by_the_channel_dimension_or_as_given():
+    """The rule ONNX and torch.export inputs share: which dimension holds the channels."""
+    from bucketscore.model_export.onnx_import import image_layout
+
+    assert image_layout([None, 3, 224, 200], "auto", "x") == ("nchw", (None, 224, 200, 3))
+    assert image_layout([1, 28, 28, 1], "auto", "x") == ("nhwc", (1, 28, 28, 1))
+    assert image_layout([1, 3, 8, 3], "nhwc", "x") == ("nhwc", (1, 3, 8, 3))
+    with pytest.raises(ValueError, match=r"^x has shape \[1, 10\]: not an image batch"):
+        image_layout([1, 10], "auto", "x")
+    with pytest.raises(ValueError, match=r"x has shape \(unknown\)"):
+        image_layout(None, "auto", "x")
+    with pytest.raises(ValueError, match=r"\[1, 3, 8, 3\] \(both could be channels\); give"):
+        image_layout([1, 3, 8, 3], "auto", "x")
+    with pytest.raises(ValueError, match=r"neither is 1 or 3 channels.*--channels"):
+        image_layout([1, None, 8, None], "auto", "x")
