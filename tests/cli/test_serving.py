@@ -231,3 +231,36 @@ def test_answers_leave_without_waiting_for_the_client_s_ack():
 
     asyncio.run(main())
     assert seen and seen[0] != 0
+
+
+def test_a_request_in_flight_at_sigterm_is_answered(demo_bundle, images):
+    """SIGTERM while a request's body is still arriving: the request is answered whole,
+    then the server exits 0."""
+    import socket
+    import time
+
+    s = ServeProcess(demo_bundle.model)
+    body = json.dumps({"instances": [{"b64": _b64(images[sorted(images)[0]])}]}).encode()
+    head = (
+        f"POST /v1/models/{demo_bundle.meta.name}:predict HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    conn = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+    try:
+        conn.sendall(head + body[:10])
+        time.sleep(0.5)  # the server has the request's headers: it is in flight
+        s.proc.terminate()
+        time.sleep(0.5)
+        conn.sendall(body[10:])
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        conn.close()
+    status, err = s.stop()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    (prediction,) = json.loads(answer.split(b"\r\n\r\n", 1)[1])["predictions"]
+    assert prediction["labels"] and status == 0 and "stopped" in err
