@@ -70,6 +70,11 @@ class Lease:
         )
         self._thread.start()
 
+    @property
+    def renewing(self) -> bool:
+        """Whether the renewal thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _renew_loop(self, period: float) -> None:
         while not self._stop.wait(period):
             try:

@@ -5,13 +5,16 @@ What a lease on a run folder (run_folder/lease.py) needs from a store, for one o
 * `read(uri)` -> (bytes, version) or None: the version is what `replace` compares with
   (S3: the ETag; GCS: the generation; local: the bytes themselves);
 * `create(uri, data)` -> version, or `Conflict` when the object exists (S3
-  `If-None-Match: *`, GCS `ifGenerationMatch=0`, local: the bytes written to a file of
-  their own with `O_CREAT | O_EXCL`, then hard-linked to the name, which fails if it
-  exists: never seen empty);
+  `If-None-Match: *`, GCS `ifGenerationMatch=0`);
 * `replace(uri, data, version)` -> new version, or `Conflict` when the object is no longer
-  at `version` (S3 `If-Match`, GCS `ifGenerationMatch`, local: an atomic rename of the old
-  file aside, then a hard link of the new one, which fails if a file is there);
+  at `version` (S3 `If-Match`, GCS `ifGenerationMatch`);
 * `delete(uri)`: gone (no error when it already was).
+
+Local files: the check and the write happen under an exclusive `flock` on the object's
+folder (nothing extra is left in the folder), and the bytes reach the name by an atomic
+`os.replace` of a file of their own: a reader sees the old bytes or the new, never a missing
+or half-written file (an earlier rename-aside-then-link scheme left the name missing for a
+moment, and a launch reading then could take a live run's lease).
 
 Stores that ignore the conditions (gcp-storage-emulator ignores `ifGenerationMatch`; the
 SeaweedFS of the tests honours `If-None-Match` and `If-Match`) make these plain writes:
@@ -23,9 +26,11 @@ Conflict): a caller that wants retries repeats the whole read-then-write.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import secrets
-from typing import Optional
+from typing import Iterator, Optional
 
 from bucketscore.storage.errors import status_code, with_retries
 from bucketscore.storage.uris import is_remote
@@ -95,24 +100,37 @@ def create(uri: str, data: bytes) -> object:
             raise
         return blob.generation
     os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
-    _link_new(uri, data)
+    with _folder_locked(uri):
+        if os.path.exists(uri):
+            raise Conflict(uri)
+        _write_in_place(uri, data)
     return data
 
 
-def _link_new(path: str, data: bytes) -> None:
-    """Make `path` hold `data`, only if there is no `path`: the bytes go to a file of their
-    own (O_CREAT|O_EXCL), then a hard link names it `path` (which fails if it exists). So no
-    reader ever sees `path` empty or half written."""
-    fresh = f"{path}.{secrets.token_hex(4)}.new"
-    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+@contextlib.contextmanager
+def _folder_locked(path: str) -> Iterator[None]:
+    """Hold an exclusive flock on the folder of `path` (released on close, and by the
+    kernel if the process dies): the check-then-write of create/replace is one step for
+    every process on this host that uses this module."""
+    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.link(fresh, path)
-    except FileExistsError:
-        raise Conflict(path) from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
-        os.unlink(fresh)
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _write_in_place(path: str, data: bytes) -> None:
+    """Give `path` the bytes `data` at once: a file of their own, then an atomic rename."""
+    fresh = f"{path}.{secrets.token_hex(4)}.new"
+    try:
+        with open(fresh, "xb") as f:
+            f.write(data)
+        os.replace(fresh, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(fresh)
+        raise
 
 
 def replace(uri: str, data: bytes, version: object) -> object:
@@ -147,27 +165,19 @@ def replace(uri: str, data: bytes, version: object) -> object:
 
 
 def _replace_local(path: str, data: bytes, version: object) -> object:
-    # A rename is atomic and only one of two renamers of the same file succeeds; a hard
-    # link fails if the name exists. So: move the current file aside, check it is the one
-    # we read, link the new one in.
-    aside = f"{path}.{secrets.token_hex(4)}.old"
     try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        raise Conflict(path) from None
-    try:
-        with open(aside, "rb") as f:
-            found = f.read()
-        if found != version:  # someone rewrote it between our read and our rename
+        with _folder_locked(path):
             try:
-                os.link(aside, path)  # put it back
-            except FileExistsError:
-                pass
-            raise Conflict(path)
-        _link_new(path, data)
-        return data
-    finally:
-        os.unlink(aside)
+                with open(path, "rb") as f:
+                    found = f.read()
+            except FileNotFoundError:
+                raise Conflict(path) from None
+            if found != version:  # someone rewrote it between our read and now
+                raise Conflict(path)
+            _write_in_place(path, data)
+    except FileNotFoundError:  # the folder itself is gone
+        raise Conflict(path) from None
+    return data
 
 
 def delete(uri: str) -> None:
