@@ -77,6 +77,7 @@ setup(
             "pyyaml",  # tests/infra: parse the schedule files
             "ruff",  # make lint (and so make test): lint and format check
             "torchvision",  # tests/model_export/test_torch_import.py: torchvision models
+            "cleanlab",  # tests/end_to_end/test_suspect_labels.py: the reference for suspects
         ],
     },
     entry_points={"console_scripts": ["bucketscore=bucketscore.cli.main:main"]},

@@ -9,6 +9,9 @@
     run.summary["accuracy"]  # summary.json as a dict; run.manifest: manifest.json
     run.per_class            # DataFrame: label, precision, recall, f1, support, ...
     run.confusion            # DataFrame: true labels (index) x predicted labels (columns)
+    run.suspect_labels       # DataFrame: uri, given_label, suggested_label, scores, margin
+    run.duplicates           # DataFrame: sha256, uri, true_label, copies, labels_differ
+    run.thresholds           # DataFrame: threshold, kept, coverage, accuracy (per edge)
     results.runs("s3://my-results/")   # DataFrame of the runs, newest first
 
 Reads what a run writes (README, "Results"), on any storage storage.uris reaches (local,
@@ -29,6 +32,7 @@ from typing import Union
 import pandas as pd
 
 from bucketscore.errors import described
+from bucketscore.run_folder.duplicates import DUPLICATE_COLUMNS
 from bucketscore.run_folder.history import (
     RunHistoryError,
     RunRecord,
@@ -41,11 +45,13 @@ from bucketscore.run_folder.history import (
     run_folder_given_message,
 )
 from bucketscore.run_folder.layout import (
+    DUPLICATES,
     ERRORS_CSV,
     MANIFEST,
     PREDICTIONS,
     SUCCESS,
     SUMMARY,
+    SUSPECTS,
     TEMP_PREFIX,
     looks_like_run,
 )
@@ -57,6 +63,7 @@ from bucketscore.run_folder.schemas import (
     parse_csv,
     parse_predictions_csv,
 )
+from bucketscore.run_folder.suspects import SUSPECT_COLUMNS
 from bucketscore.storage import uris
 
 Options = Union[None, list, tuple, dict]
@@ -79,6 +86,9 @@ class Run:
     per_class: pd.DataFrame
     confusion: pd.DataFrame
     manifest: dict  # manifest.json ({} when absent)
+    suspect_labels: pd.DataFrame = None  # suspect_labels.csv (empty: none, or not looked for)
+    duplicates: pd.DataFrame = None  # duplicates.csv
+    thresholds: pd.DataFrame = None  # summary.json threshold_evidence.curve
 
     def __repr__(self) -> str:
         status = "complete" if self.completed else "not complete (no _SUCCESS)"
@@ -145,7 +155,27 @@ def load(run_uri: str, options: Options = None) -> Run:
         per_class=per_class_frame(summary or {}),
         confusion=confusion_frame(summary or {}),
         manifest=manifest or {},
+        suspect_labels=_table(prefix, top, SUSPECTS, SUSPECT_COLUMNS, SUSPECT_TYPES),
+        duplicates=_table(prefix, top, DUPLICATES, DUPLICATE_COLUMNS, DUPLICATE_TYPES),
+        thresholds=thresholds_frame(summary or {}),
     )
+
+
+SUSPECT_TYPES = {"given_score": float, "suggested_score": float, "margin": float}
+DUPLICATE_TYPES = {"copies": int, "labels_differ": lambda text: text == "true"}
+
+
+def _table(prefix: str, top: set[str], name: str, columns, types: dict) -> pd.DataFrame:
+    """A small CSV table of the run (empty with its columns when the run has none)."""
+    rows = parse_csv(_read(prefix + name).decode("utf-8")) if name in top else []
+    rows = [{k: types[k](v) if k in types else (v or None) for k, v in r.items()} for r in rows]
+    return pd.DataFrame(rows, columns=list(columns))
+
+
+def thresholds_frame(summary: dict) -> pd.DataFrame:
+    """summary.json's coverage-accuracy curve: one row per threshold (ascending)."""
+    points = (summary.get("threshold_evidence") or {}).get("curve") or []
+    return pd.DataFrame(points, columns=["threshold", "kept", "correct", "coverage", "accuracy"])
 
 
 def _read(uri: str) -> bytes:
@@ -174,7 +204,7 @@ def _predictions(prefix: str, top: set[str]) -> pd.DataFrame:
                 raise ResultsError(
                     f"{prefix + name}: not a readable Parquet file: {described(e)}"
                 ) from None
-        tables = [t.select(PREDICTIONS_SCHEMA.names).cast(PREDICTIONS_SCHEMA) for t in tables]
+        tables = [_conformed(t) for t in tables]
     else:
         rows = [
             row
@@ -187,6 +217,17 @@ def _predictions(prefix: str, top: set[str]) -> pd.DataFrame:
     for column in LIST_COLUMNS:  # pyarrow gives numpy arrays; the API promises lists
         frame[column] = pd.Series(table.column(column).to_pylist(), index=frame.index, dtype=object)
     return frame
+
+
+def _conformed(table):
+    """A predictions table as PREDICTIONS_SCHEMA; columns a run of an older version did not
+    write (true_label_score, sha256) are there, empty."""
+    import pyarrow as pa
+
+    for field in PREDICTIONS_SCHEMA:
+        if field.name not in table.column_names:
+            table = table.append_column(field.name, pa.nulls(len(table), field.type))
+    return table.select(PREDICTIONS_SCHEMA.names).cast(PREDICTIONS_SCHEMA)
 
 
 def _errors(prefix: str, top: set[str]) -> pd.DataFrame:

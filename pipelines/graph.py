@@ -4,13 +4,21 @@ lives in its own module under transforms/; each optional feature adds its own pi
 
     list -> label -> [carry over] -> read -> decode -> infer -> prediction rows -> sinks -> finish
                                         \\-------\\--------\\--> errors rows ------------/
+    prediction rows -> summary -> [suspect labels, duplicates] -> finish
 """
 
 from __future__ import annotations
 
 import apache_beam as beam
 
-from bucketscore.pipelines.features import embeddings, incremental, labels, selection, template
+from bucketscore.pipelines.features import (
+    embeddings,
+    incremental,
+    label_checks,
+    labels,
+    selection,
+    template,
+)
 from bucketscore.run_folder.report_selection import DEFAULT_REPORT_ITEMS
 from bucketscore.transforms.concurrent_reading import ConcurrentReadImageBytes
 from bucketscore.transforms.decoding import DecodeImages
@@ -106,6 +114,10 @@ def build_pipeline(p: beam.Pipeline, plan) -> None:
     started = {} if prepared is None else {"started_at": beam.pvalue.AsSingleton(prepared)}
     if chosen is not None:
         started["selection"] = beam.pvalue.AsSingleton(chosen)
+    # Suspect labels and duplicate images: after the summary (the per-class thresholds).
+    checks = label_checks.find(rows, carried, scores, plan, shown=DEFAULT_REPORT_ITEMS)
+    if checks is not None:
+        started["checks"] = beam.pvalue.AsSingleton(checks)
     (
         p
         | "Once" >> beam.Create([None])

@@ -24,7 +24,14 @@ from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS
 from bucketscore.bundle.torch_runtime import PRECISIONS
 from bucketscore.errors import UsageError
 from bucketscore.pipelines.beam_options import unknown_beam_flags
-from bucketscore.pipelines.features import FEATURES, embeddings, incremental, labels, selection
+from bucketscore.pipelines.features import (
+    FEATURES,
+    embeddings,
+    incremental,
+    label_checks,
+    labels,
+    selection,
+)
 from bucketscore.pipelines.flags import option
 from bucketscore.pipelines.inference_plan import (
     DEFAULT_BATCH_SIZE,
@@ -135,6 +142,9 @@ class ScoreConfig:
         "replaces that run's results. A template takes it at launch (run_id=...)",
     )
     embeddings: bool = embeddings.FLAG
+    target_accuracy: Optional[float] = label_checks.TARGET_ACCURACY
+    no_label_checks: bool = label_checks.NO_LABEL_CHECKS
+    max_suspects: int = label_checks.MAX_SUSPECTS
     allow_empty: bool = option(
         "allow_empty",
         False,

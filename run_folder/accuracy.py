@@ -12,13 +12,20 @@ A row below `--min_confidence` has no predicted label: it counts as a miss for r
 accuracy, and as no prediction for precision (as scikit-learn does with labels=...).
 
 The accumulator is a handful of counters and a sparse confusion table keyed by
-(true label, predicted label), so it stays small whatever the number of images.
+(true label, predicted label), so it stays small whatever the number of images. It also
+holds what threshold evidence (run_folder/thresholds.py: counts per fine confidence bin,
+overall and per true label), calibration (run_folder/calibration.py: counts, correct counts
+and confidence sums per equal-width bin, overall and per predicted label) and suspect labels
+(run_folder/suspects.py: the sum of `true_label_score` per label) need: each grows with the
+number of classes and bins, never with the number of images.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any, Iterable, Optional, Sequence
+
+from bucketscore.run_folder import calibration, thresholds
 
 
 def class_figures(true_positives: int, predicted: int, support: int) -> tuple[float, float, float]:
@@ -63,6 +70,13 @@ def is_correct(predicted: Optional[str], true: Optional[str]) -> Optional[bool]:
 # Accumulating prediction rows (the CombineFn's state)
 # --------------------------------------------------------------------------------------
 CONFIDENCE_BINS = 20  # the confidence histogram: 0-0.05, 0.05-0.1, ..., 0.95-1
+# Probabilities are summed as integers in units of 1e-9: sums in any order (runners merge
+# accumulators as they like) give the same summary, to the last digit.
+SCORE_UNITS = 10**9
+
+
+def _units(probability: float) -> int:
+    return round(float(probability) * SCORE_UNITS)
 
 
 def new_accumulator() -> dict:
@@ -79,7 +93,28 @@ def new_accumulator() -> dict:
         "predicted": Counter(),
         "confidence_bins": [0] * CONFIDENCE_BINS,
         "unlabelled_example": None,
+        # labelled rows only; "correct" here: the top-1 label is the true one
+        "evidence_labelled": [0] * thresholds.N_BINS,
+        "evidence_correct": [0] * thresholds.N_BINS,
+        "class_evidence": {},  # true label -> {fine bin: [labelled, correct]}
+        "calibration_count": [0] * calibration.BINS,
+        "calibration_correct": [0] * calibration.BINS,
+        "calibration_confidence": [0] * calibration.BINS,  # in SCORE_UNITS
+        "class_calibration": {},  # top-1 label -> {bin: [count, correct, confidence units]}
+        "true_score_sum": Counter(),  # true label -> sum of true_label_score (SCORE_UNITS)
+        "true_score_count": Counter(),  # ... over this many rows (those that have it)
     }
+
+
+_LIST_KEYS = (
+    "confidence_bins",
+    "evidence_labelled",
+    "evidence_correct",
+    "calibration_count",
+    "calibration_correct",
+    "calibration_confidence",
+)
+_NESTED_KEYS = ("class_evidence", "class_calibration")
 
 
 def confidence_bin(confidence: float) -> int:
@@ -113,20 +148,60 @@ def add_row(acc: dict, row: dict, known: Optional[set] = None) -> dict:
     if true in row["top_k_labels"]:
         acc["top_k_correct"] += 1
     acc["pairs"][(true, pred)] += 1
+    _add_evidence(acc, row, true)
     return acc
+
+
+def _add_evidence(acc: dict, row: dict, true: str) -> None:
+    """Threshold, calibration and suspect-label counts of one labelled row."""
+    confidence = float(row["confidence"])
+    top1 = row["top_k_labels"][0] if row["top_k_labels"] else None
+    right = int(top1 == true)
+    b = thresholds.fine_bin(confidence)
+    acc["evidence_labelled"][b] += 1
+    acc["evidence_correct"][b] += right
+    cell = acc["class_evidence"].setdefault(true, {}).setdefault(b, [0, 0])
+    cell[0] += 1
+    cell[1] += right
+    m = calibration.equal_width_bin(confidence)
+    acc["calibration_count"][m] += 1
+    acc["calibration_correct"][m] += right
+    acc["calibration_confidence"][m] += _units(confidence)
+    if top1 is not None:
+        cell = acc["class_calibration"].setdefault(top1, {}).setdefault(m, [0, 0, 0])
+        cell[0] += 1
+        cell[1] += right
+        cell[2] += _units(confidence)
+    score = row.get("true_label_score")
+    if score is not None:
+        acc["true_score_sum"][true] += _units(score)
+        acc["true_score_count"][true] += 1
 
 
 def merge(accumulators: Iterable[dict]) -> dict:
     out = new_accumulator()
     for acc in accumulators:
         for key, value in acc.items():
-            if key == "confidence_bins":
+            if key in _LIST_KEYS:
                 out[key] = [a + b for a, b in zip(out[key], value)]
+            elif key in _NESTED_KEYS:
+                _merge_nested(out[key], value)
             elif key == "unlabelled_example":
                 out[key] = min((u for u in (out[key], value) if u is not None), default=None)
             else:
                 out[key] += value  # ints add, Counters update
     return out
+
+
+def _merge_nested(into: dict, other: dict) -> None:
+    """{label: {bin: [numbers]}} added cell by cell into `into` (copies, never aliases)."""
+    for label, bins in other.items():
+        mine = into.setdefault(label, {})
+        for b, cell in bins.items():
+            if b in mine:
+                mine[b] = [x + y for x, y in zip(mine[b], cell)]
+            else:
+                mine[b] = list(cell)
 
 
 def _ratio(num: float, den: float) -> Optional[float]:
@@ -182,6 +257,15 @@ def summarise(acc: dict, labels: Sequence[str]) -> dict:
             for m in ("precision", "recall", "f1")
         }
 
+    class_calibration = calibration.class_errors(
+        {
+            label: {m: [n, c, s / SCORE_UNITS] for m, (n, c, s) in bins.items()}
+            for label, bins in acc["class_calibration"].items()
+        }
+    )
+    for c in per_class:
+        figures = class_calibration.get(c["label"]) or {}
+        c["ece"], c["mce"] = figures.get("ece"), figures.get("mce")
     labelled = acc["labelled"]
     return {
         "counts": {
@@ -206,6 +290,24 @@ def summarise(acc: dict, labels: Sequence[str]) -> dict:
             "counts": list(acc["confidence_bins"]),
         },
         "examples": {"unlabelled": acc["unlabelled_example"]},
+        "threshold_evidence": {
+            "curve": thresholds.curve(acc["evidence_labelled"], acc["evidence_correct"]),
+            "per_class": thresholds.class_curves(
+                {k: acc["class_evidence"][k] for k in labels if k in acc["class_evidence"]}
+            ),
+        },
+        "calibration": calibration.errors(
+            acc["calibration_count"],
+            acc["calibration_correct"],
+            [s / SCORE_UNITS for s in acc["calibration_confidence"]],
+        ),
+        # Mean probability the model gives each label over the images labelled with it:
+        # the per-class thresholds of the suspect-label rule (run_folder/suspects.py).
+        "true_label_score_means": {
+            label: acc["true_score_sum"][label] / SCORE_UNITS / acc["true_score_count"][label]
+            for label in labels
+            if acc["true_score_count"][label]
+        },
     }
 
 

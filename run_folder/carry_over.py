@@ -29,8 +29,18 @@ def unchanged(size, mtime, previous: Iterable[tuple[int, float]], rows: Iterable
 
 
 def carried_row(row: dict, true_label: Optional[str]) -> dict:
-    """The base run's prediction row with the current true label and its correctness."""
+    """The base run's prediction row with the current true label and its correctness.
+
+    Its score and hash are kept (`true_label_score` and `sha256`, empty in a base run
+    written before they existed). When the true label changed, its score is the new label's
+    probability if the row's top-k holds it, else unknown (None)."""
     out = dict(row)
+    out.setdefault("true_label_score", None)
+    out.setdefault("sha256", None)
+    if true_label != row.get("true_label"):
+        scores = dict(zip(row.get("top_k_labels") or [], row.get("top_k_scores") or []))
+        score = scores.get(true_label) if true_label else None
+        out["true_label_score"] = None if score is None else float(score)
     out["true_label"] = true_label
     out["correct"] = is_correct(out["predicted_label"], true_label)
     return out

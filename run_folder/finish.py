@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from bucketscore.run_folder import layout, state
+from bucketscore.run_folder import duplicates, layout, state, suspects, thresholds
 from bucketscore.run_folder.file_counts import Expected, verify_files
 from bucketscore.run_folder.report_page import write_report
 from bucketscore.run_folder.summary import (
@@ -117,6 +117,7 @@ def finish_run(
     report_items: Optional[dict] = None,
     complete: bool = True,
     selection: Optional[dict] = None,
+    checks: Optional[dict] = None,
 ) -> dict:
     """Write summary.json, per_class.csv, confusion_matrix.csv, report.html,
     manifest.json and, with `complete`, `_SUCCESS` (then the incremental state pointer)
@@ -124,7 +125,9 @@ def finish_run(
     output; `written`: the files the sinks wrote; `report_items`: {"mistakes", "failures"}
     with thumbnails (run_folder.report_selection). Without `complete` the run is completed
     by `complete_run` later. `selection`: how --exclude/--sample/--limit chose the images
-    (`listed` is then the number selected)."""
+    (`listed` is then the number selected). `checks`: {"suspects", "duplicates"}
+    (pipelines/features/label_checks.py; None: not looked for): suspect_labels.csv and
+    duplicates.csv are written, summary.json counts them."""
     summary = build_summary(
         info.run_id,
         scores,
@@ -146,6 +149,17 @@ def finish_run(
     warnings = [w for w in [(info.extra.get("inference") or {}).get("warning")] if w]
     warnings += list(info.extra.get("warnings") or [])  # what the plan changed or doubts
     warnings += label_warnings(summary, str(info.arguments.get("labels") or "folder"))
+    warnings += _add_label_checks(summary, checks, info.top_k)
+    target = info.arguments.get("target_accuracy")
+    if target:
+        point = thresholds.lowest_threshold(summary["threshold_evidence"]["curve"], target)
+        summary["target_accuracy"] = {
+            "target": target,
+            "threshold": point and point["threshold"],
+            "coverage": point and point["coverage"],
+            "accuracy": point and point["accuracy"],
+            "text": thresholds.target_text(summary["threshold_evidence"]["curve"], target),
+        }
     if warnings:
         summary["warnings"] = warnings
     shift = _drift_since_previous(info, summary)
@@ -199,6 +213,22 @@ def finish_run(
     _write_json(layout.file_uri(run, layout.SUMMARY), summary)
     uris.write_text(layout.file_uri(run, layout.PER_CLASS), per_class_csv(summary), "text/csv")
     uris.write_text(layout.file_uri(run, layout.CONFUSION), confusion_csv(summary), "text/csv")
+    if checks is not None:
+        uris.write_text(
+            layout.file_uri(run, layout.SUSPECTS),
+            suspects.suspects_csv(checks["suspects"]["rows"]),
+            "text/csv",
+        )
+        uris.write_text(
+            layout.file_uri(run, layout.DUPLICATES),
+            duplicates.duplicates_csv(checks["duplicates"]["rows"]),
+            "text/csv",
+        )
+        report_items = dict(
+            report_items or {},
+            suspects=checks["suspects"].get("shown") or [],
+            duplicates=checks["duplicates"]["rows"],
+        )
     # Before the error-ratio check: a failed run's report shows what failed.
     write_report(
         run,
@@ -219,6 +249,29 @@ def finish_run(
     if complete:
         _write_success(run, info.run_id, info.output_uri, info.model_version, finished_at)
     return summary
+
+
+def _add_label_checks(summary: dict, checks: Optional[dict], top_k: int) -> list[str]:
+    """summary.json's `suspect_labels` and `duplicates` sections; returns the warnings."""
+    if checks is None:
+        return []
+    found = checks["duplicates"]
+    summary["suspect_labels"] = suspects.summary_section(checks["suspects"], top_k)
+    summary["duplicates"] = duplicates.summary_section(found)
+    warnings = [
+        w
+        for w in (
+            suspects.warning(summary["suspect_labels"]),
+            duplicates.warning(summary["duplicates"]),
+        )
+        if w
+    ]
+    if found.get("hashed") != found.get("grouped"):
+        warnings.append(
+            f"duplicates: the grouping saw {found.get('grouped')} of "
+            f"{found.get('hashed')} hashed images; duplicates.csv may be incomplete"
+        )
+    return warnings
 
 
 def complete_run(info: RunInfo, counters: Optional[dict[str, int]] = None) -> None:

@@ -192,6 +192,72 @@ def confidence_png(summary: dict) -> Optional[bytes]:
         return _png(fig)
 
 
+def coverage_png(summary: dict) -> Optional[bytes]:
+    """Coverage (share of labelled images kept) and accuracy of the kept ones, against the
+    confidence threshold (summary.json threshold_evidence.curve)."""
+    points = [
+        p
+        for p in (summary.get("threshold_evidence") or {}).get("curve") or []
+        if p.get("accuracy") is not None
+    ]
+    if not points:
+        return None
+    target = (summary.get("target_accuracy") or {}).get("threshold")
+    with _mpl_rc():
+        fig = _figure(8.0, 3.4)
+        ax = fig.add_subplot()
+        x = [p["threshold"] for p in points]
+        ax.step(x, [p["coverage"] for p in points], where="post", label="coverage (kept)")
+        ax.step(x, [p["accuracy"] for p in points], where="post", label="accuracy of kept")
+        if target is not None:
+            ax.axvline(target, color="#e63946", linestyle="--", label=f"threshold {target:g}")
+        ax.set_xlim(0, 1.0)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("confidence threshold (keep images with top-1 probability >= t)")
+        ax.set_ylabel("share")
+        ax.set_title("What each threshold keeps, and how accurate the kept images are")
+        ax.legend(loc="lower left")
+        ax.grid(alpha=0.3)
+        return _png(fig)
+
+
+def reliability_png(summary: dict) -> Optional[bytes]:
+    """Reliability diagram: accuracy against mean confidence per equal-width bin
+    (summary.json calibration.bins), with the diagonal of a calibrated model."""
+    bins = [b for b in (summary.get("calibration") or {}).get("bins") or [] if b.get("images")]
+    if not bins:
+        return None
+    with _mpl_rc():
+        fig = _figure(4.6, 4.2)
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], color="#888888", linestyle=":", label="calibrated")
+        ax.bar(
+            [b["low"] for b in bins],
+            [b["accuracy"] for b in bins],
+            width=[b["high"] - b["low"] for b in bins],
+            align="edge",
+            color="#457b9d",
+            edgecolor="white",
+            label="accuracy",
+        )
+        ax.plot(
+            [b["confidence"] for b in bins],
+            [b["accuracy"] for b in bins],
+            "o",
+            color="#e63946",
+            label="mean confidence",
+        )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ece = (summary.get("calibration") or {}).get("ece")
+        ax.set_title("Reliability" + (f" (ECE {ece:.3f})" if ece is not None else ""))
+        ax.legend(loc="upper left", fontsize=8)
+        ax.grid(alpha=0.3)
+        return _png(fig)
+
+
 class _mpl_rc:
     """matplotlib settings for every figure: no mathtext (labels may hold `$`)."""
 

@@ -3,7 +3,9 @@
 `render_report(summary, mistakes, failures, parameters)` -> the HTML text: headline
 figures, a confusion-matrix heatmap and per-class precision/recall bars
 (run_folder/report_figures.py, PNG inline), the most confident mistakes and failed images as
-thumbnails (run_folder/thumbnails.py), and the run's parameters. Every image is a data:
+thumbnails (run_folder/thumbnails.py), what acting on the run needs (coverage and accuracy
+against the confidence threshold, a reliability diagram, suspect labels with thumbnails,
+duplicate images), and the run's parameters. Every image is a data:
 URI, so the file can be mailed, downloaded or opened from a bucket. Every string that
 comes from data (file names, labels, errors) is HTML-escaped. `write_report` never raises.
 """
@@ -23,9 +25,11 @@ from bucketscore.run_folder.report_figures import (
     MAX_MATRIX_CLASSES,
     confidence_png,
     confusion_png,
+    coverage_png,
     distribution_png,
     matrix_labels,
     per_class_png,
+    reliability_png,
 )
 from bucketscore.run_folder.summary import selection_text
 from bucketscore.storage import uris
@@ -98,6 +102,8 @@ td.code{font-family:"DejaVu Sans Mono",monospace;overflow-wrap:anywhere;max-widt
 .warning{color:#8a4b00;background:#fff4e0;border-left:4px solid #f4a261;padding:6px 10px;
 font-size:13px}
 h3.class{font-size:14px;margin:12px 0 6px 0}
+tr.bad td{background:#fdecea}
+.target{font-weight:bold;font-size:14px;margin:8px 0}
 footer{color:#8a93a6;font-size:12px;padding:0 28px 20px 28px}
 """
 
@@ -130,6 +136,13 @@ def _headline(summary: dict) -> str:
         _card(f"top-{k} accuracy" if k else "top-k accuracy", _pct(summary.get("top_k_accuracy"))),
         _card("macro F1", _fmt(macro)),
     ]
+    ece = (summary.get("calibration") or {}).get("ece")
+    if ece is not None:
+        cards.append(_card("calibration error (ECE)", _fmt(ece)))
+    if summary.get("suspect_labels"):
+        cards.append(_card("suspect labels", _fmt(summary["suspect_labels"]["count"])))
+    if summary.get("duplicates"):
+        cards.append(_card("duplicate images", _fmt(summary["duplicates"]["images"])))
     if summary.get("duration_seconds") is not None:
         cards.append(_card("duration", _duration(summary["duration_seconds"])))
     extra = []
@@ -216,6 +229,116 @@ def _figures(summary: dict) -> str:
     return (
         f'<section id="figures"><h2>Accuracy by class</h2><div class="figs">'
         f"{''.join(parts)}</div>{note}</section>"
+    )
+
+
+THRESHOLDS_SHOWN = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
+DUPLICATE_GROUPS_SHOWN = 20
+
+
+def _thresholds(summary: dict) -> str:
+    """Coverage and accuracy against the threshold, the reliability diagram, a table."""
+    from bucketscore.run_folder import calibration
+    from bucketscore.run_folder.thresholds import EDGES, fine_bin
+
+    curve = (summary.get("threshold_evidence") or {}).get("curve") or []
+    if not curve or not curve[0].get("kept"):
+        return ""
+    parts = _images(
+        ("coverage-accuracy", "coverage and accuracy against the threshold", coverage_png(summary)),
+        ("reliability", "reliability diagram", reliability_png(summary)),
+    )
+    rows = []
+    for t in THRESHOLDS_SHOWN:
+        point = curve[fine_bin(t)] if EDGES[fine_bin(t)] == t else None
+        if point is None:
+            continue
+        rows.append(
+            f"<tr><td>{t:g}</td><td>{_pct(point['coverage'])}</td>"
+            f"<td>{_e(point['kept'])}</td><td>{_pct(point['accuracy'])}</td></tr>"
+        )
+    target = (summary.get("target_accuracy") or {}).get("text")
+    lines = [calibration.described(summary.get("calibration"))]
+    if target:
+        lines.insert(0, target)
+    return (
+        '<section id="thresholds"><h2>Choosing a threshold</h2>'
+        f'<div class="figs">{"".join(parts)}</div>'
+        + "".join(f'<p class="target">{_e(line)}</p>' for line in lines)
+        + '<p class="note">Keeping only the labelled images whose top-1 probability is at '
+        "least the threshold: the share kept (coverage) and how many of those the model gets "
+        "right. The reliability diagram compares, per band of confidence, how often the model "
+        "is right with how sure it said it was: on the diagonal a probability of 0.8 is right "
+        "80% of the time. summary.json (threshold_evidence, calibration) has every point; "
+        "per_class.csv the calibration error per predicted class.</p>"
+        "<table><tr><th>threshold</th><th>coverage</th><th>kept</th><th>accuracy of kept"
+        f"</th></tr>{''.join(rows)}</table></section>"
+    )
+
+
+def _suspects(summary: dict, shown: Sequence[dict]) -> str:
+    section = summary.get("suspect_labels")
+    if not section:
+        return ""
+    if not shown:
+        body = '<p class="note">No image has a label the model contradicts.</p>'
+    else:
+        cells = "".join(
+            f'<div class="item suspect" title="{_e(r["uri"])}">{_thumb(r)}'
+            f'<div class="name">{_e(_basename(r["uri"]))}</div>'
+            f'<div>labelled <span class="lab t">{_e(r["given_label"])}</span> '
+            f"({float(r['given_score']):.3f})</div>"
+            f'<div>looks like <span class="lab p">{_e(r["suggested_label"])}</span> '
+            f"({float(r['suggested_score']):.3f})</div>"
+            f'<div class="note">{_e(r["uri"])}</div></div>'
+            for r in shown
+        )
+        body = f'<div class="grid">{cells}</div>'
+    count = section["count"]
+    more = f" ({len(shown)} shown of {count}; suspect_labels.csv)" if count > len(shown) else ""
+    return (
+        f'<section id="suspect-labels"><h2>Suspect labels{_e(more)}</h2>'
+        '<p class="note">Images whose given label gets less probability than the model '
+        "usually gives that class, while another class gets at least what it usually gets "
+        "(confident learning): worth a second look, largest gap first.</p>"
+        f"{body}</section>"
+    )
+
+
+def _duplicates(summary: dict, rows: Sequence[dict]) -> str:
+    section = summary.get("duplicates")
+    if not section:
+        return ""
+    if not rows:
+        return (
+            '<section id="duplicates"><h2>Duplicate images</h2>'
+            '<p class="note">No two scored images have the same bytes.</p></section>'
+        )
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["sha256"], []).append(r)
+    body = []
+    for digest, members in list(groups.items())[:DUPLICATE_GROUPS_SHOWN]:
+        differ = members[0]["labels_differ"]
+        names = "<br>".join(
+            f'{_e(m["uri"])} <span class="lab t">{_e(m["true_label"] or "no label")}</span>'
+            for m in members
+        )
+        row_class = ' class="bad"' if differ else ""
+        body.append(
+            f'<tr{row_class}><td class="code">{_e(digest[:12])}</td>'
+            f"<td>{len(members)}</td><td>{names}</td><td>{'yes' if differ else 'no'}</td></tr>"
+        )
+    note = (
+        f"{section['groups']} groups, {section['images']} images; "
+        f"{section['groups_with_different_labels']} groups carry different labels"
+    )
+    if section["groups"] > DUPLICATE_GROUPS_SHOWN:
+        note += f"; the first {DUPLICATE_GROUPS_SHOWN} shown, duplicates.csv has all"
+    return (
+        f'<section id="duplicates"><h2>Duplicate images</h2><p class="note">{_e(note)}.</p>'
+        "<table><tr><th>sha256</th><th>copies</th><th>images and labels</th>"
+        f"<th>labels differ</th></tr>{''.join(body)}</table></section>"
     )
 
 
@@ -405,14 +528,17 @@ def render_report(
     parameters: dict,
     least_confident: Iterable[dict] = (),
     most_confident: Iterable[dict] = (),
+    suspects: Iterable[dict] = (),
+    duplicates: Iterable[dict] = (),
 ) -> str:
     """The whole report.html (UTF-8 text, self-contained, no script, no external links).
 
     summary: the summary.json document (run_folder.summary.build_summary). mistakes,
     least_confident: prediction rows plus `thumbnail` (PNG/JPEG bytes or None). failures:
-    `{uri, stage, error, thumbnail}`. most_confident: `[{label, rows}]`. parameters: the
-    run's arguments (manifest.json "arguments", secrets already redacted) and anything else
-    worth showing (code version, times).
+    `{uri, stage, error, thumbnail}`. most_confident: `[{label, rows}]`. suspects: the
+    first rows of suspect_labels.csv plus `thumbnail`; duplicates: duplicates.csv's rows.
+    parameters: the run's arguments (manifest.json "arguments", secrets already redacted)
+    and anything else worth showing (code version, times).
     """
     mistakes, failures = list(mistakes or []), list(failures or [])
     run_id = summary.get("run_id") or (parameters or {}).get("run_id") or ""
@@ -434,11 +560,14 @@ def render_report(
             f"<header><h1>bucketscore run {_e(run_id)}</h1><p>{_e(subtitle)}</p></header><main>",
             _headline(summary),
             _figures(summary),
+            _thresholds(summary),
             _predictions(summary),
             _drift(summary),
             _mistakes(summary, mistakes) if (summary.get("counts") or {}).get("labelled") else "",
             _least_confident(list(least_confident or [])),
             _most_confident(list(most_confident or [])),
+            _suspects(summary, list(suspects or [])),
+            _duplicates(summary, list(duplicates or [])),
             _failures(summary, failures),
             _parameters(summary, parameters or {}),
             "</main><footer>Written by bucketscore. Full results: predictions*.csv, errors.csv, "
@@ -466,6 +595,8 @@ def write_report(
             parameters,
             items.get("least_confident") or [],
             items.get("most_confident") or [],
+            items.get("suspects") or [],
+            items.get("duplicates") or [],
         )
         uris.write_text(target, page, "text/html")
     except Exception as e:  # noqa: BLE001 - the report is a view of results already written

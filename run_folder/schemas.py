@@ -25,9 +25,21 @@ PREDICTION_COLUMNS = (
     "height",
     "model_version",
     "run_id",
+    "true_label_score",
+    "sha256",
 )
 ERROR_COLUMNS = ("uri", "stage", "error")
-PER_CLASS_COLUMNS = ("label", "precision", "recall", "f1", "support", "predicted", "abstained")
+PER_CLASS_COLUMNS = (
+    "label",
+    "precision",
+    "recall",
+    "f1",
+    "support",
+    "predicted",
+    "abstained",
+    "ece",
+    "mce",
+)
 LIST_COLUMNS = ("top_k_labels", "top_k_scores")  # CSV: `;`-joined; Parquet: list columns
 LIST_SEPARATOR = ";"
 
@@ -45,6 +57,8 @@ PREDICTIONS_SCHEMA = pa.schema(
         ("height", pa.int32()),
         ("model_version", pa.string()),
         ("run_id", pa.string()),
+        ("true_label_score", pa.float32()),
+        ("sha256", pa.string()),
     ]
 )
 OBJECTS_SCHEMA = pa.schema([("uri", pa.string()), ("size", pa.int64()), ("mtime", pa.float64())])
@@ -91,7 +105,9 @@ def csv_text(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> str:
 
 
 def prediction_csv_line(row: dict) -> str:
-    return csv_line(row[c] for c in PREDICTION_COLUMNS)
+    """A prediction row as a CSV line; a column the row lacks (true_label_score, sha256 of
+    a row written by an older version) is empty."""
+    return csv_line(row.get(c) for c in PREDICTION_COLUMNS)
 
 
 def error_csv_line(error) -> str:
@@ -108,13 +124,13 @@ def parse_prediction_cell(column: str, text: str) -> Any:
         return text.split(LIST_SEPARATOR) if text else []
     if column == "top_k_scores":
         return [float(x) for x in text.split(LIST_SEPARATOR)] if text else []
-    if column == "confidence":
+    if column in ("confidence", "true_label_score"):
         return float(text) if text else None
     if column in ("width", "height"):
         return int(text) if text else None
     if column in ("correct", "below_threshold"):
         return None if text == "" else text == "true"
-    if column in ("true_label", "predicted_label"):
+    if column in ("true_label", "predicted_label", "sha256"):
         return text or None
     return text
 

@@ -6,6 +6,7 @@ of preprocessing that training uses too.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Iterator
 
 import apache_beam as beam
@@ -35,4 +36,7 @@ class DecodeImages(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, ErrorRow(item.image.uri, "decode", msg))
             return
         self._decoded.inc()
-        yield ImageExample(image=item.image, pixels=pixels, width=w, height=h)
+        # The bytes are here anyway: their hash costs ~0.1 ms per 50 kB image (~1% of a
+        # CPU inference), and finds exact duplicates (transforms/duplicates.py).
+        digest = hashlib.sha256(item.data).hexdigest()
+        yield ImageExample(image=item.image, pixels=pixels, width=w, height=h, sha256=digest)

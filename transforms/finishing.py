@@ -57,6 +57,7 @@ class FinishRun(beam.DoFn):
         report_items: Optional[dict] = None,
         started_at: Optional[str] = None,
         selection: Optional[dict] = None,
+        checks: Optional[dict] = None,
     ) -> Iterator[dict]:
         info = resolved(self._info)
         if started_at:  # a template: the run started when the job prepared its folder
@@ -72,4 +73,5 @@ class FinishRun(beam.DoFn):
             report_items,
             complete=self._complete,
             selection=selection,
+            checks=checks,
         )

@@ -22,13 +22,21 @@ def prediction_row(
     min_confidence: float,
     model_version: str,
     run_id: str,
+    label_index: Optional[dict] = None,
 ) -> dict:
-    """One prediction row (run_folder.schemas.PREDICTION_COLUMNS) for one model output."""
+    """One prediction row (run_folder.schemas.PREDICTION_COLUMNS) for one model output.
+    `label_index`: {label: position in `labels`} (made here when not given)."""
     top_labels, top_scores = top_k(out.probabilities, labels, k)
     confidence = top_scores[0]
     below = confidence < min_confidence
     predicted: Optional[str] = None if below else top_labels[0]
     true = out.example.image.true_label
+    if label_index is None:
+        label_index = {label: i for i, label in enumerate(labels)}
+    # The probability of the given label, whether or not it is in the top k: what suspect
+    # labels are judged on (run_folder/suspects.py).
+    position = label_index.get(true) if true else None
+    true_score = None if position is None else float(out.probabilities[position])
     return {
         "uri": out.example.uri,
         "true_label": true,
@@ -42,6 +50,8 @@ def prediction_row(
         "height": out.example.height,
         "model_version": model_version,
         "run_id": run_id,
+        "true_label_score": true_score,
+        "sha256": out.example.sha256 or None,
     }
 
 
@@ -58,6 +68,7 @@ class ToPredictionRows(beam.DoFn):
         run_id: str,
     ):
         self._labels = list(labels)
+        self._index = {label: i for i, label in enumerate(self._labels)}
         self._k = k
         self._min_confidence = min_confidence
         self._model_version = model_version
@@ -73,6 +84,7 @@ class ToPredictionRows(beam.DoFn):
             min_confidence=self._min_confidence,
             model_version=self._model_version,
             run_id=value_of(self._run_id),
+            label_index=self._index,
         )
 
 

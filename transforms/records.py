@@ -41,6 +41,7 @@ class ImageExample:
     pixels: np.ndarray
     width: int  # of the original image, after EXIF orientation
     height: int
+    sha256: str = ""  # of the object's bytes: how duplicate images are found
 
     @property
     def uri(self) -> str:

@@ -6,7 +6,7 @@ commands that accept Beam/storage options (`--s3_endpoint_url`, ...) validate th
 others refuse them. Adding a command = adding a module and its name to COMMANDS.
 """
 
-COMMANDS = ["score", "demo", "download", "runs", "compare"]
+COMMANDS = ["score", "demo", "download", "runs", "compare", "threshold"]
 COMMANDS += ["classify"]  # bundle.classify
 COMMANDS += ["serve"]  # cli.serving, bundle.batching, bundle.serving_format
 COMMANDS += ["export"]  # model_export.user_models

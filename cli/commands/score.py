@@ -167,5 +167,29 @@ def headline(summary: dict, run_uri: str) -> str:
             f"drift:   total variation {shift['total_variation']:.4f} of the predicted "
             f"classes since run {shift.get('previous_run_id') or shift['previous_run']}"
         )
+    lines += _acting_lines(summary, run_uri)
     lines += [f"warning: {w}" for w in summary.get("warnings") or []]
     return "\n".join(lines)
+
+
+def _acting_lines(summary: dict, run_uri: str) -> list[str]:
+    """The target threshold, calibration, suspect labels and duplicates, when there are."""
+    from bucketscore.run_folder.calibration import described
+
+    lines = []
+    target = summary.get("target_accuracy")
+    if target:
+        lines.append(f"threshold: {target['text']}")
+    if (summary.get("calibration") or {}).get("ece") is not None:
+        lines.append(f"calibration: {described(summary['calibration'])}")
+    run = run_uri.rstrip("/")
+    suspects = summary.get("suspect_labels")
+    if suspects and suspects["count"]:
+        lines.append(f"suspect labels: {suspects['count']}  ({run}/suspect_labels.csv)")
+    duplicates = summary.get("duplicates")
+    if duplicates and duplicates["groups"]:
+        lines.append(
+            f"duplicates: {duplicates['images']} images in {duplicates['groups']} groups of "
+            f"identical bytes  ({run}/duplicates.csv)"
+        )
+    return lines

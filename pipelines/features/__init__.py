@@ -6,6 +6,8 @@ and its piece of the graph (as google/weather-tools' sinks each own theirs):
 * `embeddings`: `--embeddings`, the embeddings sink;
 * `incremental`: `--incremental`, the base run, carrying rows over, their sink, summary and
   report candidates;
+* `label_checks`: `--no_label_checks`, `--max_suspects`, `--target_accuracy`: suspect
+  labels and duplicate images after scoring, the threshold that reaches an accuracy;
 * `selection`: `--exclude`, `--sample`, `--limit`: score part of what is listed;
 * `template`: `--template_location` (a classic Dataflow template): launch parameters, the run
   folder prepared in the job, the metadata file.
@@ -19,9 +21,10 @@ Each module has `check(config)` (the options alone, when they are parsed: UsageE
 from bucketscore.pipelines.features import (
     embeddings,
     incremental,
+    label_checks,
     labels,
     selection,
     template,
 )
 
-FEATURES = (labels, selection, embeddings, incremental, template)
+FEATURES = (labels, selection, embeddings, incremental, label_checks, template)

@@ -83,6 +83,8 @@ def check_against_files(run, files: dict[str, bytes]) -> None:
         "height",
         "model_version",
         "run_id",
+        "true_label_score",
+        "sha256",
     ]
     assert len(frame) == len(csv_rows) == 20
     by_uri = {r["uri"]: r for r in csv_rows}
@@ -101,9 +103,14 @@ def check_against_files(run, files: dict[str, bytes]) -> None:
             "height",
             "model_version",
             "run_id",
+            "sha256",
         ):
             value = None if pd.isna(row[column]) else row[column]  # pandas' missing: NaN
             assert value == want[column], column
+        if want["true_label_score"] is None:
+            assert pd.isna(row["true_label_score"])
+        else:
+            np.testing.assert_allclose(row["true_label_score"], want["true_label_score"], rtol=1e-6)
 
     errors = parse_csv(files["errors.csv"].decode())
     assert run.errors.to_dict("records") == errors and len(errors) == 1
@@ -127,6 +134,19 @@ def check_against_files(run, files: dict[str, bytes]) -> None:
     assert list(run.confusion.columns) == labels and list(run.confusion.index) == labels
     assert run.confusion.values.tolist() == [[int(x) for x in line[1:]] for line in lines[1:]]
     assert int(np.trace(run.confusion.values)) == run.summary["counts"]["correct"]
+
+    # suspect labels and duplicates: the CSV files, typed; the curve from summary.json
+    for frame, name in (
+        (run.suspect_labels, "suspect_labels.csv"),
+        (run.duplicates, "duplicates.csv"),
+    ):
+        rows = list(csv.DictReader(io.StringIO(files[name].decode())))
+        assert list(frame.columns) == list(
+            csv.DictReader(io.StringIO(files[name].decode())).fieldnames
+        )
+        assert len(frame) == len(rows)
+    curve = run.summary["threshold_evidence"]["curve"]
+    assert run.thresholds.to_dict("records") == curve
 
 
 def _local_files(folder: str) -> dict[str, bytes]:

@@ -50,7 +50,7 @@ def _rows(side: int) -> list[dict]:
 def _write_run(folder, rows, complete=True, labels=LABELS, shards=2) -> str:
     for i in range(shards):
         text = csv_text(
-            PREDICTION_COLUMNS, ([r[c] for c in PREDICTION_COLUMNS] for r in rows[i::shards])
+            PREDICTION_COLUMNS, ([r.get(c) for c in PREDICTION_COLUMNS] for r in rows[i::shards])
         )
         write_file(os.path.join(folder, f"predictions-{i:05d}-of-{shards:05d}.csv"), text.encode())
     summary = {"model": {"name": "toy", "version": "v1", "labels": labels}, "top_k": 2}

@@ -50,7 +50,8 @@ def test_many_classes_are_cut_to_readable_figures():
     assert "the 60 classes with the lowest F1" in page
     assert "the 60 most predicted classes of 120" in page
     srcs = _img_srcs(page)
-    assert len(srcs) == 4  # matrix, per-class bars, class distribution, confidence histogram
+    # matrix, per-class bars, coverage/accuracy, reliability, class distribution, confidence
+    assert len(srcs) == 6
     for src in srcs:
         w, h = png_size(base64.b64decode(src.split(",", 1)[1]))
         assert w <= 2000 and h <= 2500

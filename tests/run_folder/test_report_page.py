@@ -51,9 +51,9 @@ def test_render_report_is_self_contained_with_figures_and_thumbnails():
     assert "<script" not in page and "<link" not in page
     assert not re.search(r'(src|href)="(?!data:)', page)
     srcs = _img_srcs(page)
-    # confusion matrix, per-class bars, class distribution, confidence histogram, two
-    # thumbnails
-    assert len(srcs) == 4 + 2
+    # confusion matrix, per-class bars, coverage/accuracy, reliability, class distribution,
+    # confidence histogram, two thumbnails
+    assert len(srcs) == 6 + 2
     for src in srcs:
         mime, b64 = re.match(r"data:(image/png);base64,(.*)", src).groups()
         Image.open(io.BytesIO(base64.b64decode(b64))).load()
@@ -86,7 +86,7 @@ def test_render_report_escapes_everything_from_data():
     # Every attribute value is quoted and holds no raw quote or angle bracket.
     for attr in re.findall(r'(?:title|alt)="([^"]*)"', page):
         assert "<" not in attr and ">" not in attr
-    assert len(_img_srcs(page)) == 4  # the figures were drawn despite the odd labels
+    assert len(_img_srcs(page)) == 6  # the figures were drawn despite the odd labels
 
 
 def test_render_report_without_labels_or_results():

@@ -69,6 +69,10 @@ def test_report_of_a_real_run_shows_the_mistake_and_the_failure(report_page):
     assert 'true <span class="lab t">8</span> predicted <span class="lab p">3</span>' in mistakes
     assert "broken.png" in page and "decode" in page
     assert 'id="confusion-matrix"' in page and 'id="per-class"' in page
+    suspects = page.split('id="suspect-labels"', 1)[1].split("</section>", 1)[0]
+    assert 'labelled <span class="lab t">8</span>' in suspects
+    assert 'looks like <span class="lab p">3</span>' in suspects
+    assert 'id="duplicates"' in page and "No two scored images have the same bytes" in page
 
 
 def test_report_loads_in_chromium_with_every_image_decoded(report_page, tmp_path):
@@ -84,6 +88,9 @@ def test_report_loads_in_chromium_with_every_image_decoded(report_page, tmp_path
     assert body, proc.stdout[:2000]
     attrs = dict(re.findall(r'data-(\w+)="(\d+)"', body.group(1)))
     assert attrs.get("figures") == "2", attrs
+    # coverage/accuracy against the threshold and the reliability diagram; the image
+    # labelled 8 that is a 3 is a suspect label, shown with its thumbnail
+    assert attrs.get("acting") == "2" and attrs.get("suspects") == "1", attrs
     # confusion matrix + bars + the mislabelled image's thumbnail at least
     assert int(attrs["images"]) >= 3 and attrs["decoded"] == attrs["images"], attrs
     assert attrs["errors"] == "0", attrs

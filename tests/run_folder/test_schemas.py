@@ -45,6 +45,8 @@ ROWS = [
         "height": 480,
         "model_version": "abc123",
         "run_id": "r1",
+        "true_label_score": 0.25,
+        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     },
     {
         "uri": "/local/naïve.jpg",
@@ -59,6 +61,8 @@ ROWS = [
         "height": 1,
         "model_version": "abc123",
         "run_id": "r1",
+        "true_label_score": None,
+        "sha256": None,
     },
 ]
 

@@ -35,6 +35,10 @@ window.addEventListener("load", () => {
   document.body.setAttribute("data-decoded", String(ok.length));
   document.body.setAttribute("data-figures", String(
     ok.filter(i => i.id === "confusion-matrix" || i.id === "per-class").length));
+  document.body.setAttribute("data-acting", String(
+    ok.filter(i => i.id === "coverage-accuracy" || i.id === "reliability").length));
+  document.body.setAttribute("data-suspects", String(
+    ok.filter(i => i.closest("#suspect-labels") && i.classList.contains("thumb")).length));
   document.body.setAttribute("data-errors", String(window.__errors.length));
 });
 </script>"""

@@ -50,11 +50,13 @@ def _parse_cell(column: str, text: str):
         return [float(x) for x in text.split(";")] if text else []
     if column in ("confidence",):
         return float(text)
+    if column in ("true_label_score",):
+        return float(text) if text else None
     if column in ("width", "height"):
         return int(text)
     if column in ("correct", "below_threshold"):
         return None if text == "" else text == "true"
-    if column in ("true_label", "predicted_label"):
+    if column in ("true_label", "predicted_label", "sha256"):
         return text or None
     return text
 

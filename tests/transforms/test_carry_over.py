@@ -32,6 +32,8 @@ def _row(name, predicted, true, run_id="base-run"):
         "height": 24,
         "model_version": "v1",
         "run_id": run_id,
+        "true_label_score": None,
+        "sha256": None,
     }
 
 

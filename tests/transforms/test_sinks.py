@@ -37,6 +37,8 @@ ROWS = [
         "height": 480,
         "model_version": "v1",
         "run_id": "r1",
+        "true_label_score": 0.75,
+        "sha256": "ab" * 32,
     },
     {
         "uri": "s3://b/in/c.png",
@@ -51,6 +53,8 @@ ROWS = [
         "height": 20,
         "model_version": "v1",
         "run_id": "r1",
+        "true_label_score": None,
+        "sha256": None,
     },
 ]
 
@@ -98,6 +102,8 @@ def test_predictions_as_csv_and_parquet(tmp_path):
                 "480",
                 "v1",
                 "r1",
+                "0.75",
+                "ab" * 32,
             ],
             [
                 "s3://b/in/c.png",
@@ -112,6 +118,8 @@ def test_predictions_as_csv_and_parquet(tmp_path):
                 "20",
                 "v1",
                 "r1",
+                "",
+                "",
             ],
         ]
     )
