@@ -31,7 +31,7 @@ BENCH_ARGS ?=
 TEMPLATE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock lint demo score test download train tune template bench bench-gpu bench-listing bench-cost bench-serve clean
+.PHONY: help setup lock lint demo score test download train tune template bench bench-gpu bench-listing bench-cost bench-serve bench-label-checks clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -104,6 +104,9 @@ bench-listing: $(STAMP) ## listing benchmark, 10k/100k/1M objects, local + S3: [
 
 bench-serve: $(STAMP) ## bucketscore serve: requests/s, p50/p99 latency, 1 and 16 images per request: [BENCH_ARGS=...]
 	$(BIN)/python -m benchmarks.serve_bench $(BENCH_ARGS)
+
+bench-label-checks: $(STAMP) ## suspect labels + duplicates: time and memory with and without: [BENCH_ARGS='--n 4000 --mem_n 40000']
+	$(BIN)/python -m benchmarks.label_checks_bench $(BENCH_ARGS)
 
 bench-cost: $(STAMP) ## what 1M and 100M images cost on Dataflow, from the latest bench results: [BENCH_ARGS=...]
 	$(BIN)/python -m benchmarks.dataflow_cost $(BENCH_ARGS)

@@ -19,6 +19,7 @@ COMMANDS = [
     "download",
     "runs",
     "compare",
+    "threshold",
     "classify",
     "serve",
     "export",
