@@ -53,8 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_quantize_arguments(parser, positive_int, probability, calibration: bool = True) -> None:
-    """The options quantize and `export --quantize int8` share."""
+def add_quantize_arguments(
+    parser, positive_int, probability, calibration: bool = True, labels: bool = True
+) -> None:
+    """The options quantize and `export --quantize int8` share (export has its own
+    --calibration, and --labels is its labels file)."""
     from bucketscore.model_export.quantizing import DEFAULT_MIN_AGREEMENT, DEFAULT_SAMPLES
 
     if calibration:
@@ -79,6 +82,8 @@ def add_quantize_arguments(parser, positive_int, probability, calibration: bool 
         help=f"refuse the int8 model when its top-1 agreement with fp32 on the held-out "
         f"images is below this (default {DEFAULT_MIN_AGREEMENT})",
     )
+    if not labels:
+        return
     parser.add_argument(
         "--labels",
         dest="quantize_labels",
