@@ -24,6 +24,7 @@ COMMANDS = [
     "export",
     "train",
     "tune",
+    "quantize",
 ]
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY"
 
