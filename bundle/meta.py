@@ -11,6 +11,11 @@ used: a bundle that was tampered with or copied half-way is refused.
 `onnx` (its `model.onnx`). Bundles made from Keras or a SavedModel have both (or `tf` alone
 with --no-onnx); a bundle imported from an ONNX file (`export --onnx`) has `onnx` alone.
 Bundles written before the key existed say it through their files.
+
+`int8` (optional, `bucketscore quantize`): `model.int8.onnx`, a statically quantized twin of
+`model.onnx` (QDQ, per-channel int8 weights), with its calibration, its agreement with
+model.onnx on held-out images and whether scoring uses it by default. It is listed in
+`files` like every other file; `--precision int8` runs it on ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from bucketscore.errors import described
 from bucketscore.storage import uris
@@ -29,8 +34,13 @@ MODEL_JSON = "model.json"
 SAVED_MODEL_DIR = "saved_model"
 ONNX_FILE = "model.onnx"
 TORCH_FILE = "model.pt2"  # a torch.export program (bucketscore export --torch)
+# The statically quantized twin of model.onnx (bucketscore quantize; `--precision int8`).
+INT8_FILE = "model.int8.onnx"
 # backend -> what it loads
 BACKEND_FILES = {"tf": f"{SAVED_MODEL_DIR}/", "onnx": ONNX_FILE, "torch": TORCH_FILE}
+# --precision: fp16/bf16 autocast the torch program on a GPU (bundle/torch_runtime.py); int8
+# runs the bundle's INT8_FILE on ONNX Runtime (bundle/predictor.py).
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 RESIZE_MODES = ("squash", "crop", "fill")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 # Larger images are errors rows, not decoded (bundle.images; --max_pixels).
@@ -94,6 +104,20 @@ class BundleMeta:
         if declared is not None:
             return tuple(declared)
         return files_backends(self.files)
+
+    @property
+    def int8(self) -> Optional[dict[str, Any]]:
+        """model.json's `int8` record (how model.int8.onnx was made and how it agrees with
+        model.onnx) when the bundle has that file, else None."""
+        record = self.extra.get("int8")
+        if INT8_FILE not in self.files or not isinstance(record, dict):
+            return None
+        return record
+
+    @property
+    def int8_default(self) -> bool:
+        """Whether scoring runs the int8 twin when no --precision is given."""
+        return bool((self.int8 or {}).get("default"))
 
     @property
     def has_embeddings(self) -> bool:

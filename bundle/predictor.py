@@ -5,6 +5,7 @@ against the model it was converted from at export) with a smaller footprint, PyT
 `model.pt2` (a torch.export program: bundles exported with `--torch`). `auto` picks ONNX
 Runtime when the bundle has `model.onnx` and onnxruntime imports, else TensorFlow, else
 PyTorch: torch is loaded only by runs that choose it or bundles that have nothing else.
+Precision `int8` runs the bundle's `model.int8.onnx` (bucketscore quantize) on ONNX Runtime.
 The predictor is what the pipeline's ModelHandler holds per worker process, what
 `bucketscore classify` calls, and what tests call directly to get independent expectations.
 """
@@ -18,7 +19,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bucketscore.bundle.meta import (
+    INT8_FILE,
     ONNX_FILE,
+    PRECISIONS,
     SAVED_MODEL_DIR,
     TORCH_FILE,
     BundleError,
@@ -88,25 +91,29 @@ class ONNXPredictor:
         local_dir: str,
         device: str = "auto",
         name: Optional[str] = None,
+        file: str = ONNX_FILE,
+        threads: Optional[int] = None,
     ):
         """`meta` None: a model.onnx in `local_dir` not sealed into a bundle yet (what
-        BundleBuilder checks), called `name` in messages."""
+        BundleBuilder checks), called `name` in messages. `file`: INT8_FILE for the
+        quantized twin; `threads`: intra-op threads (default onnx_runtime.ort_threads())."""
         from bucketscore.bundle.devices import ort_providers
         from bucketscore.bundle.onnx_runtime import ort_session
 
         self.meta = meta
+        self.file = file
         name = meta.name if meta is not None else name
-        path = os.path.join(local_dir, ONNX_FILE)
+        path = os.path.join(local_dir, file)
         if not os.path.isfile(path):
-            raise BundleError(f"the bundle {name} has no {ONNX_FILE}")
+            raise BundleError(f"the bundle {name} has no {file}")
         try:
-            self._session = ort_session(path, providers=ort_providers(device))
+            self._session = ort_session(path, threads, providers=ort_providers(device))
         except Exception as e:  # noqa: BLE001
-            raise BundleError(f"cannot load the {ONNX_FILE} of {name}: {e}") from None
+            raise BundleError(f"cannot load the {file} of {name}: {e}") from None
         inputs = self._session.get_inputs()
         if len(inputs) != 1:
             raise BundleError(
-                f"the {ONNX_FILE} of {name} must take one input (images), "
+                f"the {file} of {name} must take one input (images), "
                 f"takes {[i.name for i in inputs]}"
             )
         self._input_name = inputs[0].name
@@ -116,7 +123,7 @@ class ONNXPredictor:
         self._fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
         self._outputs = [o.name for o in self._session.get_outputs()]
         if "probabilities" not in self._outputs:
-            raise BundleError(f"the {ONNX_FILE} of {name} has no probabilities output")
+            raise BundleError(f"the {file} of {name} has no probabilities output")
 
     def predict(self, images: np.ndarray, with_embeddings: bool = False) -> Prediction:
         """uint8 [N, H, W, C] -> Prediction; N may be 1."""
@@ -286,20 +293,50 @@ def top_k(
     return [labels[i] for i in order], [float(probabilities[i]) for i in order]
 
 
+def int8_problem(meta: BundleMeta, backend: str, uri: str = "BUNDLE") -> Optional[str]:
+    """Why `--precision int8` cannot run this bundle (at `uri`) with `backend`, or None: it
+    needs the bundle's model.int8.onnx (bucketscore quantize) and ONNX Runtime."""
+    if meta.int8 is None:
+        return (
+            f"--precision int8: the bundle {uri} has no int8 twin ({INT8_FILE}); make one "
+            f"with `bucketscore quantize {uri} --calibration PREFIX` first"
+        )
+    if backend not in ("auto", "onnx"):
+        return (
+            f"--precision int8 runs {INT8_FILE} on ONNX Runtime: use --backend onnx or "
+            f"auto, not {backend}"
+        )
+    return None
+
+
 def load_predictor(
     bundle_uri: str, backend: str = "auto", device: str = "auto", precision: str = "fp32"
 ) -> TFPredictor | ONNXPredictor | TorchPredictor:
     """Fetch and verify a bundle, then load it with the chosen backend on `device`
-    (auto|cpu|gpu, see bundle.devices); `precision` (torch only): fp32, fp16 or bf16."""
+    (auto|cpu|gpu, see bundle.devices); `precision`: fp32, fp16 or bf16 (torch), or int8
+    (the bundle's model.int8.onnx on ONNX Runtime)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     meta, local = fetch_verified(bundle_uri)
+    if precision == "int8":
+        problem = int8_problem(meta, backend, bundle_uri)
+        if problem:
+            raise BundleError(problem)
+        predictor = ONNXPredictor(meta, local, device, file=INT8_FILE)
+        return _probed(bundle_uri, meta, predictor)
     chosen = choose_backend(meta, backend)
     if chosen == "torch":
         predictor = TorchPredictor(meta, local, device, precision)
     else:
         cls = ONNXPredictor if chosen == "onnx" else TFPredictor
         predictor = cls(meta, local, device)
+    return _probed(bundle_uri, meta, predictor)
+
+
+def _probed(bundle_uri: str, meta: BundleMeta, predictor):
+    """`predictor`, once it returned one probability per label for a black image."""
     k = len(meta.labels)
     probe = np.zeros((1, meta.input.height, meta.input.width, meta.input.channels), np.uint8)
     got = predictor.predict(probe).probabilities.shape

@@ -20,8 +20,7 @@ from typing import Optional
 
 from bucketscore.bundle.devices import DEVICES
 from bucketscore.bundle.label_sources import LabelSource
-from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS
-from bucketscore.bundle.torch_runtime import PRECISIONS
+from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS, PRECISIONS
 from bucketscore.errors import UsageError
 from bucketscore.pipelines.beam_options import unknown_beam_flags
 from bucketscore.pipelines.features import (
@@ -183,12 +182,16 @@ class ScoreConfig:
         "(onnxruntime-gpu, TensorFlow with CUDA, a CUDA build of torch), else the CPU; gpu "
         "= fail at once without one; cpu = never a GPU",
     )
-    precision: str = option(
+    # None: fp32, or int8 where the bundle was quantized with --default (inference_plan).
+    precision: Optional[str] = option(
         "precision",
-        "fp32",
+        None,
         choices=PRECISIONS,
-        help="fp32 (default), or fp16/bf16 with --backend torch on a GPU: the top-1 "
-        "agreement with fp32 on a sample of the run's images is measured and printed first",
+        help="fp32 (default, unless the bundle was quantized with `quantize --default`: "
+        "int8); int8 = the bundle's model.int8.onnx (bucketscore quantize) on ONNX Runtime, "
+        "its agreement with fp32 as measured at quantize; fp16/bf16 with --backend torch on "
+        "a GPU: the top-1 agreement with fp32 on a sample of the run's images is measured "
+        "and printed first",
     )
     # None: the plan decides by device (pipelines/inference_plan.py).
     batch_size: Optional[int] = option(

@@ -72,6 +72,7 @@ MAY_IMPORT_MODEL_EXPORT = (
     "bucketscore.cli.commands.train",
     "bucketscore.cli.commands.tune",
     "bucketscore.cli.commands.demo",
+    "bucketscore.cli.commands.quantize",
     "bucketscore.cli.commands.model_flags",
 )
 ALLOWED: set[tuple[str, str]] = set()  # (importer, imported): empty, and it stays empty

@@ -12,4 +12,5 @@ COMMANDS += ["serve"]  # cli.serving, bundle.batching, bundle.serving_format
 COMMANDS += ["export"]  # model_export.user_models
 COMMANDS += ["train"]  # model_export.training
 COMMANDS += ["tune"]  # model_export.tuning
+COMMANDS += ["quantize"]  # model_export.quantizing
 # model_flags: the options train, tune and export share (not a command).

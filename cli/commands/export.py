@@ -32,6 +32,8 @@ EPILOG = (
           --softmax --resize crop --out models/resnet18      # torch.onnx.export'ed, NCHW
       bucketscore export --torch mnv2.pt2 --labels labels.txt --preprocess torch \\
           --softmax --resize crop --out models/mnv2          # torch.export.save'd, NCHW
+      bucketscore export --keras my_model.keras --labels labels.txt --scale 1/255 \\
+          --calibration photos/sample/ --quantize int8 --out models/mine  # + model.int8.onnx
 
     PyTorch programs (torch.export.save of torch.export.export(model.eval(), (example,),
     dynamic_shapes=...)): the same input rules as ONNX; several outputs: --output_key and
@@ -142,15 +144,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--calibration",
         metavar="URI",
-        help="a prefix of sample images for the ONNX parity check (default: generated images)",
+        help="a prefix of sample images for the ONNX parity check and --quantize int8's "
+        "calibration (default: generated images)",
     )
     g.add_argument("--no-onnx", dest="onnx", action="store_false", help="do not write model.onnx")
+    from bucketscore.cli.commands.quantize import add_quantize_arguments
+    from bucketscore.pipelines.validators import positive_int, probability
+
+    g = parser.add_argument_group(
+        "int8 twin (as bucketscore quantize; calibrated on --calibration, labels from folders)"
+    )
+    g.add_argument(
+        "--quantize",
+        choices=("int8",),
+        help="also write model.int8.onnx, statically quantized, for `score --precision int8`; "
+        "refused (exit 2, the fp32 bundle kept) under --min_agreement",
+    )
+    add_quantize_arguments(g, positive_int, probability, calibration=False, labels=False)
+    g.add_argument(
+        "--int8_default",
+        action="store_true",
+        help="score with the int8 twin when no --precision is given",
+    )
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
     from bucketscore.cli import storage_flags
     from bucketscore.cli.commands import model_flags as flags
     from bucketscore.errors import UsageError
+    from bucketscore.model_export.quantizing import DEFAULT_MIN_AGREEMENT, DEFAULT_SAMPLES
     from bucketscore.model_export.scaling import ScalingError, scaling_from_flags
     from bucketscore.model_export.user_models import ExportRequest
     from bucketscore.storage.preflight import check_targets
@@ -178,6 +200,19 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
             "--embedding_layer applies to --keras; for a SavedModel name an "
             "output with --embedding_output"
         )
+    quantize_only = [
+        flag
+        for flag, on in (
+            ("--samples", args.samples != DEFAULT_SAMPLES),
+            ("--min_agreement", args.min_agreement != DEFAULT_MIN_AGREEMENT),
+            ("--int8_default", args.int8_default),
+        )
+        if on
+    ]
+    if quantize_only and not args.quantize:
+        raise UsageError(f"{', '.join(quantize_only)}: only with --quantize int8")
+    if args.quantize and not args.onnx:
+        raise UsageError("--quantize int8 quantizes model.onnx: not with --no-onnx")
     if args.onnx_file:
         given = [
             flag
@@ -185,7 +220,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
                 ("--embedding_layer", args.embedding_layer),
                 ("--signature", args.signature != "serving_default"),
                 ("--input_key", args.input_key),
-                ("--calibration", args.calibration),
+                ("--calibration", args.calibration and not args.quantize),
                 ("--no-onnx", not args.onnx),
             )
             if on
@@ -234,7 +269,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         input_key=args.input_key,
         output_key=args.output_key,
         embedding_output=args.embedding_output,
-        calibration=args.calibration,
+        calibration=None if args.onnx_file else args.calibration,
         onnx=args.onnx,
     )
     if args.torch_file:
@@ -261,9 +296,34 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
             f"outputs {', '.join(meta.outputs)})"
         )
         print(f"files: {files}")
+        if args.quantize:
+            return quantize_export(args)
         return 0
 
     return flags.run_reporting_errors(NAME, go)
+
+
+def quantize_export(args: argparse.Namespace) -> int:
+    """`--quantize int8`: the int8 twin of the bundle just written (bucketscore quantize);
+    refused: exit 2 with the figures, the fp32 bundle left as written."""
+    from bucketscore.errors import UsageError
+    from bucketscore.model_export.quantizing import QuantizeError, quantize_bundle
+
+    try:
+        meta = quantize_bundle(
+            args.out,
+            calibration=args.calibration,
+            samples=args.samples,
+            min_agreement=args.min_agreement,
+            default=args.int8_default,
+            log=print,
+        )
+    except QuantizeError as e:
+        raise UsageError(
+            f"--quantize int8: {e} (the fp32 bundle at {args.out} is written, without it)"
+        ) from None
+    print(f"int8 twin: model.int8.onnx (bundle version {meta.version})")
+    return 0
 
 
 def export_targets(args: argparse.Namespace) -> list:

@@ -210,3 +210,17 @@ def test_read_meta_reads_a_local_model_json_without_checking_files(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps(_doc(name="x", files={"model.onnx": "0" * 64})))
     meta = read_meta(str(tmp_path))  # model.onnx is not there: read_meta reads no file
     assert meta.name == "x" and meta.files == {"model.onnx": "0" * 64}
+
+
+def test_the_int8_record_counts_only_with_its_file():
+    record = {"file": "model.int8.onnx", "agreement": {"top1_agreement": 1.0}, "default": True}
+    with_file = BundleMeta.from_json(
+        json.dumps(_doc(files={"model.onnx": "a", "model.int8.onnx": "b"}, int8=record))
+    )
+    assert with_file.int8 == record and with_file.int8_default
+    without = BundleMeta.from_json(json.dumps(_doc(files={"model.onnx": "a"}, int8=record)))
+    assert without.int8 is None and not without.int8_default
+    plain = BundleMeta.from_json(json.dumps(_doc(files={"model.onnx": "a"})))
+    assert plain.int8 is None and not plain.int8_default
+    # The twin is not a backend of its own: `--precision int8` runs it on ONNX Runtime.
+    assert with_file.backends == ("onnx",)

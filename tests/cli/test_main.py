@@ -25,6 +25,7 @@ COMMANDS = [
     "export",
     "train",
     "tune",
+    "quantize",
 ]
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY"
 

@@ -69,3 +69,64 @@ def test_a_gpu_no_backend_can_use_is_a_warning_in_the_plan(monkeypatch):
     assert plan.describe() == (
         "bucketscore: inference: ONNX Runtime (model.onnx) on CPU, batches of 4"
     )
+
+
+def int8_meta(default=False, backends=("tf", "onnx")):
+    m = meta(*backends)
+    files = {**m.files, "model.int8.onnx": "z"}
+    agreement = {"images": 16, "top1_agreement": 1.0, "max_probability_difference": 0.01}
+    return BundleMeta(
+        name="m",
+        version="v",
+        labels=m.labels,
+        input=m.input,
+        files=files,
+        extra={**m.extra, "int8": {"agreement": agreement, "default": default}},
+    )
+
+
+def _config(**kw):
+    from bucketscore.pipelines.options import ScoreConfig
+
+    return ScoreConfig(model="models/m", **kw)
+
+
+def test_int8_precision_comes_from_the_flag_or_the_bundle_default():
+    assert ip.choose_precision(_config(), meta("onnx")) == ("fp32", None)
+    assert ip.choose_precision(_config(), int8_meta()) == ("fp32", "bundle default")
+    assert ip.choose_precision(_config(), int8_meta(True)) == ("int8", "bundle default")
+    assert ip.choose_precision(_config(precision="fp32"), int8_meta(True)) == (
+        "fp32",
+        "--precision",
+    )
+    assert ip.choose_precision(_config(backend="tf"), int8_meta(True)) == (
+        "fp32",
+        "bundle default",
+    )
+    assert ip.choose_precision(_config(precision="int8"), int8_meta()) == ("int8", "--precision")
+    with pytest.raises(UsageError, match="has no int8 twin .* `bucketscore quantize models/m"):
+        ip.choose_precision(_config(precision="int8"), meta("onnx"))
+    with pytest.raises(UsageError, match="use --backend onnx or auto, not tf"):
+        ip.choose_precision(_config(precision="int8", backend="tf"), int8_meta())
+
+
+def test_int8_runs_on_cpus_with_the_agreement_measured_at_quantize(monkeypatch):
+    from bucketscore.pipelines.runners import runner_of
+
+    monkeypatch.setattr(
+        devices, "probe", lambda: devices.Hardware(gpu=False, ort_cuda=False, tf_cuda=False)
+    )
+    plan = ip.plan_inference(_config(precision="int8"), int8_meta(), runner_of([]))
+    assert (plan.backend, plan.device, plan.precision) == ("onnx", "cpu", "int8")
+    assert plan.record()["precision_agreement"]["top1_agreement"] == 1.0
+    assert plan.record()["precision_source"] == "--precision"
+    assert "ONNX Runtime (model.int8.onnx, int8) on CPU" in plan.describe()
+    assert "100.0% on 16 held-out images at quantize" in plan.describe()
+    # A GPU the backend can use: the flag is refused, the bundle's default gives way to fp32.
+    monkeypatch.setattr(
+        devices, "probe", lambda: devices.Hardware(gpu=True, ort_cuda=True, tf_cuda=False)
+    )
+    with pytest.raises(UsageError, match="add --device cpu"):
+        ip.plan_inference(_config(precision="int8"), int8_meta(), runner_of([]))
+    plan = ip.plan_inference(_config(), int8_meta(True), runner_of([]))
+    assert (plan.device, plan.precision) == ("gpu", "fp32")

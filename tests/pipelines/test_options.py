@@ -249,7 +249,7 @@ def test_bad_values_are_argparse_errors(capsys):
         ["--top_k", "0"],
         ["--min_confidence", "2"],
         ["--backend", "tflite"],
-        ["--precision", "int8"],
+        ["--precision", "int4"],
         ["--sample", "0"],
     ):
         with pytest.raises(SystemExit) as e:
