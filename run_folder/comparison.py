@@ -248,6 +248,11 @@ def compare_runs(run_a: str, run_b: str, beam_args: Optional[list[str]] = None) 
         "top_k_accuracy": _delta(fig_a["top_k_accuracy"], fig_b["top_k_accuracy"]),
         "macro_f1": _delta(macro(per_a), macro(per_b)),
         "per_class": per_class,
+        # each run over all its own images (summary.json), not only the common ones
+        "own": {
+            "calibration_ece": _delta(_ece(a), _ece(b)),
+            "suspect_labels": _delta(_suspects(a), _suspects(b)),
+        },
         "changed": {
             "count": len(changed),
             "fixed": kinds["fixed"],
@@ -257,6 +262,14 @@ def compare_runs(run_a: str, run_b: str, beam_args: Optional[list[str]] = None) 
         },
         "warnings": warnings,
     }
+
+
+def _ece(run: RunResults) -> Optional[float]:
+    return ((run.summary or {}).get("calibration") or {}).get("ece")
+
+
+def _suspects(run: RunResults) -> Optional[int]:
+    return ((run.summary or {}).get("suspect_labels") or {}).get("count")
 
 
 def _signed(value: Optional[float]) -> str:
@@ -293,6 +306,19 @@ def format_comparison(c: dict, show: int = 20, max_classes: int = 30) -> str:
             (name, number_text(d["a"], ".4f"), number_text(d["b"], ".4f"), _signed(d["delta"]))
         )
     lines += _table(rows)
+    own = c.get("own") or {}
+    ece, suspects = own.get("calibration_ece"), own.get("suspect_labels")
+    if ece and (ece["a"] is not None or ece["b"] is not None):
+        lines.append(
+            f"each run over its own images: calibration error (ECE) A "
+            f"{number_text(ece['a'], '.4f')}, B {number_text(ece['b'], '.4f')} "
+            f"({_signed(ece['delta'])})"
+            + (
+                f"; suspect labels A {suspects['a']}, B {suspects['b']}"
+                if suspects and suspects["a"] is not None and suspects["b"] is not None
+                else ""
+            )
+        )
     per = c["per_class"]
     if per:
         shown = per

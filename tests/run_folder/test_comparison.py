@@ -101,6 +101,22 @@ def test_the_figures_are_over_the_labelled_images_in_both_runs(runs):
     assert got["macro_f1"]["b"] == pytest.approx(macro_b)
 
 
+def test_each_runs_calibration_and_suspects_are_shown_beside(runs):
+    got = compare_runs(*runs)
+    assert got["own"]["calibration_ece"] == {"a": None, "b": None, "delta": None}
+    for run, ece, count in ((runs[0], 0.05, 7), (runs[1], 0.02, 3)):
+        with open(os.path.join(run, "summary.json")) as f:
+            summary = json.load(f)
+        summary["calibration"] = {"ece": ece, "mce": 0.1}
+        summary["suspect_labels"] = {"count": count}
+        write_file(os.path.join(run, "summary.json"), json.dumps(summary).encode())
+    got = compare_runs(*runs)
+    assert got["own"]["calibration_ece"]["delta"] == pytest.approx(-0.03)
+    assert got["own"]["suspect_labels"] == {"a": 7, "b": 3, "delta": -4}
+    text = format_comparison(got)
+    assert "calibration error (ECE) A 0.0500, B 0.0200 (-0.0300); suspect labels A 7, B 3" in text
+
+
 def test_changed_images_broken_first_then_fixed_then_changed(runs):
     changed = compare_runs(*runs)["changed"]
     assert [(c["change"], c["uri"]) for c in changed["images"]] == [
