@@ -41,6 +41,7 @@ from bucketscore.run_folder import layout, lease
 from bucketscore.run_folder.finish import add_counters, complete_run
 from bucketscore.run_folder.layout import NotARunFolder, clear_run_folder
 from bucketscore.storage import uris
+from bucketscore.transforms import beam_without_torch
 from bucketscore.transforms.counters import beam_counters
 
 Say = Callable[[str], None]
@@ -84,6 +85,10 @@ def pipeline_of(plan) -> beam.Pipeline:
     options = PipelineOptions(list(plan.beam_args))
     if not any(f.startswith("--save_main_session") for f in plan.beam_args):
         options.view_as(SetupOptions).save_main_session = False
+    # Every worker imports this first: Beam's RunInference then does not import torch
+    # (transforms/beam_without_torch.py).
+    setup = options.view_as(SetupOptions)
+    setup.beam_plugins = sorted(set(setup.beam_plugins or []) | {beam_without_torch.PLUGIN})
     return beam.Pipeline(runner=make_runner(plan.runner, options), options=options)
 
 

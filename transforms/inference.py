@@ -15,6 +15,11 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
+
+# First: Beam's ml.inference.base must not import torch (transforms/beam_without_torch.py).
+from bucketscore.transforms import beam_without_torch  # noqa: F401
+
+# isort: split
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from bucketscore.bundle import devices

@@ -162,3 +162,13 @@ def test_the_root_logger_drops_runinferences_memory_warning_only():
     not_news = _NotNews()
     assert not not_news.filter(record("Resource module is not available for this platform"))
     assert not_news.filter(record("Resource module loaded"))
+
+
+def test_every_worker_imports_the_torch_guard_first(demo_bundle, images, tmp_path):
+    from apache_beam.options.pipeline_options import SetupOptions
+
+    from bucketscore.pipelines.run import pipeline_of
+
+    p = pipeline_of(plan_of(images, demo_bundle.model, tmp_path / "out"))
+    plugins = p.options.view_as(SetupOptions).beam_plugins
+    assert plugins == ["bucketscore.transforms.beam_without_torch"]
