@@ -38,6 +38,8 @@ import subprocess
 import sys
 import time
 
+from benchmarks.torch_vs_onnx import calibrated_model_code
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHS = {"mobilenet_v2": "MobileNetV2", "resnet50": "ResNet-50"}
 BATCH = 4  # score's CPU batch size (DEFAULT_BATCH_SIZE in pipelines/inference_plan.py)
@@ -53,23 +55,11 @@ def build_onnx(arch: str, work: str, corpus: str) -> str:
     path = os.path.join(work, f"{arch}.onnx")
     if os.path.isfile(path):
         return path
-    code = f"""
-import glob, numpy as np
-from PIL import Image
-from bucketscore.bundle.torch_runtime import torch_module
-torch = torch_module()
-import torchvision
-from tests.support.torch_models import calibrated
-files = sorted(glob.glob({os.path.join(corpus, "*", "*.jpg")!r}))[:16]
-x = np.stack([np.asarray(Image.open(f).convert('RGB').resize((224, 224)), np.float32) / 255
-              for f in files])
-x = (x - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
-data = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32))
-m = calibrated(torchvision.models.{arch}(weights=None, num_classes=10), 224, data=data)
-torch.onnx.export(m, (torch.rand(2, 3, 224, 224),), {path!r}, dynamo=False, opset_version=17,
-                  input_names=['input'], output_names=['logits'],
-                  dynamic_axes={{'input': {{0: 'batch'}}, 'logits': {{0: 'batch'}}}})
-"""
+    code = calibrated_model_code(arch, corpus) + (
+        f"torch.onnx.export(m, (torch.rand(2, 3, 224, 224),), {path!r}, dynamo=False,\n"
+        "    opset_version=17, input_names=['input'], output_names=['logits'],\n"
+        "    dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
     return path
 

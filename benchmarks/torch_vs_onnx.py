@@ -23,14 +23,11 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def build_bundle(work: str, corpus: str) -> str:
-    """MobileNetV2 -> program -> bundle (in a fresh interpreter: torchvision and TensorFlow
-    must not share a process)."""
-    bundle = os.path.join(work, "mnv2-torch")
-    if os.path.isfile(os.path.join(bundle, "model.json")):
-        return bundle
-    program = os.path.join(work, "mnv2.pt2")
-    code = f"""
+def calibrated_model_code(arch: str, corpus: str) -> str:
+    """Python source (for a fresh interpreter) that leaves `torch` and `m`: torchvision
+    `arch` with random weights, BatchNorm calibrated on 16 corpus images (ImageNet mean/std
+    normalised), 10 classes."""
+    return f"""
 import glob, numpy as np
 from PIL import Image
 from bucketscore.bundle.torch_runtime import torch_module
@@ -42,9 +39,20 @@ x = np.stack([np.asarray(Image.open(f).convert('RGB').resize((224, 224)), np.flo
               for f in files])
 x = (x - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
 data = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32))
-m = calibrated(torchvision.models.mobilenet_v2(weights=None, num_classes=10), 224, data=data)
-save_program(m, (2, 3, 224, 224), {program!r})
+m = calibrated(torchvision.models.{arch}(weights=None, num_classes=10), 224, data=data)
 """
+
+
+def build_bundle(work: str, corpus: str) -> str:
+    """MobileNetV2 -> program -> bundle (in a fresh interpreter: torchvision and TensorFlow
+    must not share a process)."""
+    bundle = os.path.join(work, "mnv2-torch")
+    if os.path.isfile(os.path.join(bundle, "model.json")):
+        return bundle
+    program = os.path.join(work, "mnv2.pt2")
+    code = calibrated_model_code("mobilenet_v2", corpus) + (
+        f"save_program(m, (2, 3, 224, 224), {program!r})\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
     labels = os.path.join(work, "labels.txt")
     with open(labels, "w") as f:
