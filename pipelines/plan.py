@@ -19,7 +19,7 @@ from typing import Any, Optional
 from bucketscore.bundle.meta import BundleError, BundleMeta, read_meta
 from bucketscore.bundle.verified import check_version
 from bucketscore.errors import UsageError
-from bucketscore.pipelines.features import FEATURES, incremental, labels, template
+from bucketscore.pipelines.features import FEATURES, incremental, label_checks, labels, template
 from bucketscore.pipelines.inference_plan import InferencePlan, plan_inference
 from bucketscore.pipelines.options import ScoreConfig
 from bucketscore.pipelines.runners import Runner
@@ -154,6 +154,9 @@ class RunPlan:
             )
         if c.embeddings:
             rows.append(("embeddings", "embeddings*.parquet"))
+        rows.append(("label checks", label_checks.describe(self)))
+        if c.target_accuracy is not None:
+            rows.append(("target", f"the lowest threshold reaching accuracy {c.target_accuracy}"))
         if i.warning:
             rows.append(("warning", i.warning))
         width = max(len(k) for k, _v in rows)
