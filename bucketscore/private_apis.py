@@ -153,3 +153,47 @@ def share_beam_s3_session() -> None:
 
     boto3_client.boto3 = types.SimpleNamespace(session=types.SimpleNamespace(Session=_OneSession))
     boto3_client._bucketscore_shared_session = True
+
+
+def run_inference_base() -> Any:
+    """Beam's `apache_beam.ml.inference.base` module (ModelHandler, RunInference,
+    PredictionResult), imported without PyTorch and SciPy when nothing loaded it yet.
+
+    Why: the base module imports `apache_beam.ml.inference.model_manager` at module
+    level, which imports `torch` and `scipy.optimize`: 2.5-3 s of every `bucketscore score`
+    process where PyTorch is installed, for a class (ModelManager) that only RunInference
+    with model-manager arguments uses, and that the base module then imports by itself (its
+    `global ModelManager ... if ModelManager is None: import`). The module is made
+    unimportable while the base module runs its imports (a `None` in sys.modules: the base
+    module catches the ImportError and sets ModelManager and `resource` to None) and
+    importable again right after; `resource` (memory figures in RunInference's metrics) is
+    put back.
+    Private: the base module's module-level `try: import resource; from
+    ...model_manager import ModelManager except ImportError` and its module
+    attribute `resource`. Tests:
+    tests/bucketscore/test_private_apis.py, tests/transforms/test_inference.py, every
+    end-to-end test; the import time in docs/performance.md ("Fixed cost").
+    """
+    import importlib
+    import sys
+
+    name = "apache_beam.ml.inference.base"
+    if name in sys.modules:
+        return sys.modules[name]
+    blocked = "apache_beam.ml.inference.model_manager"
+    block = blocked not in sys.modules
+    if block:
+        sys.modules[blocked] = None  # type: ignore[assignment]  # `import` raises ImportError
+    try:
+        base = importlib.import_module(name)
+    finally:
+        if block and sys.modules.get(blocked, 0) is None:
+            del sys.modules[blocked]
+    if getattr(base, "resource", None) is None:
+        try:
+            import resource
+        except ImportError:  # not on this platform: Beam logs that itself
+            pass
+        else:
+            base.resource = resource
+    return base

@@ -16,17 +16,21 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 import apache_beam as beam
 import numpy as np
 
-# First: Beam's ml.inference.base must not import torch (transforms/beam_without_torch.py).
-from bucketscore.transforms import beam_without_torch  # noqa: F401
-
-# isort: split
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
-
 from bucketscore.bundle import devices
 from bucketscore.bundle.predictor import load_predictor
 from bucketscore.errors import error_message
+from bucketscore.private_apis import run_inference_base
 from bucketscore.transforms import counters
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput
+
+# Beam's RunInference without the PyTorch and SciPy imports it does not need here
+# (bucketscore/private_apis.py: run_inference_base).
+_base = run_inference_base()
+ModelHandler, PredictionResult, RunInference = (
+    _base.ModelHandler,
+    _base.PredictionResult,
+    _base.RunInference,
+)
 
 log = logging.getLogger(__name__)
 

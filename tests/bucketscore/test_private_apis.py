@@ -155,3 +155,24 @@ def _sessions(share: bool) -> int:
 def test_share_beam_s3_session_makes_beams_clients_share_one_session():
     assert _sessions(share=False) == 3  # Beam alone: a Session per client
     assert _sessions(share=True) == 1
+
+
+def test_run_inference_base_imports_neither_torch_nor_scipy_and_keeps_the_rest():
+    """transforms/inference.py gets Beam's RunInference without PyTorch and SciPy (in a fresh
+    process: this one may have imported them); `resource` is set, and ModelManager can still
+    be imported afterwards (base.py's own lazy import of it)."""
+    code = (
+        "import sys\n"
+        "import bucketscore.transforms.inference as inference\n"
+        "from bucketscore import private_apis\n"
+        "base = private_apis.run_inference_base()\n"
+        "assert inference.RunInference is base.RunInference\n"
+        "assert 'torch' not in sys.modules and 'scipy.optimize' not in sys.modules\n"
+        "assert base.resource is not None\n"
+        "assert sys.modules.get('apache_beam.ml.inference.model_manager', 0) is not None\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "ok"
