@@ -34,7 +34,7 @@ TEMPLATE ?=
 .PHONY: help setup lock lint demo score test download train tune template bench bench-gpu bench-int8 bench-listing bench-cost bench-serve bench-label-checks clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  variables: BUCKET=URI MODEL=URI OUTPUT=URI LABELS=folder|regex:P|csv:URI|none"
 	@echo "             ARGS='extra bucketscore/Beam flags' RUN=<run uri> (download)"
 
