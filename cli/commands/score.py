@@ -39,11 +39,13 @@ EPILOG = textwrap.dedent("""\
           --environment_type EXTERNAL --environment_config localhost:50000
       bucketscore score --input s3://b/2026-11/ --model s3://m/v2 --output s3://r/ \\
           --incremental --plan                      # what it would do; nothing runs
+      bucketscore score --input /data/labelled/ --model models/digits --output results/ \\
+          --target_accuracy 0.99        # also: the threshold that keeps 99% accuracy
 
     Results go to <output>/<run_id>/: predictions*.csv, predictions*.parquet, errors.csv,
-    summary.json, per_class.csv, confusion_matrix.csv, report.html, manifest.json, and
-    _SUCCESS last. With --no_wait_until_finish (Dataflow) the command returns once the job
-    is submitted.
+    summary.json, per_class.csv, confusion_matrix.csv, suspect_labels.csv, duplicates.csv,
+    report.html, manifest.json, and _SUCCESS last. With --no_wait_until_finish (Dataflow)
+    the command returns once the job is submitted.
     Exit status: 0 completed, 1 the run failed, 2 the command was wrong (or another
     run with the same --run_id is still writing its folder: the line names it).""")
 
