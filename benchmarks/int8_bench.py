@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 
+from benchmarks import save_results
 from benchmarks.torch_vs_onnx import calibrated_model_code
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -270,11 +270,7 @@ def main(argv=None) -> int:
         print(f"digits demo: no bundle at {args.demo_model} (make demo): skipped")
 
     result["load_1min_at_end"] = load()
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"int8-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"results: {path}")
+    print(f"results: {save_results(args.out, 'int8', result)}")
     return 0
 
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import statistics
 import sys
 
 from benchmarks import corpus as corpus_mod
+from benchmarks import save_results
 from benchmarks.proctree import measure
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,12 +110,7 @@ def main(argv=None) -> int:
             f"{args.mem_n} images with the checks: peak PSS {mem['peak_pss_mb']} MB, "
             f"{result['memory_growth']:+.1%} against {args.n} (load {mem['load']})"
         )
-    os.makedirs(args.out, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = os.path.join(args.out, f"label-checks-{stamp}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"results: {path}")
+    print(f"results: {save_results(args.out, 'label-checks', result)}")
     return 0
 
 
