@@ -111,12 +111,19 @@ class ProgressPrinter:
 
     def finish(self, totals: dict) -> None:
         """Show the run's final counts (call before leaving the context)."""
+        # The refresh thread stops first: a refresh after this frame would draw the
+        # live counters (which may lag the totals) as the last one.
+        self._stop_refreshing()
         if totals:
             self._show(dict(totals), final=True)
 
-    def __exit__(self, *exc):
+    def _stop_refreshing(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def __exit__(self, *exc):
+        self._stop_refreshing()
         counters.set_folder(self._previous)
         shutil.rmtree(self._folder, ignore_errors=True)
         if self._bar is not None:

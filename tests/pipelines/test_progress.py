@@ -159,6 +159,9 @@ def test_on_a_terminal_a_bar_ends_on_the_totals():
         while "scored 10" not in stream.getvalue() and time.monotonic() < deadline:
             time.sleep(0.05)
         printer.finish({"listed": 40, "scored": 37, "failed": 3})
+        # Several refresh intervals pass before the run leaves the context: no refresh
+        # of the live counters (still 10 scored) may draw over the final frame.
+        time.sleep(0.3)
     text = stream.getvalue()
     assert "listed 40  scored 10  failed 0" in text  # drawn while the run went on
     assert "\x1b[" in text  # redrawn in place (terminal control sequences), not lines
