@@ -6,6 +6,7 @@ images are judged and the rule has work to do).
     python -m benchmarks.label_checks_bench                       # 4,000 images, 2 repeats
     python -m benchmarks.label_checks_bench --n 1000 --mem_n 0    # smoke
     python -m benchmarks.label_checks_bench --mem_n 40000         # + memory at 40,000
+    python -m benchmarks.label_checks_bench --mem_n 40000 --mem_off   # and without the checks
 
 Per repeat, both variants in alternating order (on, off, then off, on): wall seconds, CPU
 seconds of the process tree, peak PSS. Reported: the median of each, the slowdown
@@ -57,11 +58,29 @@ def _run(work: str, images: str, model: str, name: str, checks: bool) -> dict:
     return out
 
 
+def _memory_run(args, images: str, model: str, checks: bool, result: dict) -> None:
+    """One run over --mem_n images; its growth against the --n runs' median goes into
+    `result` (memory/memory_growth with the checks, memory_off/memory_growth_off without)."""
+    suffix, word = ("", "with") if checks else ("_off", "without")
+    name = f"mem{'' if checks else '-off'}-{args.mem_n}"
+    mem = _run(args.work, images, model, name, checks)
+    base = result["pss_on_mb"] if checks else result["pss_off_mb"]
+    result[f"memory{suffix}"] = mem
+    result[f"memory_growth{suffix}"] = round(mem["peak_pss_mb"] / base - 1, 4)
+    print(
+        f"{args.mem_n} images {word} the checks: peak PSS {mem['peak_pss_mb']} MB, "
+        f"{result[f'memory_growth{suffix}']:+.1%} against {args.n} (load {mem['load']})"
+    )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4000)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--mem_n", type=int, default=0, help="also a memory run over this many")
+    ap.add_argument(
+        "--mem_off", action="store_true", help="and one without the checks over --mem_n"
+    )
     ap.add_argument("--work", default=os.path.join(REPO, "benchmarks", "work", "label-checks"))
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     args = ap.parse_args(argv)
@@ -103,13 +122,8 @@ def main(argv=None) -> int:
     if args.mem_n:
         big = os.path.join(args.work, f"n{args.mem_n}")
         corpus_mod.write_local(big, args.mem_n)
-        mem = _run(args.work, big, model, f"mem-{args.mem_n}", True)
-        result["memory"] = mem
-        result["memory_growth"] = round(mem["peak_pss_mb"] / result["pss_on_mb"] - 1, 4)
-        print(
-            f"{args.mem_n} images with the checks: peak PSS {mem['peak_pss_mb']} MB, "
-            f"{result['memory_growth']:+.1%} against {args.n} (load {mem['load']})"
-        )
+        for checks in (True, False) if args.mem_off else (True,):
+            _memory_run(args, big, model, checks, result)
     print(f"results: {save_results(args.out, 'label-checks', result)}")
     return 0
 

@@ -87,12 +87,12 @@ def build_pipeline(p: beam.Pipeline, plan) -> None:
     label_errors = labels.rows_without_image(listed, plan)
     errors = (failures, label_errors) | "AllErrors" >> beam.Flatten()
 
-    written = [
-        rows | "WritePredictions" >> WritePredictions(run_uri, shards),
+    prediction_files = [rows | "WritePredictions" >> WritePredictions(run_uri, shards)]
+    prediction_files += incremental.sinks(carried, plan)
+    written = prediction_files + [
         errors | "WriteErrors" >> WriteErrors(run_uri),
         images | "WriteObjectIndex" >> WriteObjectIndex(run_uri, shards),
     ]
-    written += incremental.sinks(carried, plan)
     written += embeddings.sinks(inferred.outputs, plan)
 
     if carried is not None:
@@ -114,8 +114,10 @@ def build_pipeline(p: beam.Pipeline, plan) -> None:
     started = {} if prepared is None else {"started_at": beam.pvalue.AsSingleton(prepared)}
     if chosen is not None:
         started["selection"] = beam.pvalue.AsSingleton(chosen)
-    # Suspect labels and duplicate images: after the summary (the per-class thresholds).
-    checks = label_checks.find(rows, carried, scores, plan, shown=DEFAULT_REPORT_ITEMS)
+    # Suspect labels and duplicate images: the written rows, read back once the summary
+    # (the per-class thresholds) and the hash sketch are known.
+    row_sets = (rows,) if carried is None else (rows, carried)
+    checks = label_checks.find(prediction_files, row_sets, scores, plan, shown=DEFAULT_REPORT_ITEMS)
     if checks is not None:
         started["checks"] = beam.pvalue.AsSingleton(checks)
     (

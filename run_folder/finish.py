@@ -149,7 +149,7 @@ def finish_run(
     warnings = [w for w in [(info.extra.get("inference") or {}).get("warning")] if w]
     warnings += list(info.extra.get("warnings") or [])  # what the plan changed or doubts
     warnings += label_warnings(summary, str(info.arguments.get("labels") or "folder"))
-    warnings += _add_label_checks(summary, checks, info.top_k)
+    warnings += add_label_checks(summary, checks, info.top_k)
     target = info.arguments.get("target_accuracy")
     if target:
         point = thresholds.lowest_threshold(summary["threshold_evidence"]["curve"], target)
@@ -251,7 +251,7 @@ def finish_run(
     return summary
 
 
-def _add_label_checks(summary: dict, checks: Optional[dict], top_k: int) -> list[str]:
+def add_label_checks(summary: dict, checks: Optional[dict], top_k: int) -> list[str]:
     """summary.json's `suspect_labels` and `duplicates` sections; returns the warnings."""
     if checks is None:
         return []
@@ -266,10 +266,13 @@ def _add_label_checks(summary: dict, checks: Optional[dict], top_k: int) -> list
         )
         if w
     ]
-    if found.get("hashed") != found.get("grouped"):
+    if found.get("sketched") != found.get("hashed") or found.get("candidates") != found.get(
+        "grouped"
+    ):
         warnings.append(
-            f"duplicates: the grouping saw {found.get('grouped')} of "
-            f"{found.get('hashed')} hashed images; duplicates.csv may be incomplete"
+            f"duplicates: {found.get('sketched')} hashes sketched of {found.get('hashed')} "
+            f"written, the grouping saw {found.get('grouped')} of {found.get('candidates')} "
+            f"candidates; duplicates.csv may be incomplete"
         )
     return warnings
 

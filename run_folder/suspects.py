@@ -30,7 +30,9 @@ SUSPECT_COLUMNS = (
     "suggested_score",
     "margin",
 )
-DEFAULT_MAX_SUSPECTS = 10_000  # rows kept in suspect_labels.csv (the count covers all)
+# Rows kept in suspect_labels.csv (the count covers all): a relabelling queue, largest margin
+# first. Each worker keeps up to this many until they are merged: docs/performance.md.
+DEFAULT_MAX_SUSPECTS = 1_000
 
 
 def judge(row: dict, thresholds: Mapping[str, float]) -> tuple[Optional[dict], bool]:
@@ -72,9 +74,25 @@ def _top_k_may_hide(labels, scores, given: str, thresholds: Mapping[str, float])
     return bool(outside) and min(outside) <= scores[-1]
 
 
-def suspect_key(record: dict) -> tuple:
+def as_tuple(record: dict) -> tuple:
+    """A suspect record as a tuple in SUSPECT_COLUMNS order: what the pipeline carries
+    (a tuple is about half a dict's size where Beam's local runner holds many)."""
+    return tuple(record[c] for c in SUSPECT_COLUMNS)
+
+
+def from_tuple(values: tuple) -> dict:
+    """`as_tuple`'s inverse."""
+    return dict(zip(SUSPECT_COLUMNS, values))
+
+
+_URI, _MARGIN = SUSPECT_COLUMNS.index("uri"), SUSPECT_COLUMNS.index("margin")
+
+
+def suspect_key(record) -> tuple:
     """Largest margin first; ties: the smaller URI first (for Top.Of, which keeps the
-    largest keys)."""
+    largest keys). `record`: a dict or `as_tuple`'s tuple."""
+    if isinstance(record, tuple):
+        return (record[_MARGIN], _Reversed(record[_URI]))
     return (record["margin"], _Reversed(record["uri"]))
 
 

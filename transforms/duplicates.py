@@ -1,78 +1,80 @@
-"""Duplicate images in the pipeline: prediction rows grouped by the SHA-256 of their bytes
+"""Duplicate images in the pipeline: rows grouped by the SHA-256 of their bytes
 (run_folder/duplicates.py says what a group's rows are).
 
-`FindDuplicates()` turns row collections into ONE element `{"rows": duplicates.csv rows,
-"unhashed": rows without a hash, "grouped": rows that went into the grouping, "hashed":
-rows with a hash}`. Only (hash, uri, label) tuples are grouped; the groups of one image
-are dropped where they are formed.
+`SketchHashes()`: row collections -> ONE `RepeatSketch` of their hashes (a combine: each
+worker sketches its rows, the sketches are merged). transforms/label_checks.py sends only
+the rows whose hash the sketch says may repeat to `GroupCandidates()`: (sha256, (uri, true
+label)) pairs -> ONE (duplicates.csv rows, how many candidates came out of the grouping).
+Grouping only the candidates keeps the local runner's grouping table (held in memory)
+small.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import apache_beam as beam
 
-from bucketscore.run_folder.duplicates import group_rows, ordered
-
-UNHASHED_TAG = "unhashed"
+from bucketscore.run_folder.duplicates import RepeatSketch, group_rows
 
 
-def _keyed(row: dict) -> Iterator:
-    digest = row.get("sha256")
-    if digest:
-        yield (digest, (row["uri"], row.get("true_label")))
-    else:  # a carried-over row of a base run written before hashes were kept
-        yield beam.pvalue.TaggedOutput(UNHASHED_TAG, 1)
+class _SketchFn(beam.CombineFn):
+    """rows (dicts with `sha256`, None when not hashed) -> RepeatSketch."""
+
+    def create_accumulator(self) -> RepeatSketch:
+        return RepeatSketch()
+
+    def add_input(self, sketch: RepeatSketch, row: dict) -> RepeatSketch:
+        digest = row.get("sha256")
+        return sketch.add(digest) if digest else sketch
+
+    def merge_accumulators(self, sketches) -> RepeatSketch:
+        sketches = iter(sketches)
+        merged = next(sketches)
+        for other in sketches:
+            merged.merge(other)
+        return merged
+
+    def extract_output(self, sketch: RepeatSketch) -> RepeatSketch:
+        return sketch
 
 
-def _group(item) -> Iterator[dict]:
-    digest, members = item
-    members = list(members)
-    # Every row that reached the grouping, counted where it leaves it: compared with the
-    # rows that went in (Beam's local runner has lost elements going into large shuffles:
-    # benchmarks/beam_join_loss.py), so a lost row is noticed, not silently missed.
-    yield beam.pvalue.TaggedOutput("grouped", len(members))
-    yield from group_rows(digest, members)
-
-
-class FindDuplicates(beam.PTransform):
-    """(rows, ...) -> ONE {"rows", "unhashed", "hashed", "grouped"} element."""
+class SketchHashes(beam.PTransform):
+    """(rows, ...) -> ONE RepeatSketch of every row's hash."""
 
     def expand(self, row_sets):
-        keyed, unhashed = [], []
-        for i, rows in enumerate(row_sets):
-            out = rows | f"KeyByHash{i}" >> beam.FlatMap(_keyed).with_outputs(
-                UNHASHED_TAG, main="keyed"
-            )
-            keyed.append(out.keyed)
-            unhashed.append(out[UNHASHED_TAG])
-        pairs = tuple(keyed) | "AllHashed" >> beam.Flatten()
-        groups = (
-            pairs
-            | "GroupByHash" >> beam.GroupByKey()
-            | "Groups" >> beam.FlatMap(_group).with_outputs("grouped", main="rows")
-        )
-        hashed = pairs | "CountHashed" >> beam.combiners.Count.Globally()
-        grouped = groups.grouped | "CountGrouped" >> beam.CombineGlobally(sum)
-        not_hashed = (
-            tuple(unhashed)
-            | "AllUnhashed" >> beam.Flatten()
-            | "CountUnhashed" >> beam.combiners.Count.Globally()
-        )
         return (
-            groups.rows
-            | "AllDuplicates" >> beam.combiners.ToList()
-            | "Assemble"
-            >> beam.Map(
-                lambda rows, hashed, grouped, unhashed: {
-                    "rows": ordered(rows),
-                    "hashed": hashed,
-                    "grouped": grouped,
-                    "unhashed": unhashed,
-                },
-                hashed=beam.pvalue.AsSingleton(hashed),
-                grouped=beam.pvalue.AsSingleton(grouped),
-                unhashed=beam.pvalue.AsSingleton(not_hashed),
-            )
+            tuple(row_sets)
+            | "AllRows" >> beam.Flatten()
+            | "Sketch" >> beam.CombineGlobally(_SketchFn())
+        )
+
+
+def _group(item) -> tuple:
+    """(sha256, members) -> (its duplicates.csv rows, how many members)."""
+    digest, members = item
+    members = list(members)
+    return group_rows(digest, members), len(members)
+
+
+def _concat(groups) -> tuple:
+    """(rows, count) pairs -> (all rows, the counts' sum)."""
+    rows, count = [], 0
+    for some, n in groups:
+        rows.extend(some)
+        count += n
+    return rows, count
+
+
+class GroupCandidates(beam.PTransform):
+    """(sha256, (uri, true label)) -> ONE (duplicates.csv rows, candidates grouped). Every
+    candidate is counted where it leaves the grouping, to be compared with those that went
+    in (Beam's local runner has lost elements going into large shuffles:
+    benchmarks/beam_join_loss.py), so a lost row is noticed, not silently missed."""
+
+    def expand(self, candidates):
+        return (
+            candidates
+            | "GroupByHash" >> beam.GroupByKey()
+            | "Groups" >> beam.Map(_group)
+            # _concat's result is again a (rows, count) pair: partial results merge.
+            | "AllGroups" >> beam.CombineGlobally(_concat)
         )

@@ -24,6 +24,12 @@ from bucketscore.run_folder.schemas import (
 )
 from bucketscore.transforms.launch_values import Derived, join
 
+# Rows a Parquet sink buffers before writing them as one row group (Beam's default: 64 MB,
+# which holds a whole shard of a 100,000-image run in memory). 4 MiB keeps the writers'
+# memory and a row group read back (the label checks, transforms/label_checks.py) the same
+# at any run size: ~9,000 prediction rows a group.
+ROW_GROUP_BYTES = 4 * 2**20
+
 
 class WritePredictions(beam.PTransform):
     """prediction rows -> predictions-*.csv and predictions-*.parquet; returns file names.
@@ -51,7 +57,11 @@ class WritePredictions(beam.PTransform):
             )
         )
         parquet_files = rows | "WriteParquet" >> beam.io.WriteToParquet(
-            self._prefix, PREDICTIONS_SCHEMA, file_name_suffix=".parquet", num_shards=self._shards
+            self._prefix,
+            PREDICTIONS_SCHEMA,
+            file_name_suffix=".parquet",
+            num_shards=self._shards,
+            row_group_buffer_size=ROW_GROUP_BYTES,
         )
         return (csv_files, parquet_files) | "AllPredictionFiles" >> beam.Flatten()
 
@@ -93,6 +103,7 @@ class WriteEmbeddings(beam.PTransform):
             embeddings_schema(self._dim),
             file_name_suffix=".parquet",
             num_shards=self._shards,
+            row_group_buffer_size=ROW_GROUP_BYTES,
         )
 
 
@@ -116,6 +127,10 @@ class WriteObjectIndex(beam.PTransform):
             | "ToRecords" >> beam.Map(object_record)
             | "WriteParquet"
             >> beam.io.WriteToParquet(
-                self._prefix, OBJECTS_SCHEMA, file_name_suffix=".parquet", num_shards=self._shards
+                self._prefix,
+                OBJECTS_SCHEMA,
+                file_name_suffix=".parquet",
+                num_shards=self._shards,
+                row_group_buffer_size=ROW_GROUP_BYTES,
             )
         )

@@ -1,10 +1,10 @@
 """Suspect labels and duplicate images (on by default; `--no_label_checks` turns both
-off): after scoring, the rows are judged against per-class thresholds
-(transforms/suspect_labels.py) and grouped by the hash of their bytes
-(transforms/duplicates.py); the finishing step writes suspect_labels.csv and
-duplicates.csv. `--max_suspects` caps the rows of suspect_labels.csv (the count in
-summary.json covers all). `--target_accuracy A` prints the lowest confidence threshold that
-reaches accuracy A on the run (run_folder/thresholds.py) and records it in summary.json.
+off): once the rows are written, they are read back and judged against per-class
+thresholds, and those whose hash may repeat are grouped by it (transforms/label_checks.py);
+the finishing step writes suspect_labels.csv and duplicates.csv. `--max_suspects` caps
+the rows of suspect_labels.csv (the count in summary.json covers all). `--target_accuracy
+A` prints the lowest confidence threshold that reaches accuracy A on the run
+(run_folder/thresholds.py) and records it in summary.json.
 
 (Beam and the stages are imported where the graph is built: declaring the flags must not
 load them.)
@@ -52,31 +52,22 @@ def check_bundle(config, meta) -> None:
     """Nothing in model.json decides these."""
 
 
-def find(rows, carried, scores, plan, shown: int):
-    """(scored rows, carried rows or None, the summary) -> ONE {"suspects", "duplicates"}
+def find(prediction_files, row_sets, scores, plan, shown: int):
+    """(the prediction sinks' file names (a PCollection each: scored, carried), the rows
+    they hold (for the hash sketch), the summary) -> ONE {"suspects", "duplicates"}
     element for the finishing step, or None with --no_label_checks. `shown`: suspects
     given a thumbnail for report.html."""
     if plan.config.no_label_checks:
         return None
     import apache_beam as beam
 
-    from bucketscore.transforms.duplicates import FindDuplicates
-    from bucketscore.transforms.suspect_labels import FindSuspects
+    from bucketscore.transforms.duplicates import SketchHashes
+    from bucketscore.transforms.label_checks import CheckWrittenRows
 
-    row_sets = (rows,) if carried is None else (rows, carried)
-    suspects = (*row_sets, scores) | "FindSuspects" >> FindSuspects(
+    sketch = tuple(row_sets) | "SketchHashes" >> SketchHashes()
+    files = tuple(prediction_files) | "PredictionFiles" >> beam.Flatten()
+    return (files, scores, sketch) | "LabelChecks" >> CheckWrittenRows(
         plan.config.max_suspects, shown=shown
-    )
-    duplicates = row_sets | "FindDuplicates" >> FindDuplicates()
-    return (
-        rows.pipeline
-        | "LabelChecksOnce" >> beam.Create([None])
-        | "LabelChecks"
-        >> beam.Map(
-            lambda _, suspects, duplicates: {"suspects": suspects, "duplicates": duplicates},
-            suspects=beam.pvalue.AsSingleton(suspects),
-            duplicates=beam.pvalue.AsSingleton(duplicates),
-        )
     )
 
 

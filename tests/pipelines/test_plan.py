@@ -332,7 +332,7 @@ def test_score_plan_prints_the_plan_and_writes_nothing(demo_bundle, images, tmp_
         "ONNX Runtime",
         "batches of 4",
         f"{out}/r1/",
-        "label checks  suspect_labels.csv (up to 10,000 rows), duplicates.csv",
+        "label checks  suspect_labels.csv (up to 1,000 rows), duplicates.csv",
     ):
         assert word in text, word
     assert not out.exists()

@@ -45,3 +45,54 @@ def test_csv_largest_groups_first_and_the_summary():
     }
     assert "1 group of identical images carries different labels" in duplicates.warning(section)
     assert duplicates.warning(dict(section, groups_with_different_labels=0)) is None
+
+
+def _hashes(n: int, salt: str = "") -> list[str]:
+    import hashlib
+
+    return [hashlib.sha256(f"{salt}{i}".encode()).hexdigest() for i in range(n)]
+
+
+def _sketch(parts) -> duplicates.RepeatSketch:
+    merged = duplicates.RepeatSketch()
+    for part in parts:
+        one = duplicates.RepeatSketch()
+        for h in part:
+            one.add(h)
+        merged.merge(one)
+    return merged
+
+
+def test_the_sketch_never_misses_a_repeated_hash_and_passes_few_others(monkeypatch):
+    unique = _hashes(20_000)
+    repeated = unique[::500]  # 40 hashes seen twice, in different parts
+    parts = [unique[i::7] for i in range(7)] + [repeated]
+    sketch = _sketch(parts)
+    assert sketch.count == 20_040 and not sketch.dense
+    assert all(sketch.may_repeat(h) for h in repeated)
+    passed = [h for h in unique if sketch.may_repeat(h)]
+    # Hashes seen once that share a position: ~n^2 / (2 * SKETCH_BITS), about 3 here.
+    assert len(passed) - len(repeated) <= 30
+    assert not any(sketch.may_repeat(h) for h in _hashes(2_000, salt="never seen"))
+    # Dense (bitmaps) gives the same answers, whatever the order of the merges.
+    monkeypatch.setattr(duplicates, "DENSE_AT", 1_000)
+    dense = _sketch(reversed(parts))
+    assert dense.dense and dense.count == 20_040
+    assert [h for h in unique if dense.may_repeat(h)] == passed
+
+
+def test_a_hash_repeated_inside_one_part_or_across_sparse_and_dense_parts_is_found(
+    monkeypatch,
+):
+    monkeypatch.setattr(duplicates, "DENSE_AT", 100)
+    small, big = duplicates.RepeatSketch(), duplicates.RepeatSketch()
+    a, b, c = _hashes(3, salt="x")
+    small.add(a).add(a).add(b)  # a twice in one part (sparse)
+    for h in _hashes(500):
+        big.add(h)
+    big.add(c)  # dense after 100 positions
+    assert big.dense and not small.dense
+    small.add(c)
+    merged = small.merge(big)
+    assert merged.dense and merged.count == 505
+    assert merged.may_repeat(a) and merged.may_repeat(c) and not merged.may_repeat(b)

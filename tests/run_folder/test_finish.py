@@ -14,7 +14,7 @@ import os
 import pytest
 
 from bucketscore.cli.main import main
-from bucketscore.run_folder import accuracy, state
+from bucketscore.run_folder import accuracy, finish, state
 from bucketscore.run_folder.finish import (
     RunFailed,
     RunInfo,
@@ -296,3 +296,30 @@ def test_a_local_run_whose_pipeline_raised_is_not_completed(demo_bundle, tmp_pat
     assert "beam_counters" not in _json(run / "summary.json")
     assert _json(run / "manifest.json")["status"] == "failed"
     assert not (run / "_SUCCESS").exists() and not (out / "_state").exists()
+
+
+def _checks(**duplicates):
+    found = {
+        "rows": [],
+        "unhashed": 0,
+        "hashed": 10,
+        "sketched": 10,
+        "candidates": 4,
+        "grouped": 4,
+        **duplicates,
+    }
+    return {"suspects": {"rows": [], "count": 0, "unchecked": 0}, "duplicates": found}
+
+
+def test_label_checks_sections_warn_when_the_duplicate_counts_disagree():
+    summary: dict = {}
+    assert finish.add_label_checks(summary, _checks(), top_k=5) == []
+    assert summary["duplicates"]["groups"] == 0 and summary["suspect_labels"]["count"] == 0
+    lost_in_grouping = finish.add_label_checks({}, _checks(grouped=3), top_k=5)
+    assert lost_in_grouping == [
+        "duplicates: 10 hashes sketched of 10 written, the grouping saw 3 of 4 candidates; "
+        "duplicates.csv may be incomplete"
+    ]
+    short_sketch = finish.add_label_checks({}, _checks(sketched=9), top_k=5)
+    assert "9 hashes sketched of 10 written" in short_sketch[0]
+    assert finish.add_label_checks({}, None, top_k=5) == []

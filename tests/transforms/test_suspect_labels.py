@@ -1,5 +1,5 @@
-"""transforms/suspect_labels.py: the Beam pass over rows gives what judging each row with
-run_folder.suspects gives (the reference), keeps the largest margins, counts every one."""
+"""transforms/suspect_labels.py: the largest margins kept (as run_folder.suspects orders
+them, the reference), and the element the finishing step gets."""
 
 from __future__ import annotations
 
@@ -9,66 +9,46 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from bucketscore.run_folder.suspects import judge, ordered
-from bucketscore.transforms.suspect_labels import FindSuspects
-
-LABELS = ["a", "b", "c", "d"]
-THRESHOLDS = {"a": 0.7, "b": 0.6, "c": 0.5, "d": 0.4}
+from bucketscore.run_folder.suspects import as_tuple, ordered
+from bucketscore.transforms.suspect_labels import LargestMargins, found
 
 
-def _rows(n: int, seed: int, k: int = 2) -> list[dict]:
+def _records(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
-    rows = []
+    out = []
     for i in range(n):
-        p = [rng.random() for _ in LABELS]
-        total = sum(p)
-        p = [x / total for x in p]
-        given = rng.choice(LABELS)
-        order = sorted(range(len(LABELS)), key=lambda j: -p[j])[:k]
-        rows.append(
+        given, suggested = rng.random() * 0.5, 0.5 + rng.random() * 0.5
+        out.append(
             {
                 "uri": f"s3://b/{seed}/{i:04d}.png",
-                "true_label": given,
-                "true_label_score": p[LABELS.index(given)],
-                "top_k_labels": [LABELS[j] for j in order],
-                "top_k_scores": [p[j] for j in order],
+                "given_label": "a",
+                "suggested_label": "b",
+                "given_score": given,
+                "suggested_score": suggested,
+                "margin": round(suggested - given, 2),  # ties: the URI decides
             }
         )
-    return rows
+    return out
 
 
-def test_two_row_collections_give_the_reference_suspects_capped_and_counted():
-    scored, carried = _rows(300, 1), _rows(200, 2)
-    judged = [judge(r, THRESHOLDS) for r in scored + carried]
-    reference = ordered([rec for rec, _u in judged if rec is not None])
-    unchecked = sum(u for _rec, u in judged)
-    assert len(reference) > 20 and unchecked > 0  # the data exercises both outcomes
+def test_the_largest_margins_are_kept():
+    records = _records(300, 1)
     with TestPipeline() as p:
-        summary = p | "Summary" >> beam.Create([{"true_label_score_means": THRESHOLDS}])
-        a = p | "Scored" >> beam.Create(scored)
-        b = p | "Carried" >> beam.Create(carried)
-        found = (a, b, summary) | FindSuspects(max_rows=20, shown=0)
+        kept = p | beam.Create([as_tuple(r) for r in records]) | LargestMargins(20)
         assert_that(
-            found,
-            equal_to(
-                [
-                    {
-                        "rows": reference[:20],
-                        "count": len(reference),
-                        "unchecked": unchecked,
-                        "shown": [],
-                    }
-                ]
-            ),
+            kept | beam.Map(lambda k: found(k, 300, 7, shown=0)),
+            equal_to([{"rows": ordered(records)[:20], "count": 300, "unchecked": 7, "shown": []}]),
         )
 
 
-def test_shown_suspects_get_a_thumbnail_entry(tmp_path):
-    rows = _rows(100, 3)
+def test_no_suspects_keep_an_empty_list():
     with TestPipeline() as p:
-        summary = p | "Summary" >> beam.Create([{"true_label_score_means": THRESHOLDS}])
-        found = (p | beam.Create(rows), summary) | FindSuspects(max_rows=50, shown=3)
-        assert_that(
-            found | beam.Map(lambda f: [("thumbnail" in r, r["thumbnail"]) for r in f["shown"]]),
-            equal_to([[(True, None)] * 3]),  # the URIs do not exist: no preview, no failure
-        )
+        kept = p | beam.Create([]) | LargestMargins(5)
+        assert_that(kept, equal_to([[]]))
+
+
+def test_shown_suspects_get_a_thumbnail_entry():
+    kept = [as_tuple(r) for r in _records(10, 2)]
+    shown = found(kept, 10, 0, shown=3)["shown"]
+    # The URIs do not exist: no preview, no failure.
+    assert [("thumbnail" in r, r["thumbnail"]) for r in shown] == [(True, None)] * 3

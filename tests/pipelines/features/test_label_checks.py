@@ -18,7 +18,7 @@ def config(**kw) -> ScoreConfig:
 
 
 def test_the_flags_and_their_defaults():
-    assert config().no_label_checks is False and config().max_suspects == 10_000
+    assert config().no_label_checks is False and config().max_suspects == 1_000
     assert config().target_accuracy is None
     assert label_checks.NO_LABEL_CHECKS.metadata["flag"].argparse == {"action": "store_true"}
 
@@ -59,6 +59,6 @@ def test_bad_values_exit_2_in_one_line(flag, value, message, tmp_path, capsys):
 def test_describe_and_no_graph_piece_when_off():
     on = types.SimpleNamespace(config=config())
     off = types.SimpleNamespace(config=config(no_label_checks=True))
-    assert "suspect_labels.csv (up to 10,000 rows), duplicates.csv" in label_checks.describe(on)
+    assert "suspect_labels.csv (up to 1,000 rows), duplicates.csv" in label_checks.describe(on)
     assert label_checks.describe(off) == "off (--no_label_checks)"
     assert label_checks.find(None, None, None, off, shown=3) is None
