@@ -37,14 +37,29 @@ class _SketchFn(beam.CombineFn):
         return sketch
 
 
+class _MergeSketchesFn(_SketchFn):
+    """RepeatSketches -> their merge (a position in two is seen twice)."""
+
+    def add_input(self, sketch: RepeatSketch, other: RepeatSketch) -> RepeatSketch:
+        return sketch.merge(other)
+
+
 class SketchHashes(beam.PTransform):
-    """(rows, ...) -> ONE RepeatSketch of every row's hash."""
+    """(rows, ...) -> ONE RepeatSketch of every row's hash. Each collection is sketched
+    where it is made and only the sketches meet: no Flatten of rows (docs/decisions.md,
+    "No Flatten of prediction rows")."""
 
     def expand(self, row_sets):
+        sketches = [
+            rows | f"Sketch{i}" >> beam.CombineGlobally(_SketchFn())
+            for i, rows in enumerate(row_sets)
+        ]
+        if len(sketches) == 1:
+            return sketches[0]
         return (
-            tuple(row_sets)
-            | "AllRows" >> beam.Flatten()
-            | "Sketch" >> beam.CombineGlobally(_SketchFn())
+            tuple(sketches)
+            | "AllSketches" >> beam.Flatten()
+            | "MergeSketches" >> beam.CombineGlobally(_MergeSketchesFn())
         )
 
 
