@@ -19,7 +19,8 @@ from bucketscore.run_folder.schemas import csv_text
 # A hash's position in the sketch: its first 64 bits modulo SKETCH_BITS. Sets of positions
 # while small, bitmaps of SKETCH_BITS bits (8 MiB each) beyond DENSE_AT positions: memory
 # stays bounded at any run size. Hashes seen once that share a position with another pass
-# as candidates: about n^2 / (2 * SKETCH_BITS) of n images (~12 at 40,000; ~7,500 at 1M).
+# as candidates: n^2 / (2 * SKETCH_BITS) colliding pairs expected, so about n^2 / SKETCH_BITS
+# of n images (~24 at 40,000; ~15,000 at 1M).
 SKETCH_BITS = 1 << 26
 DENSE_AT = 1 << 18
 

@@ -71,7 +71,7 @@ def test_the_sketch_never_misses_a_repeated_hash_and_passes_few_others(monkeypat
     assert sketch.count == 20_040 and not sketch.dense
     assert all(sketch.may_repeat(h) for h in repeated)
     passed = [h for h in unique if sketch.may_repeat(h)]
-    # Hashes seen once that share a position: ~n^2 / (2 * SKETCH_BITS), about 3 here.
+    # Hashes seen once that share a position: ~n^2 / SKETCH_BITS, about 6 here.
     assert len(passed) - len(repeated) <= 30
     assert not any(sketch.may_repeat(h) for h in _hashes(2_000, salt="never seen"))
     # Dense (bitmaps) gives the same answers, whatever the order of the merges.
