@@ -113,7 +113,8 @@ def _torch_problems() -> list[str]:
         cudnn = torch.backends.cudnn.version()  # loads the library: no GPU needed
     except Exception as e:  # noqa: BLE001 -- any failure to load is the finding
         cudnn = f"not loadable ({e})"
-    if not cudnn or str(cudnn)[0] != CUDNN_MAJOR:
+    # An int since cuDNN 9: major * 10000 + minor * 100 + patch (92400 = 9.24.0).
+    if not isinstance(cudnn, int) or str(cudnn // 10000) != CUDNN_MAJOR:
         out.append(f"torch's cuDNN {cudnn}: expected {CUDNN_MAJOR}.x")
     return out
 
