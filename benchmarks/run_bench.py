@@ -462,9 +462,9 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--small_sizes",
-        default="60,500,2000,4000",
-        help="sizes of the small-run comparison (one process against worker "
-        "processes, and start-up to the first image read; '' to skip)",
+        default="60,1000,4000",
+        help="sizes of the small-run comparison (the plain loop, the default and "
+        "--executor beam: whole-process time and peak PSS; '' to skip)",
     )
     ap.add_argument(
         "--mem_factor",
@@ -622,7 +622,7 @@ def main(argv=None) -> int:
             runs.append(r)
         result["runs"] = runs
         if small_sizes:
-            log(f"small runs: one process against worker processes, {small_sizes} images")
+            log(f"small runs: plain loop, default, --executor beam: {small_sizes} images")
             from benchmarks.small_runs import measure as measure_small
 
             result["small_runs"] = measure_small(

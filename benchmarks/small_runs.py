@@ -1,9 +1,10 @@
-"""Small runs: whole-process time of `bucketscore score` in one process against worker
-processes, by number of images (the break-even behind pipelines/workers.py SMALL_RUN_IMAGES),
-and start-up: seconds from the command to the first image read.
+"""Small and medium runs: whole-process time (command to exit) and peak PSS of the process
+tree of the plain loop, `bucketscore score` by default (a local run: the in-process
+executor) and `bucketscore score --executor beam` (Beam's local runner), by number of
+images, in alternation, with the load beside each row.
 
 Part of `make bench` (run_bench calls `measure`), or alone:
-    python -m benchmarks.small_runs --sizes 60,500,2000,4000,8000 [--repeats 2]
+    python -m benchmarks.small_runs --sizes 60,1000,4000 [--repeats 3]
 It uses the benchmark corpus and bundle of `make bench` (benchmarks/work/), made if missing.
 """
 
@@ -22,10 +23,6 @@ import time
 from benchmarks import save_results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODES = {
-    "one process": ["--direct_num_workers", "1", "--direct_running_mode", "in_memory"],
-    "worker processes": ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
-}
 
 
 def timed_run(inp: str, bundle: str, out: str, extra: list[str], env: dict) -> dict:
@@ -75,39 +72,87 @@ def timed_run(inp: str, bundle: str, out: str, extra: list[str], env: dict) -> d
     return {"wall_s": wall, "first_read_s": first}
 
 
+def _score_cmd(inp: str, bundle: str, out: str, extra: list[str]) -> list[str]:
+    exe = os.path.join(os.path.dirname(sys.executable), "bucketscore")
+    return [exe, "score", "--input", inp, "--model", bundle, "--output", out] + [
+        "--run_id",
+        "r",
+        "--no_progress",
+        *extra,
+    ]
+
+
+def _plain_cmd(inp: str, bundle: str, out: str) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.variants", "plain", "--input", inp, "--bundle"] + [
+        bundle,
+        "--backend",
+        "onnx",
+        "--output",
+        os.path.join(out, "plain.csv"),
+    ]
+
+
+def _measured(cmd: list[str], env: dict) -> dict:
+    """wall_s, cpu_s, peak PSS of the whole process tree, load before and after."""
+    from benchmarks.proctree import measure as measure_tree
+
+    m = measure_tree(cmd, env=env, cwd=REPO)
+    if m.rc:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {m.output_tail[-1500:]}")
+    return {
+        "wall_s": m.wall_s,
+        "cpu_s": m.cpu_s,
+        "peak_pss_mb": m.peak_pss_mb,
+        "load": [m.load_before[0], m.load_after[0]],
+    }
+
+
+# What each size is measured with: the plain loop, bucketscore's default (a local run: the
+# in-process executor, pipelines/inline_run.py) and the same run through Beam's local
+# runner (--executor beam: one process up to SMALL_RUN_IMAGES, else worker processes).
+PROGRAMS = ("plain loop", "default", "beam")
+
+
 def measure(
     sets: dict, bundle: str, work: str, sizes: list[int], repeats: int = 1, env: dict | None = None
 ) -> dict:
-    """Per size and mode the fastest of `repeats` runs; the break-even (the smallest size at
-    which worker processes are faster), start-up of the default at the smallest size."""
+    """Per size and program the median of `repeats` runs, in alternation (plain, default,
+    beam, plain, ...): whole-process time and peak PSS; ratios to the plain loop."""
     env = dict(os.environ if env is None else env)
     out = os.path.join(work, "out", "small-runs")
     os.makedirs(out, exist_ok=True)
     rows = []
     for n in sizes:
-        row = {"n": n}
-        for mode, flags in MODES.items():
-            best = min(
-                (timed_run(sets[n] + "/", bundle, out, flags, env) for _ in range(repeats)),
-                key=lambda r: r["wall_s"],
-            )
-            row[mode] = best
-        row["default"] = min(
-            (timed_run(sets[n] + "/", bundle, out, [], env) for _ in range(repeats)),
-            key=lambda r: r["wall_s"],
-        )
-        row["load"] = os.getloadavg()[0]
+        inp = sets[n] + "/"
+        cmds = {
+            "plain loop": _plain_cmd(inp, bundle, out),
+            "default": _score_cmd(inp, bundle, out, []),
+            "beam": _score_cmd(inp, bundle, out, ["--executor", "beam"]),
+        }
+        runs: dict = {name: [] for name in PROGRAMS}
+        for _ in range(repeats):
+            for name in PROGRAMS:
+                runs[name].append(_measured(cmds[name], env))
+        row = {"n": n, "runs": runs}
+        for name in PROGRAMS:
+            walls = sorted(r["wall_s"] for r in runs[name])
+            pss = sorted(r["peak_pss_mb"] for r in runs[name])
+            row[name] = {"wall_s": walls[len(walls) // 2], "peak_pss_mb": pss[len(pss) // 2]}
+        plain = row["plain loop"]["wall_s"]
+        row["default_x_plain"] = row["default"]["wall_s"] / plain
+        row["beam_x_plain"] = row["beam"]["wall_s"] / plain
+        loads = [x for name in PROGRAMS for r in runs[name] for x in r["load"]]
+        row["load"] = [min(loads), max(loads)]
         rows.append(row)
         print(
-            f"[small runs] n={n}: one process {row['one process']['wall_s']:.1f} s, worker "
-            f"processes {row['worker processes']['wall_s']:.1f} s, default "
-            f"{row['default']['wall_s']:.1f} s (first read {row['default']['first_read_s']}"
-            f" s), load {row['load']:.2f}",
+            f"[small runs] n={n}: plain {plain:.2f} s, default {row['default']['wall_s']:.2f} s"
+            f" ({row['default_x_plain']:.2f}x, {row['default']['peak_pss_mb']:.0f} MB), beam "
+            f"{row['beam']['wall_s']:.2f} s ({row['beam_x_plain']:.2f}x, "
+            f"{row['beam']['peak_pss_mb']:.0f} MB), load {row['load'][0]:.2f}-{row['load'][1]:.2f}",
             file=sys.stderr,
             flush=True,
         )
-    faster = [r["n"] for r in rows if r["worker processes"]["wall_s"] < r["one process"]["wall_s"]]
-    return {"rows": rows, "break_even_n": min(faster) if faster else None}
+    return {"rows": rows, "repeats": repeats}
 
 
 def measure_s3_output(
@@ -168,20 +213,17 @@ def s3_table(result: dict) -> str:
 
 def table(result: dict) -> str:
     lines = [
-        "| images | one process s | worker processes s | default s | default: first "
-        "image read s | load |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| images | plain loop s | default s | default / plain | default peak PSS MB | "
+        "--executor beam s | beam / plain | beam peak PSS MB | load |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in result["rows"]:
-        first = r["default"]["first_read_s"]
         lines.append(
-            f"| {r['n']} | {r['one process']['wall_s']:.1f} | "
-            f"{r['worker processes']['wall_s']:.1f} | {r['default']['wall_s']:.1f} | "
-            f"{'-' if first is None else f'{first:.1f}'} | {r['load']:.2f} |"
+            f"| {r['n']:,} | {r['plain loop']['wall_s']:.2f} | {r['default']['wall_s']:.2f} | "
+            f"{r['default_x_plain']:.2f} | {r['default']['peak_pss_mb']:.0f} | "
+            f"{r['beam']['wall_s']:.2f} | {r['beam_x_plain']:.2f} | "
+            f"{r['beam']['peak_pss_mb']:.0f} | {r['load'][0]:.2f}-{r['load'][1]:.2f} |"
         )
-    be = result["break_even_n"]
-    lines.append("")
-    lines.append(f"worker processes first faster at: {be if be else 'none of these sizes'}")
     return "\n".join(lines)
 
 
@@ -189,7 +231,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks.small_runs", description=__doc__.split("\n\n")[0]
     )
-    ap.add_argument("--sizes", default="60,500,2000,4000,8000")
+    ap.add_argument("--sizes", default="60,1000,4000")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--work", default=os.path.join(REPO, "benchmarks", "work"))
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))

@@ -30,7 +30,9 @@ def is_local(beam_args: Sequence[str]) -> bool:
 
 
 def unknown_beam_flags(flags: list[str]) -> list[str]:
-    """The flags that no Beam PipelineOptions class defines."""
+    """The flags that no Beam PipelineOptions class defines (none given: Beam not loaded)."""
+    if not flags:
+        return []
     from bucketscore.private_apis import beam_option_parser
 
     _known, unknown = beam_option_parser().parse_known_args(flags)

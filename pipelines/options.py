@@ -22,6 +22,7 @@ from bucketscore.bundle.devices import DEVICES
 from bucketscore.bundle.label_sources import LabelSource
 from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS, PRECISIONS
 from bucketscore.errors import UsageError
+from bucketscore.pipelines import executor
 from bucketscore.pipelines.beam_options import unknown_beam_flags
 from bucketscore.pipelines.features import (
     FEATURES,
@@ -229,6 +230,7 @@ class ScoreConfig:
         "and cuts it again (sub-prefixes, key ranges of flat prefixes); 0 = one lister "
         f"per input (default {PLANNING_ROUNDS})",
     )
+    executor: str = executor.FLAG
     beam_args: tuple[str, ...] = ()  # every other flag: Beam pipeline options
 
     @property

@@ -19,6 +19,7 @@ from typing import Any, Optional
 from bucketscore.bundle.meta import BundleError, BundleMeta, read_meta
 from bucketscore.bundle.verified import check_version
 from bucketscore.errors import UsageError
+from bucketscore.pipelines import executor
 from bucketscore.pipelines.features import FEATURES, incremental, label_checks, labels, template
 from bucketscore.pipelines.inference_plan import InferencePlan, plan_inference
 from bucketscore.pipelines.options import ScoreConfig
@@ -50,11 +51,18 @@ class RunPlan:
     counted: bool  # the images were counted (images None: there are more)
     base_run: Optional[str]  # the completed run an --incremental run builds on
     carry_over: Optional[str]  # how the base run is matched: memory | join (None: no base)
-    target: Any  # transforms.launch_values.RunTarget: inputs, output, run id, run folder
+    executor: str  # inline (this process, pipelines/inline_run.py) | beam (pipelines/graph.py)
+    # transforms.launch_values.RunTarget (Beam) or InlineTarget: inputs, output, run id, folder
+    target: Any
     info: RunInfo  # what the finishing step records
     beam_args: tuple[str, ...]  # the user's Beam flags and what the plan added
     waits: bool  # the command waits for the run to finish (not --no_wait_until_finish)
     notes: tuple[str, ...] = ()  # lines a person reads at start (incremental base, ...)
+
+    @property
+    def inline(self) -> bool:
+        """The in-process executor runs it (no Beam)."""
+        return self.executor == executor.INLINE
 
     @property
     def completes_after_run(self) -> bool:
@@ -65,8 +73,9 @@ class RunPlan:
 
     @property
     def shards(self) -> int:
-        """Files each table is written as: 1 for a small run, 0 = as the runner likes."""
-        return 1 if self.workers.small else 0
+        """Files each table is written as: 1 for a small run or one run in process, 0 = as
+        the runner likes."""
+        return 1 if self.workers.small or self.inline else 0
 
     @property
     def run_uri(self) -> str:
@@ -165,11 +174,27 @@ class RunPlan:
         ] + [f"  {k:<{width}}  {v}" for k, v in rows]
 
 
-def _needs_count(config: ScoreConfig) -> bool:
-    """The image count decides the worker plan of a local run whose workers the user did
-    not choose (a small run is done in one process)."""
+@dataclass(frozen=True)
+class InlineTarget:
+    """Where a run of the in-process executor reads and writes (plain values: no launch
+    values, no Beam)."""
+
+    inputs: tuple[str, ...]
+    output: str
+    run_id: str
+    run_uri: str
+
+
+def _needs_count(config: ScoreConfig, chosen: str) -> bool:
+    """The image count decides the worker plan of a local Beam run whose workers the user
+    did not choose (a small run is done in one process)."""
     runner = config.runner
-    return runner.local and not runner.in_process and not user_chose_workers(config.beam_args)
+    return (
+        chosen == executor.BEAM
+        and runner.local
+        and not runner.in_process
+        and not user_chose_workers(config.beam_args)
+    )
 
 
 def score_targets(config: ScoreConfig) -> list[preflight.Target]:
@@ -212,9 +237,10 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
     them (`--plan`)."""
     runner = config.runner
     # This process's storage: the run's S3/GCS options and retry budget (the worker
-    # processes get theirs from the pipeline options and their DoFns' setup).
+    # processes get theirs from the pipeline options and their DoFns' setup). Beam's S3
+    # filesystem is set up only where a path is in a bucket (local runs load no Beam).
     uris.set_options(list(config.beam_args))
-    uris.prepare_process(config.storage_retry_seconds)
+    uris.prepare_process(config.storage_retry_seconds, beam=_touches_buckets(config))
     preflight.check_targets(score_targets(config), config.beam_args)
     meta = read_bundle_meta(config.model)
     for feature in FEATURES:
@@ -222,7 +248,10 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
     base_run, base_note = incremental.base_run(config, meta.version)
     carry_over = incremental.carry_over_mode(base_run)
     inference = plan_inference(config, meta, runner)
-    needs_count = _needs_count(config)
+    chosen = executor.choose(
+        config.executor, runner, config.beam_args, base_run=base_run, device=inference.device
+    )
+    needs_count = _needs_count(config, chosen)
     counted = bool(config.inputs) and (needs_count or count)
     images = count_images(config.inputs, SMALL_RUN_IMAGES) if counted else None
     workers = plan_workers(
@@ -231,6 +260,7 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
         inference.backend,
         images=images if needs_count else None,
         incremental=carry_over == "join",  # a join: one process (pipelines/workers.py)
+        inline=chosen == executor.INLINE,
     )
     top_k = min(config.top_k, len(meta.labels))
     warnings = []
@@ -262,10 +292,13 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
             **common,
         )
     else:
-        from bucketscore.transforms.launch_values import RunTarget
-
         beam_args = tuple(config.beam_args) + workers.added_args
-        target = RunTarget.static(config.inputs, config.output, config.run_id)
+        if chosen == executor.INLINE:
+            target = InlineTarget(config.inputs, config.output, config.run_id, config.run_uri)
+        else:
+            from bucketscore.transforms.launch_values import RunTarget
+
+            target = RunTarget.static(config.inputs, config.output, config.run_id)
         info = RunInfo(
             run_uri=config.run_uri,
             run_id=config.run_id,
@@ -290,6 +323,7 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
         counted=counted,
         base_run=base_run,
         carry_over=carry_over,
+        executor=chosen,
         target=target,
         info=info,
         beam_args=beam_args,
@@ -301,6 +335,17 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
 
 def _no_wait(beam_args) -> bool:
     """--no_wait_until_finish: a launcher (Flex Template, scheduler) that only submits."""
+    if not any(a.startswith("--no_wait") for a in beam_args):
+        return False  # (without loading Beam)
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     return bool(PipelineOptions(list(beam_args)).view_as(StandardOptions).no_wait_until_finish)
+
+
+def _touches_buckets(config: ScoreConfig) -> bool:
+    """Some path of the run is in a bucket (s3://, gs://), or the runner is not local."""
+    paths = list(config.inputs) + [config.output, config.model]
+    if config.labels.kind == "csv":
+        paths.append(config.labels.argument)
+    named = [manifests.target(p) if manifests.is_manifest(p) else p for p in paths if p]
+    return not config.runner.local or any(uris.is_remote(p) for p in named)

@@ -26,23 +26,15 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
-from apache_beam.runners.runner import PipelineResult
-
 from bucketscore.bundle.verified import fetch_verified
 from bucketscore.errors import UsageError
 from bucketscore.pipelines.beam_options import flag_value
 from bucketscore.pipelines.features import template
-from bucketscore.pipelines.graph import build_pipeline
-from bucketscore.pipelines.runners import make_runner
 from bucketscore.pipelines.workers import worker_environment
 from bucketscore.run_folder import layout, lease
 from bucketscore.run_folder.finish import add_counters, complete_run
 from bucketscore.run_folder.layout import NotARunFolder, clear_run_folder
 from bucketscore.storage import uris
-from bucketscore.transforms import beam_without_torch
-from bucketscore.transforms.counters import beam_counters
 
 Say = Callable[[str], None]
 
@@ -52,7 +44,7 @@ class ScoreRun:
     """A started (and, when the command waits, finished) run."""
 
     plan: object  # the RunPlan it ran
-    result: PipelineResult
+    result: object  # Beam's PipelineResult; None: the in-process executor ran it
     submitted_only: bool = False  # --no_wait_until_finish: the job runs on after we return
     template: Optional[str] = None  # --template_location: a template was built, nothing ran
 
@@ -79,9 +71,15 @@ class _NotNews(logging.Filter):
 logging.getLogger().addFilter(_NotNews())
 
 
-def pipeline_of(plan) -> beam.Pipeline:
+def pipeline_of(plan):
     """A Beam pipeline with the plan's options and runner (nothing is pickled from
     __main__: the code is a package, installed on workers by setup.py)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+
+    from bucketscore.pipelines.runners import make_runner
+    from bucketscore.transforms import beam_without_torch
+
     options = PipelineOptions(list(plan.beam_args))
     if not any(f.startswith("--save_main_session") for f in plan.beam_args):
         options.view_as(SetupOptions).save_main_session = False
@@ -117,6 +115,11 @@ def _run_holding(plan, held: "lease.Lease", show_progress: bool) -> ScoreRun:
         clear_run_folder(plan.run_uri)  # a re-run replaces a run completely
     except NotARunFolder as e:
         raise UsageError(str(e)) from None
+    if plan.inline:
+        return _run_inline(plan, held, show_progress)
+    from bucketscore.pipelines.graph import build_pipeline
+    from bucketscore.transforms.counters import beam_counters
+
     p = pipeline_of(plan)
     build_pipeline(p, plan)
     with worker_environment(plan.workers):
@@ -149,9 +152,33 @@ def _run_holding(plan, held: "lease.Lease", show_progress: bool) -> ScoreRun:
     return ScoreRun(plan, result)
 
 
+def _run_inline(plan, held: "lease.Lease", show_progress: bool) -> ScoreRun:
+    """_run_holding for the in-process executor (pipelines/inline_run.py): the same
+    environment, progress and completion as a local Beam run."""
+    from bucketscore.pipelines.inline_run import run_inline
+    from bucketscore.transforms import counters as board
+
+    board.reset()
+    with worker_environment(plan.workers):
+        if show_progress:
+            from bucketscore.pipelines.progress import ProgressPrinter
+
+            with ProgressPrinter() as printer:
+                counters = run_inline(plan)
+                printer.finish(counters)
+        else:
+            counters = run_inline(plan)
+    if held.lost:
+        raise RuntimeError(f"{held.lost}; no _SUCCESS written")
+    complete_run(plan.info, counters)
+    return ScoreRun(plan, None)
+
+
 def build_template(plan, say: Say = _quiet) -> ScoreRun:
     """Build and stage a classic template: input, output and run id are launch parameters,
     the run folder is prepared in the job; writes `<template>_metadata` beside it."""
+    from bucketscore.pipelines.graph import build_pipeline
+
     p = pipeline_of(plan)
     build_pipeline(p, plan)
     result = p.run()  # with --template_location: stages the graph, starts no job

@@ -59,11 +59,18 @@ class WorkerPlan:
     env: dict = field(default_factory=dict)
     small: bool = False  # a small run (SMALL_RUN_IMAGES): one process, one file per table
     joined: bool = False  # an --incremental run (a base run to join): one process
+    inline: bool = False  # the in-process executor (pipelines/inline_run.py): no Beam
 
     def describe(self) -> str:
         """One line for the console: what the run will use."""
         if not self.local:
             return "bucketscore: runner-managed workers (no local defaults applied)"
+        if self.inline:
+            return (
+                f"bucketscore: in this process (no Beam): reads and decoding in "
+                f"{self.read_threads} thread(s), inference on {self.threads_per_worker} "
+                f"thread(s), {self.cores} core(s)"
+            )
         how = {
             "multi_processing": "worker processes",
             "multi_threading": "worker threads",
@@ -78,9 +85,22 @@ class WorkerPlan:
             f"inference thread(s) on {self.cores} core(s){chosen}{small}"
         )
 
+    @property
+    def read_threads(self) -> int:
+        """Threads that read and decode ahead of inference in the in-process executor."""
+        return self.cores
+
     def record(self) -> dict:
-        """What manifest.json's `inference` says of the workers."""
+        """What manifest.json's `inference` says of the workers (and the executor)."""
+        if self.inline:
+            return {
+                "executor": "inline",
+                "workers": 1,
+                "running_mode": "inline",
+                "threads_per_worker": self.threads_per_worker,
+            }
         return {
+            **({"executor": "beam"} if self.local else {}),
             "workers": self.workers if self.local else None,
             "running_mode": self.running_mode if self.local else None,
             "threads_per_worker": self.threads_per_worker if self.local else None,
@@ -127,6 +147,7 @@ def plan_workers(
     *,
     images: Optional[int] = None,
     incremental: bool = False,
+    inline: bool = False,
     cores: Optional[int] = None,
     environ: Optional[Mapping[str, str]] = None,
     memory: Optional[int] = None,
@@ -135,7 +156,9 @@ def plan_workers(
 
     `backend` (onnx or tf) decides processes or threads; `images`: how many images the run
     has when that is known to be small, else None (a small run is done in one process);
-    `incremental`: the run joins the listing with a base run (one process)."""
+    `incremental`: the run joins the listing with a base run (one process); `inline`: the
+    in-process executor runs it (one process: inference on every core, reads and decoding
+    in as many threads beside it)."""
     if backend not in DEFAULT_RUNNING_MODE:
         raise ValueError(f"backend must be one of {sorted(DEFAULT_RUNNING_MODE)}, not {backend!r}")
     environ = os.environ if environ is None else environ
@@ -150,6 +173,8 @@ def plan_workers(
     small = joined = False
     if runner.in_process:
         workers, mode = 1, "in_memory"
+    elif inline:
+        workers, mode = 1, "inline"
     elif not user_chose_workers(beam_args):
         memory = memory if memory is not None else memory_bytes()
         by_memory = int(memory // MEMORY_PER_WORKER[backend]) if memory else cores
@@ -192,6 +217,7 @@ def plan_workers(
         env=env,
         small=small,
         joined=joined,
+        inline=inline,
     )
 
 

@@ -4,19 +4,31 @@ Thin wrappers over `apache_beam.io.filesystems.FileSystems` (s3:// reads: `stora
 cheaper per object than Beam's S3 reader); they add what the callers
 need everywhere: absolute local paths, "prefix" semantics (everything below a folder) and
 whole-tree copies. Beam is imported on first use, not with this module: the command line
-builds its parser (and answers `--help`) without loading Beam.
+builds its parser (and answers `--help`) without loading Beam, and local paths never load
+it (plain file operations: a local run in the in-process executor, pipelines/inline_run.py,
+runs without Beam).
 """
 
 from __future__ import annotations
 
+import glob
 import os
-from typing import TYPE_CHECKING, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, Optional
 
 from bucketscore.storage.errors import set_retry_seconds, with_retries
 
 if TYPE_CHECKING:
-    from apache_beam.io.filesystem import FileMetadata
     from apache_beam.options.pipeline_options import PipelineOptions
+
+
+class FileMetadata(NamedTuple):
+    """An object found by `match` or `list_prefix` (the attribute names of Beam's
+    FileMetadata, which callers used before)."""
+
+    path: str
+    size_in_bytes: int
+    last_updated_in_seconds: float
+
 
 REMOTE_SCHEMES = ("s3://", "gs://")
 GLOB_CHARS = "*?["
@@ -28,14 +40,16 @@ def _filesystems():
     return FileSystems
 
 
-def prepare_process(retry_seconds: Optional[float] = None) -> None:
+def prepare_process(retry_seconds: Optional[float] = None, beam: bool = True) -> None:
     """Set up this process (the launcher, or a worker: DoFns call it in setup) for storage:
-    the run's retry budget (storage.errors) and one shared boto3 Session for Beam's own S3
-    filesystem (bucketscore.private_apis.share_beam_s3_session: no service models re-read per
-    call)."""
+    the run's retry budget (storage.errors) and, with `beam`, one shared boto3 Session for
+    Beam's own S3 filesystem (bucketscore.private_apis.share_beam_s3_session: no service
+    models re-read per call; False: a run that touches no bucket, which loads no Beam)."""
+    set_retry_seconds(retry_seconds)
+    if not beam:
+        return
     from bucketscore.private_apis import share_beam_s3_session
 
-    set_retry_seconds(retry_seconds)
     try:
         share_beam_s3_session()
     except ImportError:  # Beam without its AWS extra: no S3 filesystem to speed up
@@ -44,10 +58,10 @@ def prepare_process(retry_seconds: Optional[float] = None) -> None:
 
 def set_options(options: "PipelineOptions | list[str] | None") -> None:
     """Make Beam's filesystems (S3 endpoint and keys, GCS project) use these options."""
+    if options is None or (isinstance(options, list) and not options):
+        return  # nothing to set (and no Beam to load for it)
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    if options is None:
-        return
     if not isinstance(options, PipelineOptions):
         options = PipelineOptions(list(options))
     _filesystems().set_options(options)
@@ -92,7 +106,7 @@ def exists(uri: str) -> bool:
         return object_entry(uri) is not None
     if is_remote(uri):
         return with_retries(lambda: _filesystems().exists(uri), uri)
-    return _filesystems().exists(uri)
+    return os.path.exists(uri)
 
 
 def read_bytes(uri: str, max_bytes: int | None = None) -> bytes:
@@ -109,6 +123,9 @@ def _read_once(uri: str, max_bytes: int | None) -> bytes:
         from bucketscore.storage import s3
 
         return s3.read_object(uri, max_bytes)
+    if not is_remote(uri):
+        with open(uri, "rb") as f:
+            return f.read(max_bytes) if max_bytes else f.read()
     with _filesystems().open(
         uri, mime_type="application/octet-stream", compression_type="uncompressed"
     ) as f:
@@ -170,12 +187,36 @@ def write_bytes(uri: str, data: bytes, mime_type: str = "application/octet-strea
     """Write one object whole; remote writes are retried (the object is rewritten whole)."""
     if not is_remote(uri):
         os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
+        with open(uri, "wb") as f:
+            f.write(data)
+        return
 
     def write():
         with _filesystems().create(uri, mime_type=mime_type, compression_type="uncompressed") as f:
             f.write(data)
 
-    with_retries(write, uri) if is_remote(uri) else write()
+    with_retries(write, uri)
+
+
+def upload(path: str, uri: str, mime_type: str = "application/octet-stream") -> None:
+    """Copy the local file `path` to `uri` (streamed, in 8 MiB chunks; a remote write is
+    retried whole)."""
+    if not is_remote(uri):
+        import shutil
+
+        os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
+        shutil.copyfile(path, uri)
+        return
+
+    def write():
+        with (
+            open(path, "rb") as src,
+            _filesystems().create(uri, mime_type=mime_type, compression_type="uncompressed") as dst,
+        ):
+            while chunk := src.read(8 << 20):
+                dst.write(chunk)
+
+    with_retries(write, uri)
 
 
 def write_text(uri: str, text: str, mime_type: str = "text/plain") -> None:
@@ -184,17 +225,23 @@ def write_text(uri: str, text: str, mime_type: str = "text/plain") -> None:
 
 def match(pattern: str) -> "list[FileMetadata]":
     """Every object matching one glob; an empty list (not an error) when none does."""
-    if is_remote(pattern):
-        result = with_retries(lambda: _filesystems().match([pattern])[0], pattern)
-    else:
-        result = _filesystems().match([pattern])[0]
-    return list(result.metadata_list)
+    if not is_remote(pattern):
+        found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        return [_local_metadata(p) for p in found]
+    result = with_retries(lambda: _filesystems().match([pattern])[0], pattern)
+    return [
+        FileMetadata(m.path, m.size_in_bytes, m.last_updated_in_seconds)
+        for m in result.metadata_list
+    ]
+
+
+def _local_metadata(path: str) -> FileMetadata:
+    st = os.stat(path)
+    return FileMetadata(path, st.st_size, st.st_mtime)
 
 
 def list_prefix(prefix: str) -> "list[FileMetadata]":
     """Every object below a folder/prefix, at any depth."""
-    from apache_beam.io.filesystem import FileMetadata
-
     prefix = as_prefix(prefix)
     if not is_remote(prefix):
         # Beam's local `**` does not match files directly in the folder on every version;
@@ -202,9 +249,7 @@ def list_prefix(prefix: str) -> "list[FileMetadata]":
         out = []
         for root, _dirs, files in os.walk(prefix):
             for name in files:
-                path = os.path.join(root, name)
-                st = os.stat(path)
-                out.append(FileMetadata(path, st.st_size, st.st_mtime))
+                out.append(_local_metadata(os.path.join(root, name)))
         return out
     # Paged, through bucketscore's own clients (one attempt per request, retried within the
     # run's storage budget): Beam's S3 listing retries for minutes by itself on an endpoint
@@ -278,8 +323,18 @@ def delete(found: list[str]) -> None:
         from bucketscore.storage import s3
 
         s3.delete_objects(s3_objects)
-    if others:
-        _filesystems().delete(others)
+    remote = [u for u in others if is_remote(u)]
+    for path in (u for u in others if not is_remote(u)):
+        if os.path.isdir(path):
+            import shutil
+
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file to delete")
+    if remote:
+        _filesystems().delete(remote)
 
 
 class CopyError(ValueError):

@@ -1,4 +1,5 @@
-"""Counters under the `bucketscore` Beam metrics namespace, mirrored for live progress.
+"""Counters under the `bucketscore` Beam metrics namespace, mirrored for live progress
+(`tally`: the board alone, for the in-process executor; this module imports no Beam).
 
 Every stage counts with `counter(name)`: a Beam metrics counter (what Dataflow's UI and
 `PipelineResult.metrics()` show) and a board that the command line reads while a
@@ -20,8 +21,6 @@ import time
 from collections import Counter as _Tally
 from typing import Optional
 
-import apache_beam as beam
-
 NAMESPACE = "bucketscore"
 DIR_ENV = "BUCKETSCORE_PROGRESS_DIR"
 FLUSH_EVERY = 0.25  # seconds: the terminal line is redrawn as often
@@ -37,23 +36,36 @@ _dirty = False
 
 class _Counter:
     def __init__(self, name: str):
+        from apache_beam.metrics import Metrics  # Beam only where Beam runs (not: tally)
+
         self._name = name
-        self._beam = beam.metrics.Metrics.counter(NAMESPACE, name)
+        self._beam = Metrics.counter(NAMESPACE, name)
 
     def inc(self, n: int = 1) -> None:
-        global _dirty
         self._beam.inc(n)
-        with _lock:
-            _board[self._name] += n
-            _dirty = True
-        _maybe_flush()
+        _count(self._name, n)
 
     def __reduce__(self):  # DoFns are pickled: rebuild from the name
         return (_Counter, (self._name,))
 
 
 def counter(name: str) -> _Counter:
+    """A Beam counter of the `bucketscore` namespace, mirrored on the board."""
     return _Counter(name)
+
+
+def tally(name: str, n: int = 1) -> None:
+    """Count on the board only (the in-process executor, pipelines/inline_run.py, which
+    runs no Beam: its final counts are `snapshot()`)."""
+    _count(name, n)
+
+
+def _count(name: str, n: int) -> None:
+    global _dirty
+    with _lock:
+        _board[name] += n
+        _dirty = True
+    _maybe_flush()
 
 
 def _maybe_flush(force: bool = False) -> None:

@@ -1,25 +1,25 @@
 """The decode stage: image bytes -> the model's input pixels, or an errors row.
 
-A thin Beam layer over `bucketscore.bundle.images.decode_image`, the one definition
-of preprocessing that training uses too.
+A thin Beam layer over `bucketscore.transforms.per_image.decode_example` (over
+`bucketscore.bundle.images.decode_image`,, the one definition of
+preprocessing that training uses too).
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Iterator
 
 import apache_beam as beam
 
-from bucketscore.bundle.images import DecodeError, decode_image
 from bucketscore.bundle.meta import DEFAULT_MAX_PIXELS, InputSpec
-from bucketscore.errors import error_message
 from bucketscore.transforms import counters
-from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageBytes, ImageExample
+from bucketscore.transforms.per_image import decode_example
+from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageBytes
 
 
 class DecodeImages(beam.DoFn):
-    """ImageBytes -> ImageExample; undecodable input -> ErrorRow(stage="decode") on `errors`."""
+    """ImageBytes -> ImageExample; undecodable input -> ErrorRow(stage="decode") on `errors`
+    (transforms/per_image.py decode_example)."""
 
     def __init__(self, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS):
         self._spec = spec
@@ -28,15 +28,10 @@ class DecodeImages(beam.DoFn):
         self._failed = counters.counter("failed")
 
     def process(self, item: ImageBytes) -> Iterator:
-        try:
-            pixels, w, h = decode_image(item.data, self._spec, self._max_pixels)
-        except Exception as e:  # noqa: BLE001 - any decoder failure is this image's error
+        out = decode_example(item, self._spec, self._max_pixels)
+        if isinstance(out, ErrorRow):
             self._failed.inc()
-            msg = str(e) if isinstance(e, DecodeError) else error_message(e)
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, ErrorRow(item.image.uri, "decode", msg))
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, out)
             return
         self._decoded.inc()
-        # The bytes are here anyway: their hash costs ~0.1 ms per 50 kB image (~1% of a
-        # CPU inference), and finds exact duplicates (transforms/duplicates.py).
-        digest = hashlib.sha256(item.data).hexdigest()
-        yield ImageExample(image=item.image, pixels=pixels, width=w, height=h, sha256=digest)
+        yield out

@@ -14,13 +14,12 @@ import logging
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import apache_beam as beam
-import numpy as np
 
 from bucketscore.bundle import devices
 from bucketscore.bundle.predictor import load_predictor
-from bucketscore.errors import error_message
 from bucketscore.private_apis import run_inference_base
 from bucketscore.transforms import counters
+from bucketscore.transforms.per_image import predict_batch
 from bucketscore.transforms.records import ERRORS_TAG, ErrorRow, ImageExample, ModelOutput
 
 # Beam's RunInference without the PyTorch and SciPy imports it does not need here
@@ -71,33 +70,8 @@ class BundleModelHandler(ModelHandler[ImageExample, PredictionResult, Any]):
     def run_inference(
         self, batch: Sequence[ImageExample], model, inference_args: Optional[dict[str, Any]] = None
     ) -> Iterable[PredictionResult]:
-        try:
-            pred = model.predict(np.stack([ex.pixels for ex in batch]), self._embeddings)
-        except Exception:  # noqa: BLE001 - find the culprit below
-            return [self._one(ex, model) for ex in batch]
-        return [
-            PredictionResult(
-                ex,
-                ModelOutput(
-                    ex,
-                    pred.probabilities[i],
-                    None if pred.embeddings is None else pred.embeddings[i],
-                ),
-            )
-            for i, ex in enumerate(batch)
-        ]
-
-    def _one(self, ex: ImageExample, model) -> PredictionResult:
-        try:
-            pred = model.predict(ex.pixels[None], self._embeddings)
-        except Exception as e:  # noqa: BLE001
-            return PredictionResult(ex, ModelOutput(ex, error=error_message(e)))
-        return PredictionResult(
-            ex,
-            ModelOutput(
-                ex, pred.probabilities[0], None if pred.embeddings is None else pred.embeddings[0]
-            ),
-        )
+        outputs = predict_batch(model, batch, self._embeddings)
+        return [PredictionResult(out.example, out) for out in outputs]
 
     def get_num_bytes(self, batch: Sequence[ImageExample]) -> int:
         return sum(ex.pixels.nbytes for ex in batch)

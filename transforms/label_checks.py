@@ -9,12 +9,12 @@ MB), while reading the written files streams in batches, a Parquet row group at 
 duplicates cost") has the figures.
 
 `CheckWrittenRows(max_rows, shown)`: (prediction file names (Parquet and CSV: the Parquet
-ones are read), the summary, the RepeatSketch) -> ONE {"suspects", "duplicates"} element:
-`suspects` as transforms/suspect_labels.py `found` makes it, `duplicates` {"rows":
-duplicates.csv rows, "hashed": written rows with a hash, "unhashed": without,
-"sketched": hashes in the sketch, "candidates": rows sent to the grouping, "grouped": rows
-that came out of it}. Every count is one combine of per-file tallies: each combine is
-stages of the local runner, a fixed cost of every run.
+ones are read), the summary, the RepeatSketch) -> ONE {"suspects", "duplicates"} element
+(run_folder/label_checks.py `assemble`, the rule per row there too): `suspects` as
+`found` makes it, `duplicates` {"rows": duplicates.csv rows, "hashed": written rows
+with a hash, "unhashed": without, "sketched": hashes in the sketch, "candidates": rows
+sent to the grouping, "grouped": rows that came out of it}. Every count is one combine
+of per-file tallies: each combine is stages of the local runner, a fixed cost of every run.
 """
 
 from __future__ import annotations
@@ -23,16 +23,18 @@ from typing import Iterator
 
 import apache_beam as beam
 
-from bucketscore.run_folder.duplicates import ordered
-from bucketscore.run_folder.suspects import as_tuple, judge
+from bucketscore.run_folder.label_checks import (
+    COLUMNS,
+    assemble,
+    check_row,
+    new_tally,
+    sum_tallies,
+)
 from bucketscore.transforms import counters
 from bucketscore.transforms.duplicates import GroupCandidates
-from bucketscore.transforms.suspect_labels import LargestMargins, found
+from bucketscore.transforms.suspect_labels import LargestMargins
 
-COLUMNS = ["uri", "true_label", "true_label_score", "top_k_labels", "top_k_scores", "sha256"]
 ROWS_PER_BATCH = 1024  # rows decoded into dicts at a time
-# The per-file tallies, in this order.
-TALLIES = ("hashed", "unhashed", "unchecked", "suspects", "candidates")
 
 
 def written_rows(name: str, batch: int) -> Iterator[list]:
@@ -50,57 +52,23 @@ def written_rows(name: str, batch: int) -> Iterator[list]:
 class _CheckRows(beam.DoFn):
     """Parquet file name (+ summary, sketch side inputs) -> suspect records (tuples) on
     main; (sha256, (uri, true label)) on `candidates` for hashes that may repeat; the
-    file's TALLIES on `tallies`."""
+    file's TALLIES on `tallies` (the rule: run_folder/label_checks.py)."""
 
     def __init__(self):
         self._found = counters.counter("suspect_labels")
 
     def process(self, name: str, summary: dict, sketch) -> Iterator:
         thresholds = summary.get("true_label_score_means") or {}
-        tally = dict.fromkeys(TALLIES, 0)
+        tally = new_tally()
         for rows in written_rows(name, ROWS_PER_BATCH):
             for row in rows:
-                record, not_judged = judge(row, thresholds)
-                if record is not None:
-                    tally["suspects"] += 1
-                    yield as_tuple(record)
-                tally["unchecked"] += not_judged
-                digest = row.get("sha256")
-                if not digest:  # a carried row of a base run written before hashes were kept
-                    tally["unhashed"] += 1
-                    continue
-                tally["hashed"] += 1
-                if sketch.may_repeat(digest):
-                    tally["candidates"] += 1
-                    yield beam.pvalue.TaggedOutput(
-                        "candidates", (digest, (row["uri"], row.get("true_label")))
-                    )
+                suspect, candidate = check_row(row, thresholds, sketch, tally)
+                if suspect is not None:
+                    yield suspect
+                if candidate is not None:
+                    yield beam.pvalue.TaggedOutput("candidates", candidate)
         self._found.inc(tally["suspects"])
-        yield beam.pvalue.TaggedOutput("tallies", tuple(tally[k] for k in TALLIES))
-
-
-def _sum_tallies(tallies) -> tuple:
-    """Per-file TALLIES tuples -> their sums (zeros for none)."""
-    total = [0] * len(TALLIES)
-    for tally in tallies:
-        total = [a + b for a, b in zip(total, tally)]
-    return tuple(total)
-
-
-def _assemble(kept: list, tallies: tuple, duplicates: tuple, sketch, shown: int) -> dict:
-    counts = dict(zip(TALLIES, tallies))
-    rows, grouped = duplicates
-    return {
-        "suspects": found(kept, counts["suspects"], counts["unchecked"], shown),
-        "duplicates": {
-            "rows": ordered(rows),
-            "hashed": counts["hashed"],
-            "unhashed": counts["unhashed"],
-            "sketched": sketch.count,
-            "candidates": counts["candidates"],
-            "grouped": grouped,
-        },
-    }
+        yield beam.pvalue.TaggedOutput("tallies", tuple(tally.values()))
 
 
 class CheckWrittenRows(beam.PTransform):
@@ -127,9 +95,9 @@ class CheckWrittenRows(beam.PTransform):
         )
         kept = checked.suspects | "LargestMargins" >> LargestMargins(self._max)
         duplicates = checked.candidates | "GroupCandidates" >> GroupCandidates()
-        tallies = checked.tallies | "SumTallies" >> beam.CombineGlobally(_sum_tallies)
+        tallies = checked.tallies | "SumTallies" >> beam.CombineGlobally(sum_tallies)
         return kept | "Assemble" >> beam.Map(
-            _assemble,
+            assemble,
             tallies=beam.pvalue.AsSingleton(tallies),
             duplicates=beam.pvalue.AsSingleton(duplicates),
             sketch=beam.pvalue.AsSingleton(sketch),

@@ -18,7 +18,7 @@ an image twice or name one a prefix also lists, go through a keyed dedupe step (
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Optional
+from typing import Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.options.value_provider import ValueProvider
@@ -29,13 +29,12 @@ from bucketscore.storage.listing import (
     PLANNING_ROUNDS,
     ListTask,
     expand,
-    list_task,
-    manifest_pages,
     resolve_inputs,
     root_tasks,
 )
 from bucketscore.transforms import counters
 from bucketscore.transforms.launch_values import LaunchValueError, value_of
+from bucketscore.transforms.per_image import keep_one, listed_pages
 from bucketscore.transforms.records import ListedImage
 
 
@@ -87,32 +86,10 @@ class _ListObjectsFn(beam.DoFn):
         self._bytes = counters.counter("bytes_listed")
 
     def process(self, task: ListTask) -> Iterator[ListedImage]:
-        for page in _images(task):
+        for page in listed_pages(task):
             self._listed.inc(len(page))
             self._bytes.inc(sum(int(i.size or 0) for i in page))
             yield from page
-
-
-def _images(task: ListTask) -> Iterator[list[ListedImage]]:
-    if task.kind == MANIFEST:
-        for page in manifest_pages(task):
-            yield [ListedImage(o.uri, o.base, true_label=label) for o, label in page]
-        return
-    for found in list_task(task):
-        yield [ListedImage(o.uri, o.base, o.size, o.mtime) for o in found]
-
-
-def keep_one(uri: str, images: Iterable[ListedImage]) -> ListedImage:
-    """One ListedImage for a URI named by several inputs or manifest lines: the base that
-    sorts first, the size and time a listing found (a manifest gives none), and the label
-    that sorts first among those given."""
-    images = list(images)
-    first = min(images, key=lambda i: i.base)
-    listed = next((i for i in images if i.size or i.mtime), first)
-    labels = sorted(i.true_label for i in images if i.true_label is not None)
-    return ListedImage(
-        uri, first.base, listed.size, listed.mtime, true_label=labels[0] if labels else None
-    )
 
 
 class ListImages(beam.PTransform):

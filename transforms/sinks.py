@@ -23,6 +23,7 @@ from bucketscore.run_folder.schemas import (
     prediction_csv_line,
 )
 from bucketscore.transforms.launch_values import Derived, join
+from bucketscore.transforms.per_image import object_record
 
 # Rows a Parquet sink buffers before writing them as one row group (Beam's default: 64 MB,
 # which holds a whole shard of a 100,000-image run in memory). 4 MiB keeps the writers'
@@ -105,11 +106,6 @@ class WriteEmbeddings(beam.PTransform):
             num_shards=self._shards,
             row_group_buffer_size=ROW_GROUP_BYTES,
         )
-
-
-def object_record(image) -> dict:
-    """A ListedImage -> its object index row (run_folder.schemas.OBJECTS_SCHEMA)."""
-    return {"uri": image.uri, "size": int(image.size), "mtime": float(image.mtime)}
 
 
 class WriteObjectIndex(beam.PTransform):

@@ -1,8 +1,9 @@
 """A run is complete only when its files hold what it counted (run_folder/file_counts.py),
-through real runs of the demo model: a predictions sink that loses a row (the real sink,
-wrapped by the test to drop one) and a Parquet part cut short after the pipeline's sinks
-ended and before the finishing step each fail the run, with no `_SUCCESS`, the message
-naming the file and both counts; an untouched run records the counts it verified."""
+through real runs of the demo model, by either executor: a predictions sink that loses a
+row (the real sink or table, wrapped by the test to drop one) and a Parquet part cut short
+after the sinks ended and before the finishing step each fail the run, with no
+`_SUCCESS`, the message naming the file and both counts; an untouched run records the
+counts it verified."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import os
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import pytest
 
 from bucketscore.cli.main import main
-from bucketscore.pipelines import graph
+from bucketscore.pipelines import graph, inline_run
+from bucketscore.run_folder.table_files import ParquetTable
 from bucketscore.transforms import finishing
 from bucketscore.transforms.sinks import WritePredictions
 from tests.support.helpers import copy_demo_subset
@@ -21,9 +24,9 @@ from tests.support.helpers import copy_demo_subset
 MARK = "the files do not hold what the run counted: "
 
 
-def _score(demo_bundle, images, out) -> int:
+def _score(demo_bundle, images, out, executor: str = "auto") -> int:
     argv = ["score", "--input", str(images), "--model", demo_bundle.model, "--output", str(out)]
-    return main([*argv, "--run_id", "r", "--no_progress"])
+    return main([*argv, "--run_id", "r", "--no_progress", "--executor", executor])
 
 
 def _images(demo_bundle, tmp_path):
@@ -45,11 +48,28 @@ def dropping(victim: str) -> type:
     return DropOneRow
 
 
-def test_a_sink_that_drops_a_row_fails_the_run(demo_bundle, tmp_path, monkeypatch, capsys):
+def dropping_table(victim: str) -> type:
+    """The in-process executor's real Parquet table, losing the row of image `victim`."""
+
+    class DropOneRow(ParquetTable):
+        def write(self, row: dict) -> None:
+            if row["uri"] != victim or "predicted_label" not in row:  # predictions only
+                super().write(row)
+
+    return DropOneRow
+
+
+@pytest.mark.parametrize("executor", ["beam", "inline"])
+def test_a_sink_that_drops_a_row_fails_the_run(
+    demo_bundle, tmp_path, monkeypatch, capsys, executor
+):
     images, out = _images(demo_bundle, tmp_path), tmp_path / "out"
     victim = str(images / "0" / sorted(os.listdir(images / "0"))[0])
-    monkeypatch.setattr(graph, "WritePredictions", dropping(victim))
-    assert _score(demo_bundle, images, out) != 0
+    if executor == "beam":
+        monkeypatch.setattr(graph, "WritePredictions", dropping(victim))
+    else:
+        monkeypatch.setattr(inline_run, "ParquetTable", dropping_table(victim))
+    assert _score(demo_bundle, images, out, executor) != 0
     err = capsys.readouterr().err
     run = out / "r"
     part = run / "predictions-00000-of-00001.parquet"
@@ -61,11 +81,13 @@ def test_a_sink_that_drops_a_row_fails_the_run(demo_bundle, tmp_path, monkeypatc
     assert not (run / "_SUCCESS").exists() and not (out / "_state").exists()
 
 
+@pytest.mark.parametrize("executor", ["beam", "inline"])
 def test_a_parquet_part_cut_short_before_finishing_fails_the_run(
-    demo_bundle, tmp_path, monkeypatch, capsys
+    demo_bundle, tmp_path, monkeypatch, capsys, executor
 ):
     images, out = _images(demo_bundle, tmp_path), tmp_path / "out"
-    real_finish = finishing.finish_run
+    finishing_module = finishing if executor == "beam" else inline_run
+    real_finish = finishing_module.finish_run
     cut = []
 
     def finish_after_a_loss(info, *args, **kwargs):
@@ -76,8 +98,8 @@ def test_a_parquet_part_cut_short_before_finishing_fails_the_run(
         cut.append(part)
         return real_finish(info, *args, **kwargs)
 
-    monkeypatch.setattr(finishing, "finish_run", finish_after_a_loss)
-    assert _score(demo_bundle, images, out) != 0
+    monkeypatch.setattr(finishing_module, "finish_run", finish_after_a_loss)
+    assert _score(demo_bundle, images, out, executor) != 0
     err = capsys.readouterr().err
     assert cut, "the finishing step ran"
     assert f"{MARK}objects files hold 7 rows but 10 images were listed ({cut[0]}: 7)" in err

@@ -135,17 +135,17 @@ def test_demo_folder_end_to_end(demo_bundle, bucket, tmp_path, capsys):
     assert manifest["arguments"]["listing_rounds"] == 3
     assert "scored: 50" in printed and "failed: 3" in printed and "accuracy:" in printed
     # The demo bundle has model.onnx: ONNX Runtime, chosen automatically and said so; on
-    # DirectRunner a run this small in one process, each table one file
-    # (pipelines/workers.py SMALL_RUN_IMAGES).
+    # this machine the run goes in process, without Beam, each table one file
+    # (pipelines/executor.py).
     assert "inference: ONNX Runtime (model.onnx) on CPU, batches of 4" in printed
-    assert "a small run" in printed
+    assert "in this process (no Beam)" in printed
     inference = manifest["inference"]
     assert (inference["backend"], inference["device"], inference["batch_size"]) == (
         "onnx",
         "cpu",
         4,
     )
-    assert inference["running_mode"] == "in_memory" and inference["workers"] == 1
+    assert inference["executor"] == "inline" and inference["workers"] == 1
     for table in ("predictions", "objects"):
         assert len(glob.glob(os.path.join(out, "r1", f"{table}-*.parquet"))) == 1
     assert len(glob.glob(os.path.join(out, "r1", "predictions-*.csv"))) == 1

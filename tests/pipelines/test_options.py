@@ -48,6 +48,7 @@ OPTIONS = [
     "model_copies",
     "storage_retry_seconds",
     "listing_rounds",
+    "executor",
 ]
 
 TEMPLATE = [

@@ -56,6 +56,8 @@ def test_a_small_local_run(demo_bundle, images, tmp_path):
                 "r1",
                 "--top_k",
                 "50",
+                "--executor",
+                "beam",
             ]
         )
     )
@@ -71,6 +73,7 @@ def test_a_small_local_run(demo_bundle, images, tmp_path):
         "device": "cpu",
         "batch_size": 4,
         "model_copies": None,
+        "executor": "beam",
         "workers": 1,
         "running_mode": "in_memory",
         "threads_per_worker": p.workers.cores,
@@ -126,6 +129,8 @@ def test_more_images_than_a_small_run_are_not_counted_further(demo_bundle, tmp_p
                 demo_bundle.model,
                 "--output",
                 str(tmp_path / "out"),
+                "--executor",
+                "beam",
             ]
         )
     )
@@ -227,6 +232,8 @@ def test_a_run_from_s3(demo_bundle, s3_server, tmp_path):
                 f"s3://{bucket}/out/",
                 "--run_id",
                 "r",
+                "--executor",
+                "beam",
                 *s3_server.beam_options(),
             ]
         )

@@ -131,10 +131,14 @@ def test_a_tampered_bundle_fails_before_anything_is_written(demo_bundle, images,
     assert files_under(out) == before  # the earlier run is untouched: nothing was cleared
 
 
-def test_a_failed_pipeline_leaves_no_beam_temp_folders(demo_bundle, images, tmp_path):
+@pytest.mark.parametrize("executor", ["beam", "inline"])
+def test_a_failed_run_leaves_no_temporary_or_half_written_tables(
+    demo_bundle, images, tmp_path, executor
+):
     # A bundle whose model.json misstates the embeddings' size (its version still checks
     # out: model.json is not one of its digested files): the embeddings sink fails while
-    # writing, when every sink has made its beam-temp folder.
+    # writing, when every Beam sink has made its beam-temp folder (in process: when every
+    # table is open).
     bundle = tmp_path / "bundle"
     shutil.copytree(demo_bundle.model, bundle)
     meta = json.loads((bundle / "model.json").read_text())
@@ -142,11 +146,13 @@ def test_a_failed_pipeline_leaves_no_beam_temp_folders(demo_bundle, images, tmp_
     meta["embedding_dim"] = 3
     (bundle / "model.json").write_text(json.dumps(meta))
     out = tmp_path / "out"
-    with pytest.raises(Exception, match="WriteEmbeddings"):
-        run(plan_of(images, str(bundle), out, embeddings=True))
+    with pytest.raises(Exception, match="WriteEmbeddings" if executor == "beam" else "of size"):
+        run(plan_of(images, str(bundle), out, embeddings=True, executor=executor))
     left = os.listdir(out / "r")
     assert not [n for n in left if n.startswith("beam-temp")], left
     assert "_SUCCESS" not in left
+    if executor == "inline":
+        assert not [n for n in left if n.endswith((".csv", ".parquet"))], left
 
 
 def test_the_root_logger_drops_runinferences_memory_warning_only():
