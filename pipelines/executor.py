@@ -8,7 +8,8 @@ plan, from the options and what the plan found.
   service, Beam's in-process BundleBasedDirectRunner), or a classic template build;
 * `--no_wait_until_finish` (a job that outlives the command);
 * `--direct_num_workers` / `--direct_running_mode` (the user chose Beam's local workers);
-* `--incremental` with a base run (its rows are joined in the graph);
+* `--incremental` with a base run of more than IN_MEMORY_BASE_IMAGES images (its rows are
+  joined in the graph; a smaller one is held in memory, in process too);
 * inference on a GPU (worker processes decode for one shared model: `--model_copies`).
 
 `--executor inline` insists (a run that needs Beam is refused, with the reason);
@@ -36,7 +37,8 @@ FLAG = option(
     help="what runs a run on this machine: auto (default) = this process, without Beam "
     "(seconds faster to start and finish, less memory, the same results) unless the run "
     "needs Beam (another runner, a template, --no_wait_until_finish, --direct_num_workers, "
-    "--incremental with a base run, a GPU); inline = insist on it; beam = Beam's local runner",
+    "--incremental with a base run of more than 50,000 images, a GPU); inline = insist on "
+    "it; beam = Beam's local runner",
 )
 
 
@@ -46,7 +48,7 @@ def no_wait(beam_args: Sequence[str]) -> bool:
 
 
 def needs_beam(
-    runner: Runner, beam_args: Sequence[str], *, base_run: Optional[str], device: str
+    runner: Runner, beam_args: Sequence[str], *, carry_over: Optional[str], device: str
 ) -> Optional[str]:
     """Why this run needs Beam, or None when the in-process executor can run it."""
     if runner.template:
@@ -59,20 +61,23 @@ def needs_beam(
         return "--no_wait_until_finish submits a Beam job"
     if user_chose_workers(beam_args):
         return "--direct_num_workers / --direct_running_mode choose Beam's local workers"
-    if base_run:
-        return "--incremental with a base run joins its rows in the Beam graph"
+    if carry_over == "join":
+        return (
+            "--incremental with a base run too large to hold in memory joins its rows in "
+            "the Beam graph"
+        )
     if device == "gpu":
         return "inference on a GPU is fed by Beam's worker processes"
     return None
 
 
 def choose(
-    chosen: str, runner: Runner, beam_args: Sequence[str], *, base_run: Optional[str], device: str
+    chosen: str, runner: Runner, beam_args: Sequence[str], *, carry_over: Optional[str], device: str
 ) -> str:
     """INLINE or BEAM for `--executor chosen`; UsageError when `inline` cannot be."""
     if chosen == BEAM:
         return BEAM
-    why = needs_beam(runner, beam_args, base_run=base_run, device=device)
+    why = needs_beam(runner, beam_args, carry_over=carry_over, device=device)
     if why is None:
         return INLINE
     if chosen == INLINE:

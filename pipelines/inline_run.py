@@ -10,6 +10,9 @@ the same run-folder code, as one stream:
          -> rows -> tables (run_folder/table_files.py), summary, report items, hash sketch
     tables closed -> label checks (the written Parquet read back) -> finish_run
 
+(--incremental with a base run small enough to hold, run_folder/carry_over.py: unchanged
+images keep their rows, written to predictions-carried-*, before anything is read.)
+
 Reads and decoding run ahead in threads (Pillow and storage reads release the GIL) while
 the model infers on the main thread, so decoding overlaps inference. Memory is bounded as
 in the graph: the listing streams, rows go to the tables as they are made, the report and
@@ -27,15 +30,18 @@ import collections
 import heapq
 import itertools
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, Optional
 
 from bucketscore.bundle.label_sources import csv_candidates, label_of, read_labels_csv
 from bucketscore.bundle.predictor import load_predictor
 from bucketscore.run_folder import accuracy, layout
+from bucketscore.run_folder.carry_over import carried_row, read_base, unchanged
 from bucketscore.run_folder.duplicates import RepeatSketch, group_rows
 from bucketscore.run_folder.finish import finish_run
 from bucketscore.run_folder.label_checks import COLUMNS, assemble, check_row, new_tally
+from bucketscore.run_folder.report_figures import warm_up
 from bucketscore.run_folder.report_selection import (
     DEFAULT_REPORT_ITEMS,
     PER_CLASS_ITEMS,
@@ -273,16 +279,25 @@ def _loader(spec, max_pixels: int) -> Callable[[ListedImage], object]:
 # -- the run -----------------------------------------------------------------------------
 
 
+class _Predictions:
+    """predictions-*.csv and .parquet (or predictions-carried-*: rows an --incremental run
+    carries over)."""
+
+    def __init__(self, run: str, name: str):
+        self.csv = CsvTable(shard_uri(run, name, ".csv"), csv_line(PREDICTION_COLUMNS))
+        self.parquet = ParquetTable(shard_uri(run, name, ".parquet"), PREDICTIONS_SCHEMA)
+
+    def write(self, row: dict) -> None:
+        self.csv.write(prediction_csv_line(row))
+        self.parquet.write(row)
+
+
 class _Tables:
     """The run's table files, open while it scores."""
 
-    def __init__(self, run: str, embeddings_dim: Optional[int]):
-        self.predictions_csv = CsvTable(
-            shard_uri(run, layout.PREDICTIONS, ".csv"), csv_line(PREDICTION_COLUMNS)
-        )
-        self.predictions = ParquetTable(
-            shard_uri(run, layout.PREDICTIONS, ".parquet"), PREDICTIONS_SCHEMA
-        )
+    def __init__(self, run: str, embeddings_dim: Optional[int], carries: bool):
+        self.predictions = _Predictions(run, layout.PREDICTIONS)
+        self.carried = _Predictions(run, layout.CARRIED_PREDICTIONS) if carries else None
         self.errors = CsvTable(uris.join(run, layout.ERRORS_CSV), csv_line(ERROR_COLUMNS))
         self.objects = ParquetTable(shard_uri(run, layout.OBJECTS, ".parquet"), OBJECTS_SCHEMA)
         self.embeddings = (
@@ -294,17 +309,10 @@ class _Tables:
         )
 
     def _all(self) -> list:
-        return [
-            t
-            for t in (
-                self.predictions_csv,
-                self.predictions,
-                self.errors,
-                self.objects,
-                self.embeddings,
-            )
-            if t is not None
-        ]
+        tables = [self.predictions.csv, self.predictions.parquet]
+        if self.carried is not None:
+            tables += [self.carried.csv, self.carried.parquet]
+        return tables + [t for t in (self.errors, self.objects, self.embeddings) if t]
 
     def close(self) -> list[str]:
         return [t.close() for t in self._all()]
@@ -316,22 +324,33 @@ class _Tables:
 
 class _Scoring:
     """What the run accumulates while it scores: counts, summary, report candidates,
-    hash sketch."""
+    hash sketch. With `carries` (an --incremental run with a base run), report.html draws
+    on each side's n most confident mistakes only, as the graph's ReportCandidates does."""
 
-    def __init__(self, labels: list[str], n: int):
+    def __init__(self, labels: list[str], n: int, carries: bool = False):
         self.known = set(labels)
         self.summary = accuracy.new_accumulator()
         self.sketch = RepeatSketch()
         self.failed = 0
+        self.carried = 0
         self.mistakes = Top(n, mistake_key)
         self.least = Top(n, least_confident_key)
         self.failures = Top(n, failure_key, smallest=True)
         self.per_class: dict[str, Top] = {}
+        self.sides = (Top(n, mistake_key), Top(n, mistake_key)) if carries else None
 
-    def row(self, row: dict) -> None:
+    def row(self, row: dict, carried: bool = False) -> None:
         accuracy.add_row(self.summary, row, self.known)
         if row.get("sha256"):
             self.sketch.add(row["sha256"])
+        self.carried += carried
+        if self.sides is None:
+            self._candidate(row)
+        elif is_mistake(row, self.known):
+            self.sides[carried].add(row)
+
+    def _candidate(self, row: dict) -> None:
+        """A row report.html may show."""
         if is_mistake(row, self.known):
             self.mistakes.add(row)
         self.least.add(row)
@@ -349,6 +368,9 @@ class _Scoring:
     def report_items(self, labels: list[str]) -> dict:
         from bucketscore.run_folder.thumbnails import add_thumbnails
 
+        for side in self.sides or ():
+            for row in side.items():
+                self._candidate(row)
         best = [(label, top.items()) for label, top in self.per_class.items()]
         items = assemble_items(
             self.mistakes.items(),
@@ -370,15 +392,18 @@ def run_inline(plan) -> dict[str, int]:
     run = plan.run_uri
     labels = list(meta.labels)
     dim = int(meta.extra.get("embedding_dim") or 0) if config.embeddings else None
+    # The report's plotting library is loaded while the images are scored, not after.
+    threading.Thread(target=warm_up, name="bucketscore-report-warm-up", daemon=True).start()
     model = load_predictor(
         config.model, plan.inference.backend, plan.inference.device, plan.inference.precision
     )
     selection = _Selection(config)
     source = _Labels(config.labels, list(config.inputs))
-    scoring = _Scoring(labels, DEFAULT_REPORT_ITEMS)
-    tables = _Tables(run, dim)
+    base = read_base(plan.base_run) if plan.base_run else None  # small: held (plan decided)
+    scoring = _Scoring(labels, DEFAULT_REPORT_ITEMS, carries=base is not None)
+    tables = _Tables(run, dim, carries=base is not None)
     try:
-        _score(plan, model, selection, source, scoring, tables)
+        _score(plan, model, selection, source, scoring, tables, base)
         missing = source.missing()
         for error in missing:
             tables.errors.write(error_csv_line(error))
@@ -401,7 +426,7 @@ def run_inline(plan) -> dict[str, int]:
         selection.selected,
         scoring.failed,
         len(missing),
-        0,
+        scoring.carried,
         written,
         scoring.report_items(labels),
         complete=False,
@@ -415,8 +440,10 @@ def _is_predictions(uri: str) -> bool:
     return uri.rsplit("/", 1)[-1].startswith(layout.PREDICTIONS + "-")
 
 
-def _score(plan, model, selection, source, scoring, tables) -> None:
-    """List, read, decode, infer and write every image of the run."""
+def _score(plan, model, selection, source, scoring, tables, base: Optional[dict]) -> None:
+    """List, read, decode, infer and write every image of the run; with `base` (an
+    --incremental run's base run: run_folder.carry_over.read_base), unchanged images keep
+    their rows (predictions-carried-*) instead."""
     config, meta = plan.config, plan.meta
     labels = list(meta.labels)
     index = {label: i for i, label in enumerate(labels)}
@@ -430,6 +457,18 @@ def _score(plan, model, selection, source, scoring, tables) -> None:
         for image in images:
             tables.objects.write(object_record(image))
             yield image
+
+    def to_score(images):
+        """Images to score; the unchanged ones of an --incremental run carried over."""
+        for image in images:
+            known = base.get(image.uri) if base is not None else None
+            if known and unchanged(image.size, image.mtime, [known[0]], [known[1]]):
+                tally("carried")
+                row = carried_row(known[1], image.true_label)
+                tables.carried.write(row)
+                scoring.row(row, carried=True)
+            else:
+                yield image
 
     batch: list[ImageExample] = []
 
@@ -451,7 +490,6 @@ def _score(plan, model, selection, source, scoring, tables) -> None:
                 run_id=config.run_id,
                 label_index=index,
             )
-            tables.predictions_csv.write(prediction_csv_line(row))
             tables.predictions.write(row)
             if tables.embeddings is not None:
                 tables.embeddings.write(embedding_row(out))
@@ -463,7 +501,8 @@ def _score(plan, model, selection, source, scoring, tables) -> None:
 
     load = _loader(meta.input, config.max_pixels)
     with ThreadPoolExecutor(threads, thread_name_prefix="bucketscore-load") as pool:
-        for out in ordered_map(load, objects(images), pool, AHEAD_PER_THREAD * threads):
+        todo = to_score(objects(images))
+        for out in ordered_map(load, todo, pool, AHEAD_PER_THREAD * threads):
             if isinstance(out, ErrorRow):
                 failure(out)
                 continue

@@ -249,7 +249,7 @@ def plan(config: ScoreConfig, *, count: bool = False) -> RunPlan:
     carry_over = incremental.carry_over_mode(base_run)
     inference = plan_inference(config, meta, runner)
     chosen = executor.choose(
-        config.executor, runner, config.beam_args, base_run=base_run, device=inference.device
+        config.executor, runner, config.beam_args, carry_over=carry_over, device=inference.device
     )
     needs_count = _needs_count(config, chosen)
     counted = bool(config.inputs) and (needs_count or count)

@@ -35,26 +35,29 @@ def config_of(argv: list[str]):
         (LOCAL, ["--no_wait_until_finish"], None, "cpu", "--no_wait_until_finish"),
         (LOCAL, ["--direct_num_workers=2"], None, "cpu", "--direct_num_workers"),
         (LOCAL, ["--direct_running_mode", "multi_threading"], None, "cpu", "--direct_num"),
-        (LOCAL, [], "/out/base", "cpu", "--incremental"),
+        (LOCAL, [], "join", "cpu", "--incremental"),
+        (LOCAL, [], "memory", "cpu", None),
         (LOCAL, [], None, "gpu", "GPU"),
         (LOCAL, ["--no_wait_until_finish_x"], None, "cpu", None),
     ],
 )
 def test_what_needs_beam(runner, args, base, device, why):
-    found = executor.needs_beam(runner, args, base_run=base, device=device)
+    found = executor.needs_beam(runner, args, carry_over=base, device=device)
     if why is None:
         assert found is None
-        assert executor.choose("auto", runner, args, base_run=base, device=device) == "inline"
-        assert executor.choose("beam", runner, args, base_run=base, device=device) == "beam"
+        assert executor.choose("auto", runner, args, carry_over=base, device=device) == "inline"
+        assert executor.choose("beam", runner, args, carry_over=base, device=device) == "beam"
     else:
         assert why in found
-        assert executor.choose("auto", runner, args, base_run=base, device=device) == "beam"
+        assert executor.choose("auto", runner, args, carry_over=base, device=device) == "beam"
         with pytest.raises(UsageError, match="--executor inline: .*use --executor auto or beam"):
-            executor.choose("inline", runner, args, base_run=base, device=device)
+            executor.choose("inline", runner, args, carry_over=base, device=device)
 
 
 def test_the_runner_flag_is_read_as_the_plan_reads_it():
-    assert executor.needs_beam(runner_of(["--runner=FlinkRunner"]), [], base_run=None, device="cpu")
+    assert executor.needs_beam(
+        runner_of(["--runner=FlinkRunner"]), [], carry_over=None, device="cpu"
+    )
 
 
 @pytest.fixture

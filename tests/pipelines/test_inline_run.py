@@ -23,7 +23,7 @@ from bucketscore.run_folder.duplicates import RepeatSketch, group_rows
 from bucketscore.run_folder.duplicates import ordered as ordered_duplicates
 from bucketscore.run_folder.report_selection import mistake_key
 from bucketscore.run_folder.suspects import judge, ordered
-from tests.support.helpers import REPO, copy_demo_subset, write_file
+from tests.support.helpers import REPO, copy_demo_subset, image_bytes, write_file
 from tests.support.prediction_files import THRESHOLDS, prediction_rows, write_predictions
 
 TIMES = {"started_at", "finished_at", "duration_seconds"}
@@ -51,13 +51,13 @@ def bucket(demo_bundle, tmp_path_factory):
     return images, csv
 
 
-def _masked_json(path: str):
+def _masked_json(path: str, output: str):
     def mask(d):
         if isinstance(d, dict):
             return {k: "T" if k in TIMES else mask(v) for k, v in d.items()}
         if isinstance(d, list):
             return [mask(x) for x in d]
-        return d
+        return d.replace(output, "O") if isinstance(d, str) else d
 
     doc = mask(json.load(open(path)))
     inference = doc.get("inference") or {}
@@ -79,7 +79,7 @@ def _contents(run: str) -> dict:
             lines = open(path).read().splitlines()
             out[name] = (lines[:1], sorted(lines[1:]))
         elif name.endswith(".json"):
-            out[name] = _masked_json(path)
+            out[name] = _masked_json(path, os.path.dirname(run))
         elif name == "report.html":
             text = open(path).read()
             text = re.sub(r"\d{4}-\d\d-\d\d[T ][\d:]+(\+00:00| UTC)?", "T", text)
@@ -131,6 +131,39 @@ def test_both_executors_write_the_same_run_folder(demo_bundle, bucket, tmp_path,
     ]
     assert counters[0] == counters[1]
     manifest = json.load(open(os.path.join(runs["inline"], "manifest.json")))
+    assert manifest["inference"]["executor"] == "inline"
+
+
+def test_both_executors_carry_over_the_same_rows_of_an_incremental_run(
+    demo_bundle, bucket, tmp_path
+):
+    images, _csv = bucket
+    folder = str(tmp_path / "images")
+    shutil.copytree(images, folder)
+    runs = {}
+    for executor in ("beam", "inline"):
+        out = str(tmp_path / executor)
+        args = ["score", "--input", folder, "--model", demo_bundle.model, "--output", out]
+        args += ["--no_progress", "--incremental", "--executor", executor]
+        assert main(args + ["--run_id", "base"]) == 0
+        runs[executor] = (args, os.path.join(out, "next"))
+    # Then: one image changed, one new, one gone.
+    changed = os.path.join(folder, "2", sorted(os.listdir(os.path.join(folder, "2")))[0])
+    with open(changed, "ab") as f:
+        f.write(b"\0")
+    write_file(os.path.join(folder, "9", "new.png"), image_bytes(np.full((8, 8), 99, np.uint8)))
+    os.remove(os.path.join(folder, "6", sorted(os.listdir(os.path.join(folder, "6")))[0]))
+    for args, _run in runs.values():
+        assert main(args + ["--run_id", "next"]) == 0
+    beam, inline = _contents(runs["beam"][1]), _contents(runs["inline"][1])
+    assert sorted(beam) == sorted(inline)
+    for name in beam:
+        assert inline[name] == beam[name], name
+    summary = json.load(open(os.path.join(runs["inline"][1], "summary.json")))
+    assert summary["incremental"]["scored_now"] == 2  # the changed and the new image
+    # all but those and the two that failed last time (and again now)
+    assert summary["incremental"]["carried_over"] == summary["counts"]["listed"] - 4
+    manifest = json.load(open(os.path.join(runs["inline"][1], "manifest.json")))
     assert manifest["inference"]["executor"] == "inline"
 
 
