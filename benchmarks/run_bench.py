@@ -623,10 +623,17 @@ def main(argv=None) -> int:
         result["runs"] = runs
         if small_sizes:
             log(f"small runs: plain loop, default, --executor beam: {small_sizes} images")
+            from benchmarks.small_runs import int8_bundle
             from benchmarks.small_runs import measure as measure_small
 
             result["small_runs"] = measure_small(
-                sets, args.bundle, args.work, small_sizes, args.repeats, env
+                sets,
+                args.bundle,
+                args.work,
+                small_sizes,
+                args.repeats,
+                env,
+                int8_bundle(args.bundle, args.work),
             )
             if server is not None:
                 from benchmarks.small_runs import measure_s3_output

@@ -1,7 +1,8 @@
 """Small and medium runs: whole-process time (command to exit) and peak PSS of the process
 tree of the plain loop, `bucketscore score` by default (a local run: the in-process
-executor) and `bucketscore score --executor beam` (Beam's local runner), by number of
-images, in alternation, with the load beside each row.
+executor), the same with the bundle's int8 twin (`--precision int8`) and `bucketscore
+score --executor beam` (Beam's local runner), by number of images, in alternation, with the
+load beside each row.
 
 Part of `make bench` (run_bench calls `measure`), or alone:
     python -m benchmarks.small_runs --sizes 60,1000,4000 [--repeats 3]
@@ -108,16 +109,48 @@ def _measured(cmd: list[str], env: dict) -> dict:
 
 
 # What each size is measured with: the plain loop, bucketscore's default (a local run: the
-# in-process executor, pipelines/inline_run.py) and the same run through Beam's local
+# in-process executor, pipelines/inline_run.py), the same with the bundle's int8 twin
+# (--precision int8; when an int8 bundle is given) and the same run through Beam's local
 # runner (--executor beam: one process up to SMALL_RUN_IMAGES, else worker processes).
-PROGRAMS = ("plain loop", "default", "beam")
+PROGRAMS = ("plain loop", "default", "default int8", "beam")
+
+
+def int8_bundle(bundle: str, work: str) -> str:
+    """A copy of the bench bundle with its int8 twin (bucketscore quantize, calibrated on 128
+    corpus images; no agreement floor: these weights are random, benchmarks/int8_bench.py
+    says why), made once under `work`."""
+    import shutil
+
+    from bucketscore.model_export.quantizing import quantize_bundle
+
+    out = os.path.join(work, "bundle-int8")
+    if os.path.exists(os.path.join(out, "model.int8.onnx")):
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(bundle, out)
+    quantize_bundle(
+        out,
+        calibration=os.path.join(work, "corpus"),
+        samples=128,
+        labels="none",
+        min_agreement=0.0,
+        log=lambda _: None,
+    )
+    return out
 
 
 def measure(
-    sets: dict, bundle: str, work: str, sizes: list[int], repeats: int = 1, env: dict | None = None
+    sets: dict,
+    bundle: str,
+    work: str,
+    sizes: list[int],
+    repeats: int = 1,
+    env: dict | None = None,
+    int8: str | None = None,
 ) -> dict:
     """Per size and program the median of `repeats` runs, in alternation (plain, default,
-    beam, plain, ...): whole-process time and peak PSS; ratios to the plain loop."""
+    default int8 (with `int8`: a bundle with its twin), beam, plain, ...): whole-process
+    time and peak PSS; ratios to the plain loop."""
     env = dict(os.environ if env is None else env)
     out = os.path.join(work, "out", "small-runs")
     os.makedirs(out, exist_ok=True)
@@ -129,26 +162,32 @@ def measure(
             "default": _score_cmd(inp, bundle, out, []),
             "beam": _score_cmd(inp, bundle, out, ["--executor", "beam"]),
         }
-        runs: dict = {name: [] for name in PROGRAMS}
+        if int8:
+            cmds["default int8"] = _score_cmd(inp, int8, out, ["--precision", "int8"])
+        programs = [name for name in PROGRAMS if name in cmds]
+        runs: dict = {name: [] for name in programs}
         for _ in range(repeats):
-            for name in PROGRAMS:
+            for name in programs:
                 runs[name].append(_measured(cmds[name], env))
         row = {"n": n, "runs": runs}
-        for name in PROGRAMS:
+        for name in programs:
             walls = sorted(r["wall_s"] for r in runs[name])
             pss = sorted(r["peak_pss_mb"] for r in runs[name])
             row[name] = {"wall_s": walls[len(walls) // 2], "peak_pss_mb": pss[len(pss) // 2]}
         plain = row["plain loop"]["wall_s"]
-        row["default_x_plain"] = row["default"]["wall_s"] / plain
-        row["beam_x_plain"] = row["beam"]["wall_s"] / plain
-        loads = [x for name in PROGRAMS for r in runs[name] for x in r["load"]]
+        for name in programs[1:]:
+            row[f"{name} x plain"] = row[name]["wall_s"] / plain
+        loads = [x for name in programs for r in runs[name] for x in r["load"]]
         row["load"] = [min(loads), max(loads)]
         rows.append(row)
+        said = ", ".join(
+            f"{name} {row[name]['wall_s']:.2f} s ({row[f'{name} x plain']:.2f}x, "
+            f"{row[name]['peak_pss_mb']:.0f} MB)"
+            for name in programs[1:]
+        )
         print(
-            f"[small runs] n={n}: plain {plain:.2f} s, default {row['default']['wall_s']:.2f} s"
-            f" ({row['default_x_plain']:.2f}x, {row['default']['peak_pss_mb']:.0f} MB), beam "
-            f"{row['beam']['wall_s']:.2f} s ({row['beam_x_plain']:.2f}x, "
-            f"{row['beam']['peak_pss_mb']:.0f} MB), load {row['load'][0]:.2f}-{row['load'][1]:.2f}",
+            f"[small runs] n={n}: plain {plain:.2f} s, {said}, load "
+            f"{row['load'][0]:.2f}-{row['load'][1]:.2f}",
             file=sys.stderr,
             flush=True,
         )
@@ -212,18 +251,20 @@ def s3_table(result: dict) -> str:
 
 
 def table(result: dict) -> str:
+    """One line per size and program: time, x the plain loop, peak PSS, load."""
     lines = [
-        "| images | plain loop s | default s | default / plain | default peak PSS MB | "
-        "--executor beam s | beam / plain | beam peak PSS MB | load |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| images | program | whole process s (median) | x plain loop | peak PSS MB | load |",
+        "| ---: | --- | ---: | ---: | ---: | --- |",
     ]
     for r in result["rows"]:
-        lines.append(
-            f"| {r['n']:,} | {r['plain loop']['wall_s']:.2f} | {r['default']['wall_s']:.2f} | "
-            f"{r['default_x_plain']:.2f} | {r['default']['peak_pss_mb']:.0f} | "
-            f"{r['beam']['wall_s']:.2f} | {r['beam_x_plain']:.2f} | "
-            f"{r['beam']['peak_pss_mb']:.0f} | {r['load'][0]:.2f}-{r['load'][1]:.2f} |"
-        )
+        for name in PROGRAMS:
+            if name not in r:
+                continue
+            ratio = "" if name == "plain loop" else f"{r[f'{name} x plain']:.2f}"
+            lines.append(
+                f"| {r['n']:,} | {name} | {r[name]['wall_s']:.2f} | {ratio} | "
+                f"{r[name]['peak_pss_mb']:.0f} | {r['load'][0]:.2f}-{r['load'][1]:.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -243,8 +284,9 @@ def main(argv=None) -> int:
     sets = make_sets(args.work, sizes, 0, max(sizes))
     bundle = os.path.join(args.work, "bundle")
     write_bench_bundle(bundle)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = measure(
-        sets, bundle, args.work, sizes, args.repeats, dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        sets, bundle, args.work, sizes, args.repeats, env, int8_bundle(bundle, args.work)
     )
     print(table(result))
     print(f"results: {save_results(args.out, 'small-runs', result)}")

@@ -11,9 +11,11 @@ NAME = "score"
 HELP = "score the images under one or more prefixes"
 DESCRIPTION = "Score every image under the input prefixes or globs with a model bundle."
 EPILOG = textwrap.dedent("""\
-    Any other --flag is passed to Beam as a pipeline option, for example:
+    On this machine a run goes in this process, without Beam (the same results; --executor
+    beam for Beam's local runner). Any other --flag is passed to Beam as a pipeline option,
+    for example:
       --runner DataflowRunner --project P --region R --temp_location gs://b/tmp
-      --direct_num_workers 2 --direct_running_mode multi_processing
+      --direct_num_workers 2 --direct_running_mode multi_processing   # Beam's local workers
       --s3_endpoint_url http://127.0.0.1:8333 --s3_region_name us-east-1
     Unknown flags are refused. Credentials: prefer AWS_ACCESS_KEY_ID and
     AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), GOOGLE_APPLICATION_CREDENTIALS for gs://; the

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import os
 
+import pytest
+
 from bucketscore.cli.commands import score
 from bucketscore.cli.main import main
 from tests.support.helpers import copy_demo_subset, write_file
@@ -90,7 +92,10 @@ def test_plan_and_no_progress_are_flags_of_score():
     assert "--no_progress do not print progress" in text
 
 
-def test_a_failing_run_prints_the_cause_and_no_success(demo_bundle, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("executor", ["inline", "beam"])
+def test_a_failing_run_prints_the_cause_and_no_success(
+    demo_bundle, tmp_path, capsys, monkeypatch, executor
+):
     monkeypatch.setenv("BUCKETSCORE_CACHE_DIR", str(tmp_path / "cache"))
     images = tmp_path / "images"
     copy_demo_subset(demo_bundle.data, str(images), per_class=1)  # 10 good images
@@ -110,14 +115,17 @@ def test_a_failing_run_prints_the_cause_and_no_success(demo_bundle, tmp_path, ca
             "r",
             "--max_error_ratio",
             "0.1",
+            "--executor",
+            executor,
         ]
     )
     assert status == 1
     err = capsys.readouterr().err.splitlines()
     log = tmp_path / "cache" / "logs" / "r.log"
+    step = " [while running 'FinishRun']" if executor == "beam" else ""  # Beam names its step
     assert err == [
         "bucketscore score: the run failed: 5 of 15 images failed (33.3% > --max_error_ratio "
-        f"0.1); see {out}/r/errors.csv [while running 'FinishRun']",
+        f"0.1); see {out}/r/errors.csv{step}",
         f"bucketscore score: no _SUCCESS was written under {out}/r/",
         f"bucketscore score: details: {log}",
     ]
