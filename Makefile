@@ -99,8 +99,9 @@ bench: $(STAMP) ## throughput and memory benchmark, never part of make test: [BE
 bench-gpu: $(STAMP) ## GPU decode+inference benchmark (skips the GPU parts without one): [BENCH_ARGS=...]
 	$(BIN)/python -m benchmarks.gpu $(BENCH_ARGS)
 
-bench-int8: $(STAMP) demo ## fp32 vs int8 (quantize) on ONNX Runtime, 1 thread: MobileNetV2, ResNet-50, the demo: [BENCH_ARGS=...]
+bench-int8: $(STAMP) demo ## fp32 vs int8 (quantize) on ONNX Runtime, 1 thread: MobileNetV2, ResNet-50 (random and trained on digits), the demo: [BENCH_ARGS=...]
 	$(BIN)/python -m benchmarks.int8_bench $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.int8_trained_resnet
 
 bench-listing: $(STAMP) ## listing benchmark, 10k/100k/1M objects, local + S3: [BENCH_ARGS='--sizes 10000 --incremental 100000']
 	$(BIN)/python -m benchmarks.listing_bench $(BENCH_ARGS)
