@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from bucketscore.bundle.label_sources import csv_candidates, label_of, read_labels_csv
 from bucketscore.bundle.predictor import load_predictor
+from bucketscore.pipelines.features import selection
 from bucketscore.run_folder import accuracy, layout
 from bucketscore.run_folder.carry_over import carried_row, read_base, unchanged
 from bucketscore.run_folder.duplicates import RepeatSketch, group_rows
@@ -72,10 +73,12 @@ from bucketscore.storage.listing import expand, label_bases, resolve_inputs, roo
 from bucketscore.storage.selection import excluded, sample_key
 from bucketscore.transforms.counters import snapshot, tally
 from bucketscore.transforms.per_image import (
+    csv_row_without_image,
     decode_example,
     embedding_row,
     keep_one,
     listed_pages,
+    normalize_input,
     object_record,
     predict_batch,
     prediction_row,
@@ -142,15 +145,11 @@ def ordered_map(fn: Callable, items: Iterable, pool: ThreadPoolExecutor, ahead: 
 # -- listing, selection, labels --------------------------------------------------------------
 
 
-def _normalize_input(uri: str) -> str:
-    return manifests.normalize(uri) if manifests.is_manifest(uri) else uris.normalize(uri)
-
-
 def listed_images(inputs: list[str], rounds: int) -> Iterator[ListedImage]:
     """Every image the inputs name, each once (counted: listed, bytes_listed). Manifests
     may name an image twice, or one a prefix also lists: with one, the listing is held
     and deduplicated by URI (keep_one), as the graph's dedupe step does."""
-    inputs = [_normalize_input(u) for u in inputs]
+    inputs = [normalize_input(u) for u in inputs]
     tasks = root_tasks(resolve_inputs(inputs))
     if rounds > 0:  # explored once, as the graph's first round (finer key ranges)
         tasks = [t for task in tasks for t in expand(task)]
@@ -208,12 +207,9 @@ class _Selection:
                 yield image
 
     def record(self) -> Optional[dict]:
-        c = self._config
-        if not (c.exclude or c.sample or c.limit):
+        if not selection.active(self._config):
             return None
-        how = {"exclude": list(c.exclude), "sample": c.sample, "limit": c.limit}
-        chosen = {k: v for k, v in how.items() if v}
-        return {"listed": self.listed, "selected": self.selected, **chosen}
+        return selection.record(self._config, self.listed, self.selected)
 
 
 class _Labels:
@@ -244,9 +240,7 @@ class _Labels:
         bases = label_bases(self._inputs)
         csv_uri = self._source.argument
         return [
-            ErrorRow(
-                path, "label", f"named in the labels CSV {csv_uri} but not found under the input"
-            )
+            csv_row_without_image(path, csv_uri)
             for path in self._table
             if not any(c in self._seen for c in csv_candidates(path, bases))
         ]
@@ -397,13 +391,13 @@ def run_inline(plan) -> dict[str, int]:
     model = load_predictor(
         config.model, plan.inference.backend, plan.inference.device, plan.inference.precision
     )
-    selection = _Selection(config)
+    chosen = _Selection(config)
     source = _Labels(config.labels, list(config.inputs))
     base = read_base(plan.base_run) if plan.base_run else None  # small: held (plan decided)
     scoring = _Scoring(labels, DEFAULT_REPORT_ITEMS, carries=base is not None)
     tables = _Tables(run, dim, carries=base is not None)
     try:
-        _score(plan, model, selection, source, scoring, tables, base)
+        _score(plan, model, chosen, source, scoring, tables, base)
         missing = source.missing()
         for error in missing:
             tables.errors.write(error_csv_line(error))
@@ -423,14 +417,14 @@ def run_inline(plan) -> dict[str, int]:
     finish_run(
         plan.info,
         scores,
-        selection.selected,
+        chosen.selected,
         scoring.failed,
         len(missing),
         scoring.carried,
         written,
         scoring.report_items(labels),
         complete=False,
-        selection=selection.record(),
+        selection=chosen.record(),
         checks=checks,
     )
     return snapshot()

@@ -19,7 +19,8 @@ from bucketscore.bundle.label_sources import (
     read_labels_csv,
 )
 from bucketscore.transforms.launch_values import value_of
-from bucketscore.transforms.records import ErrorRow, ListedImage
+from bucketscore.transforms.per_image import csv_row_without_image
+from bucketscore.transforms.records import ListedImage
 
 
 class AttachLabels(beam.DoFn):
@@ -63,9 +64,7 @@ def _found_or_not(item):
 def _missing_error(item, csv_uri: str):
     path, found = item
     if not any(found):
-        yield ErrorRow(
-            path, "label", f"named in the labels CSV {csv_uri} but not found under the input"
-        )
+        yield csv_row_without_image(path, csv_uri)
 
 
 class FindCsvRowsWithoutImage(beam.PTransform):

@@ -23,7 +23,7 @@ from typing import Iterator, Optional
 import apache_beam as beam
 from apache_beam.options.value_provider import ValueProvider
 
-from bucketscore.storage import manifests, uris
+from bucketscore.storage import manifests
 from bucketscore.storage.listing import (
     MANIFEST,
     PLANNING_ROUNDS,
@@ -34,13 +34,8 @@ from bucketscore.storage.listing import (
 )
 from bucketscore.transforms import counters
 from bucketscore.transforms.launch_values import LaunchValueError, value_of
-from bucketscore.transforms.per_image import keep_one, listed_pages
+from bucketscore.transforms.per_image import keep_one, listed_pages, normalize_input
 from bucketscore.transforms.records import ListedImage
-
-
-def normalize_input(uri: str) -> str:
-    """Local paths absolute, `manifest:` kept in front of its (normalized) URI."""
-    return manifests.normalize(uri) if manifests.is_manifest(uri) else uris.normalize(uri)
 
 
 def has_manifest(inputs) -> bool:

@@ -7,7 +7,9 @@ gives the same rows whichever executes it.
 * `decode_example(item, spec, max_pixels)`: ImageBytes -> ImageExample, or ErrorRow;
 * `predict_batch(model, batch, embeddings)`: ImageExamples -> ModelOutputs (a failed batch
   is retried image by image: only the image that breaks the model gets an error);
-* `prediction_row`, `embedding_row`, `object_record`: the rows of the run's tables.
+* `prediction_row`, `embedding_row`, `object_record`: the rows of the run's tables;
+* `normalize_input(uri)`: an input as listing takes it; `csv_row_without_image(path,
+  csv_uri)`: the errors row of a labels-CSV row that names no listed image.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bucketscore.bundle.meta import InputSpec
 from bucketscore.bundle.predictor import top_k
 from bucketscore.errors import error_message
 from bucketscore.run_folder.accuracy import is_correct
+from bucketscore.storage import manifests, uris
 from bucketscore.storage.listing import MANIFEST, ListTask, list_task, manifest_pages
 from bucketscore.transforms.records import (
     ErrorRow,
@@ -30,6 +33,18 @@ from bucketscore.transforms.records import (
     ListedImage,
     ModelOutput,
 )
+
+
+def normalize_input(uri: str) -> str:
+    """Local paths absolute, `manifest:` kept in front of its (normalized) URI."""
+    return manifests.normalize(uri) if manifests.is_manifest(uri) else uris.normalize(uri)
+
+
+def csv_row_without_image(path: str, csv_uri: str) -> ErrorRow:
+    """The errors row (stage `label`) of a labels-CSV row naming no listed image."""
+    return ErrorRow(
+        path, "label", f"named in the labels CSV {csv_uri} but not found under the input"
+    )
 
 
 def listed_pages(task: ListTask) -> Iterator[list[ListedImage]]:

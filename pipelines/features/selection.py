@@ -96,20 +96,25 @@ def select(listed, plan):
         kept = kept | "LimitImages" >> KeepFirst(config.limit, key=None)
     total = listed | "CountAllListed" >> beam.combiners.Count.Globally()
     chosen = kept | "CountSelected" >> beam.combiners.Count.Globally()
-    how = {"exclude": list(config.exclude), "sample": config.sample, "limit": config.limit}
-    record = (
+    selection_record = (
         listed.pipeline
         | "SelectionOnce" >> beam.Create([None])
         | "Selection"
         >> beam.Map(
             _record,
-            how,
+            config,
             total=beam.pvalue.AsSingleton(total),
             chosen=beam.pvalue.AsSingleton(chosen),
         )
     )
-    return kept, record
+    return kept, selection_record
 
 
-def _record(_unused, how: dict, total: int, chosen: int) -> dict:
+def record(config, total: int, chosen: int) -> dict:
+    """summary.json's `selection`: how many were listed and selected, and how."""
+    how = {"exclude": list(config.exclude), "sample": config.sample, "limit": config.limit}
     return {"listed": total, "selected": chosen, **{k: v for k, v in how.items() if v}}
+
+
+def _record(_unused, config, total: int, chosen: int) -> dict:
+    return record(config, total, chosen)

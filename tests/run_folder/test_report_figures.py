@@ -159,3 +159,12 @@ def test_figures_use_no_mathtext():
     for figure in (confusion_png, per_class_png, distribution_png):
         assert png_size(figure(summary))[0] > 0
     assert report_figures._short("x" * 30) == "x" * 23 + "\u2026"  # noqa: SLF001 - the cut rule
+
+
+def test_warm_up_loads_the_plotting_library_and_draws():
+    import sys
+
+    from bucketscore.run_folder.report_figures import warm_up
+
+    warm_up()  # what the in-process executor runs in a thread while it scores
+    assert "matplotlib.backends.backend_agg" in sys.modules

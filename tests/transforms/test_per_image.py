@@ -9,9 +9,11 @@ import numpy as np
 from bucketscore.bundle.meta import InputSpec
 from bucketscore.bundle.predictor import load_predictor, top_k
 from bucketscore.transforms.per_image import (
+    csv_row_without_image,
     decode_example,
     embedding_row,
     keep_one,
+    normalize_input,
     object_record,
     predict_batch,
     prediction_row,
@@ -136,3 +138,12 @@ def test_embedding_row():
     row = embedding_row(out)
     assert row == {"uri": "mem://e.png", "true_label": "fox", "embedding": [0.5, -1.25, 3.0]}
     assert all(type(v) is float for v in row["embedding"])
+
+
+def test_inputs_are_normalized_and_a_missing_csv_row_is_a_label_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert normalize_input("imgs/") == str(tmp_path / "imgs") + "/"
+    assert normalize_input("s3://b/p/") == "s3://b/p/"
+    assert normalize_input("manifest:list.csv") == f"manifest:{tmp_path / 'list.csv'}"
+    row = csv_row_without_image("4/x.png", "s3://b/labels.csv")
+    assert (row.uri, row.stage) == ("4/x.png", "label") and "s3://b/labels.csv" in row.error
